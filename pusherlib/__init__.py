@@ -1,0 +1,48 @@
+"""pusherlib: a fast, complete Pusher Channels HTTP API client.
+
+from pusherlib import Pusher
+pusher = Pusher.from_env()            # PUSHER_URL=https://key:secret@host/apps/123
+pusher.trigger("my-channel", "my-event", {"message": "hello"})
+"""
+
+from .client import Pusher, pusher_from_url
+from .errors import (
+    PusherBadAuth,
+    PusherBadRequest,
+    PusherBadStatus,
+    PusherConnectionError,
+    PusherError,
+    PusherForbidden,
+    PusherHTTPError,
+    PusherPayloadTooLarge,
+    PusherRateLimited,
+    PusherServerError,
+    PusherTimeout,
+    PusherTypeError,
+    PusherValueError,
+)
+from .legacy import TriggerResult
+from .transports import HTTPTransport, Transport
+from .webhooks import Webhook
+
+__all__ = [
+    "HTTPTransport",
+    "Pusher",
+    "PusherBadAuth",
+    "PusherBadRequest",
+    "PusherBadStatus",
+    "PusherConnectionError",
+    "PusherError",
+    "PusherForbidden",
+    "PusherHTTPError",
+    "PusherPayloadTooLarge",
+    "PusherRateLimited",
+    "PusherServerError",
+    "PusherTimeout",
+    "PusherTypeError",
+    "PusherValueError",
+    "Transport",
+    "TriggerResult",
+    "Webhook",
+    "pusher_from_url",
+]

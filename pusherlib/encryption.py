@@ -1,0 +1,58 @@
+"""End-to-end encryption for ``private-encrypted-`` channels (NaCl secretbox).
+
+Each channel's key is SHA-256(channel name + master key); the browser receives it as
+``shared_secret`` when it subscribes, and the server never sees the plaintext.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+
+import nacl.secret
+import nacl.utils
+
+from .errors import PusherValueError
+
+MASTER_KEY_LENGTH = 32
+
+
+def parse_master_key(encryption_master_key_base64: str | bytes) -> bytes:
+    """Decode and check a base64 master key of 32 bytes."""
+    try:
+        key = base64.b64decode(encryption_master_key_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PusherValueError(f"encryption_master_key_base64 is not valid base64: {exc}") from None
+    if len(key) != MASTER_KEY_LENGTH:
+        raise PusherValueError(f"encryption master key must be {MASTER_KEY_LENGTH} bytes, got {len(key)}")
+    return key
+
+
+def shared_secret(channel: str, master_key: bytes) -> bytes:
+    """The 32-byte key of one encrypted channel."""
+    return hashlib.sha256(channel.encode("utf-8") + master_key).digest()
+
+
+def encrypt(channel: str, data: str, master_key: bytes) -> str:
+    """Encrypt ``data`` for ``channel``: the JSON ``{"nonce", "ciphertext"}`` to send."""
+    box = nacl.secret.SecretBox(shared_secret(channel, master_key))
+    nonce = nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)
+    ciphertext = box.encrypt(data.encode("utf-8"), nonce).ciphertext
+    return json.dumps(
+        {
+            "nonce": base64.b64encode(nonce).decode("ascii"),
+            "ciphertext": base64.b64encode(ciphertext).decode("ascii"),
+        }
+    )
+
+
+def decrypt(payload: str | dict, secret: bytes) -> str:
+    """Decrypt an event payload with a channel's shared secret (what pusher-js does)."""
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    box = nacl.secret.SecretBox(secret)
+    nonce = base64.b64decode(payload["nonce"])
+    ciphertext = base64.b64decode(payload["ciphertext"])
+    return box.decrypt(ciphertext, nonce).decode("utf-8")

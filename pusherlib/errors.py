@@ -1,0 +1,97 @@
+"""The exceptions pusherlib raises.
+
+Two families share the base class :class:`PusherError`:
+
+* bad input, found before any network I/O: :class:`PusherValueError` (a ``ValueError``)
+  and :class:`PusherTypeError` (a ``TypeError``);
+* failed requests: :class:`PusherHTTPError` and its subclasses, each with ``.status``
+  (the HTTP status, or ``None`` when no response came), ``.body`` and ``.retryable``.
+
+The names ``PusherBadRequest``, ``PusherBadAuth``, ``PusherForbidden`` and
+``PusherBadStatus`` are those of the official ``pusher`` library.
+"""
+
+from __future__ import annotations
+
+
+class PusherError(Exception):
+    """Base class of every error pusherlib raises."""
+
+    status: int | None = None
+    body: str | None = None
+    retryable: bool = False
+
+
+class PusherValueError(PusherError, ValueError):
+    """An argument has the right type but a value Pusher would refuse."""
+
+
+class PusherTypeError(PusherError, TypeError):
+    """An argument has a type pusherlib cannot send."""
+
+
+class PusherHTTPError(PusherError):
+    """A request to the Pusher HTTP API did not succeed."""
+
+    def __init__(self, message: str, status: int | None = None, body: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class PusherBadStatus(PusherHTTPError):
+    """An unexpected HTTP status (also the base of the specific ones below)."""
+
+
+class PusherBadRequest(PusherBadStatus):
+    """400: Pusher refused the request as malformed."""
+
+
+class PusherBadAuth(PusherBadStatus):
+    """401: the signature or credentials were refused."""
+
+
+class PusherForbidden(PusherBadStatus):
+    """403: the app is disabled or over its quota."""
+
+
+class PusherPayloadTooLarge(PusherBadStatus):
+    """413: the event data is larger than the server accepts."""
+
+
+class PusherRateLimited(PusherBadStatus):
+    """429: too many requests; retry later."""
+
+    retryable = True
+
+
+class PusherServerError(PusherBadStatus):
+    """5xx: the server failed; retry later."""
+
+    retryable = True
+
+
+class PusherConnectionError(PusherHTTPError):
+    """No response came: the connection could not be made or broke."""
+
+    retryable = True
+
+
+class PusherTimeout(PusherConnectionError):
+    """No response came within the configured timeout."""
+
+
+_BY_STATUS: dict[int, type[PusherBadStatus]] = {
+    400: PusherBadRequest,
+    401: PusherBadAuth,
+    403: PusherForbidden,
+    413: PusherPayloadTooLarge,
+    429: PusherRateLimited,
+}
+
+
+def error_for_status(status: int, body: str, message: str | None = None) -> PusherBadStatus:
+    """Return the exception that stands for an error answer with ``status``."""
+    cls = _BY_STATUS.get(status) or (PusherServerError if status >= 500 else PusherBadStatus)
+    text = message or body.strip()[:200] or "no body"
+    return cls(f"Pusher answered {status}: {text}", status=status, body=body)

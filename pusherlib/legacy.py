@@ -1,0 +1,49 @@
+"""The shapes of the first App Engine wrapper and the old ``pusher`` module.
+
+``pusher["channel"].trigger("event", data={...}, socket_id=None)`` returns a
+:class:`TriggerResult` whose ``status_code`` tells success (2xx) or the error status,
+instead of raising, so seed-style handlers (``if result.status_code ...``) keep working.
+Bad input and a server that cannot be reached still raise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import PusherHTTPError
+
+if TYPE_CHECKING:
+    from .client import Pusher
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    """What the old ``Channel.trigger`` returned: a status and the parsed body."""
+
+    status_code: int
+    content: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code <= 299
+
+
+class LegacyChannel:
+    """``pusher[name]``: a channel bound to a client."""
+
+    def __init__(self, pusher: Pusher, name: str):
+        self.pusher = pusher
+        self.name = name
+
+    def trigger(self, event: str, data: Any = None, socket_id: str | None = None) -> TriggerResult:
+        """Trigger ``event``; HTTP errors come back as the result's ``status_code``."""
+        try:
+            return TriggerResult(200, self.pusher.trigger(self.name, event, data, socket_id))
+        except PusherHTTPError as exc:
+            if exc.status is None:
+                raise
+            return TriggerResult(exc.status, exc.body)
+
+    def authenticate(self, socket_id: str, custom_data: Any = None) -> dict[str, str]:
+        return self.pusher.authenticate(self.name, socket_id, custom_data)

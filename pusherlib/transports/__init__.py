@@ -1,0 +1,15 @@
+"""Transports: how a signed request reaches Pusher.
+
+* :class:`HTTPTransport` (default): pooled keep-alive HTTP/1.1; ``*_async`` methods
+  return ``google.cloud.ndb`` futures.
+* :class:`~pusherlib.transports.urlfetch.UrlfetchTransport`: App Engine urlfetch;
+  ``*_async`` methods return legacy ``google.appengine.ext.ndb`` futures.
+* :class:`~pusherlib.transports.asyncio.AsyncioTransport`: ``await`` the ``*_async`` methods.
+
+Write your own by subclassing :class:`Transport` and overriding ``send``.
+"""
+
+from .base import Request, Response, Transport
+from .http import HTTPTransport
+
+__all__ = ["HTTPTransport", "Request", "Response", "Transport"]

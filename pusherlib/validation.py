@@ -1,0 +1,117 @@
+"""Checks on what is sent to Pusher, run before any network I/O.
+
+The rules are Pusher's documented limits: channel names of at most 164 characters of
+``A-Za-z0-9_-=@,.;`` (``#server-to-user-<id>`` for user channels), event names of at
+most 200 characters, at most 100 channels per trigger, at most 10 events per batch,
+socket ids of the form ``digits.digits``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .errors import PusherTypeError, PusherValueError
+
+MAX_CHANNEL_NAME_LENGTH = 164
+MAX_EVENT_NAME_LENGTH = 200
+MAX_CHANNELS_PER_TRIGGER = 100
+MAX_BATCH_SIZE = 10
+MAX_USER_ID_LENGTH = 200
+
+SERVER_TO_USER_PREFIX = "#server-to-user-"
+ENCRYPTED_PREFIX = "private-encrypted-"
+
+_CHANNEL_RE = re.compile(r"[-a-zA-Z0-9_=@,.;]+")
+_SERVER_TO_USER_RE = re.compile(r"#server-to-user-[-a-zA-Z0-9_=@,.;]+")
+_SOCKET_ID_RE = re.compile(r"\d+\.\d+")
+_USER_ID_RE = _CHANNEL_RE
+_INFO_ATTRIBUTE_RE = re.compile(r"[a-z_]+")
+
+
+def _require_str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise PusherTypeError(f"{what} must be a str, not {type(value).__name__}")
+    return value
+
+
+def channel_name(name: object) -> str:
+    """Return ``name`` if it is a valid channel name, else raise."""
+    name = _require_str(name, "channel name")
+    if len(name) > MAX_CHANNEL_NAME_LENGTH:
+        raise PusherValueError(
+            f"channel name is {len(name)} characters long; "
+            f"at most {MAX_CHANNEL_NAME_LENGTH} are allowed: {name[:40]!r}..."
+        )
+    if not (_CHANNEL_RE.fullmatch(name) or _SERVER_TO_USER_RE.fullmatch(name)):
+        raise PusherValueError(
+            f"invalid channel name {name!r}: use only letters, digits and _-=@,.; "
+            "(or #server-to-user-<user id>)"
+        )
+    return name
+
+
+def channel_list(channels: object) -> list[str]:
+    """Accept one channel name or an iterable of them; return a checked list."""
+    if isinstance(channels, str):
+        return [channel_name(channels)]
+    if not isinstance(channels, Iterable) or isinstance(channels, (bytes, dict)):
+        raise PusherTypeError(f"channels must be a str or a list of str, not {type(channels).__name__}")
+    names = [channel_name(c) for c in channels]
+    if not names:
+        raise PusherValueError("at least one channel is required")
+    if len(names) > MAX_CHANNELS_PER_TRIGGER:
+        raise PusherValueError(f"{len(names)} channels given; at most {MAX_CHANNELS_PER_TRIGGER} per trigger")
+    return names
+
+
+def event_name(name: object) -> str:
+    """Return ``name`` if it is a valid event name, else raise."""
+    name = _require_str(name, "event name")
+    if not name:
+        raise PusherValueError("event name must not be empty")
+    if len(name) > MAX_EVENT_NAME_LENGTH:
+        raise PusherValueError(
+            f"event name is {len(name)} characters long; at most {MAX_EVENT_NAME_LENGTH} are allowed"
+        )
+    return name
+
+
+def socket_id(value: object) -> str:
+    """Return ``value`` if it is a socket id (``digits.digits``), else raise."""
+    value = _require_str(value, "socket_id")
+    if not _SOCKET_ID_RE.fullmatch(value):
+        raise PusherValueError(f"invalid socket_id {value[:40]!r}: expected digits.digits")
+    return value
+
+
+def user_id(value: object) -> str:
+    """Return ``value`` if it can name a user in a ``#server-to-user-`` channel."""
+    value = _require_str(value, "user id")
+    if not value:
+        raise PusherValueError("user id must not be empty")
+    if len(value) > MAX_USER_ID_LENGTH:
+        raise PusherValueError(f"user id is longer than {MAX_USER_ID_LENGTH} characters")
+    if not _USER_ID_RE.fullmatch(value):
+        raise PusherValueError(f"invalid user id {value[:40]!r}: use only letters, digits and _-=@,.;")
+    return value
+
+
+def info_attributes(info: object) -> str | None:
+    """Normalise ``info`` (a comma-separated str or an iterable of str) to a str or None."""
+    if info is None:
+        return None
+    parts = info.split(",") if isinstance(info, str) else list(info)  # type: ignore[union-attr]
+    for part in parts:
+        if not isinstance(part, str) or not _INFO_ATTRIBUTE_RE.fullmatch(part):
+            raise PusherValueError(f"invalid info attribute {part!r}")
+    return ",".join(parts) or None
+
+
+def payload_size(data: str, limit: int, where: str = "event data") -> None:
+    """Raise when ``data`` is more than ``limit`` bytes once encoded as UTF-8."""
+    # A str of n code points is at most 4n bytes: skip the encode for small data.
+    if len(data) * 4 > limit:
+        size = len(data.encode("utf-8"))
+        if size > limit:
+            raise PusherValueError(f"{where} is {size} bytes; at most {limit} are allowed")

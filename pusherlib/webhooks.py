@@ -1,0 +1,85 @@
+"""Checking that a webhook comes from Pusher: key, HMAC-SHA256 signature, age.
+
+:func:`validate_webhook` is the core, a pure function; :class:`Webhook` is the older
+object shape (``.valid()``, ``.events()``); :func:`webhook_from_request` reads the headers
+and body from a Django, Flask, WebOb or webapp2 request object.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from typing import Any
+
+from .signing import webhook_signature
+
+MAX_AGE_SECONDS = 300
+
+
+def validate_webhook(
+    *,
+    app_key: str,
+    secret: bytes,
+    key: str | None,
+    signature: str | None,
+    body: str | bytes,
+    now: float | None = None,
+    max_age: float = MAX_AGE_SECONDS,
+) -> dict[str, Any] | None:
+    """The parsed body when the webhook is genuine, else ``None``.
+
+    Genuine means: ``key`` is the app key, ``signature`` is the HMAC-SHA256 of the exact
+    body (both compared in constant time), the body is a JSON object, and its ``time_ms``
+    is within ``max_age`` seconds of ``now``.
+    """
+    if not isinstance(key, str) or not isinstance(signature, str):
+        return None
+    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    key_ok = hmac.compare_digest(key.encode("utf-8"), app_key.encode("utf-8"))
+    expected = webhook_signature(secret, raw)
+    signature_ok = hmac.compare_digest(signature.strip().lower().encode("utf-8"), expected.encode())
+    if not (key_ok and signature_ok):
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    time_ms = parsed.get("time_ms")
+    if isinstance(time_ms, bool) or not isinstance(time_ms, (int, float)):
+        return None
+    current = time.time() if now is None else now
+    if abs(current - time_ms / 1000.0) > max_age:
+        return None
+    return parsed
+
+
+class Webhook:
+    """A received webhook: ``valid()`` says whether it is genuine, ``events()`` lists them."""
+
+    def __init__(self, data: dict[str, Any] | None):
+        self.data = data
+
+    def valid(self) -> bool:
+        return self.data is not None
+
+    def events(self) -> list[dict[str, Any]]:
+        events = self.data.get("events") if self.data else None
+        return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+    @property
+    def time_ms(self) -> int | None:
+        return self.data.get("time_ms") if self.data else None
+
+
+def webhook_from_request(request: Any) -> tuple[str | None, str | None, bytes]:
+    """``(key, signature, body)`` of a Django, Flask/Werkzeug or WebOb/webapp2 request."""
+    meta = getattr(request, "META", None)
+    if isinstance(meta, dict):  # Django
+        return meta.get("HTTP_X_PUSHER_KEY"), meta.get("HTTP_X_PUSHER_SIGNATURE"), request.body
+    headers = request.headers
+    get_data = getattr(request, "get_data", None)
+    body = get_data() if callable(get_data) else request.body  # Flask, else WebOb
+    return headers.get("X-Pusher-Key"), headers.get("X-Pusher-Signature"), body

@@ -1,0 +1,32 @@
+"""Shared fixtures: a real soketi for the session, clients and subscribers bound to it."""
+
+from __future__ import annotations
+
+import pytest
+
+from pusherlib import Pusher
+from tests.support.soketi import Soketi
+from tests.support.subscriber import Subscriber
+
+
+@pytest.fixture(scope="session")
+def soketi():
+    server = Soketi()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pusher(soketi):
+    client = Pusher.from_url(
+        soketi.url, encryption_master_key_base64="MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def subscriber(soketi):
+    with Subscriber(soketi.ws_url) as connection:
+        yield connection
