@@ -1,0 +1,203 @@
+"""The one place that reads the environment.
+
+:func:`Settings.from_env` turns environment variables into a checked, immutable
+:class:`Settings`; a missing or malformed variable raises :class:`ConfigError` naming it,
+so a misconfigured instance fails at start-up instead of on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pusherlib import Pusher, PusherError
+
+TASKS_BACKENDS = ("cloudtasks", "taskqueue")
+WORKER_TRANSPORTS = ("http", "urlfetch", "ndb")
+
+
+class ConfigError(RuntimeError):
+    """A configuration variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class PusherSettings:
+    """How to reach Pusher: ``PUSHER_URL``, or the ``PUSHER_*`` parts."""
+
+    app_id: str
+    key: str
+    secret: str = field(repr=False)
+    cluster: str | None = None
+    host: str | None = None
+    port: int | None = None
+    ssl: bool = True
+    timeout: float = 5.0
+    encryption_master_key_base64: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app is configured with."""
+
+    pusher: PusherSettings
+    tasks_backend: str = "cloudtasks"
+    project: str | None = None
+    location: str = "us-central1"
+    emulator_host: str | None = None
+    queue_name: str = "pusher"
+    parked_queue_name: str = "pusher-parked"
+    worker_transport: str = "http"
+    max_attempts: int = 20
+    demo_mode: bool = False
+    max_request_bytes: int = 64 * 1024
+    oidc_audience: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check the environment (``os.environ`` by default)."""
+        env = os.environ if environ is None else environ
+        backend = _choice(env, "TASKS_BACKEND", TASKS_BACKENDS, "cloudtasks")
+        project = env.get("GOOGLE_CLOUD_PROJECT") or None
+        if backend == "cloudtasks" and not project:
+            raise ConfigError("GOOGLE_CLOUD_PROJECT must be set when TASKS_BACKEND=cloudtasks")
+        return cls(
+            pusher=_pusher_settings(env),
+            tasks_backend=backend,
+            project=project,
+            location=env.get("TASKS_LOCATION") or "us-central1",
+            emulator_host=_host_port(env, "CLOUD_TASKS_EMULATOR_HOST"),
+            queue_name=env.get("TASKS_QUEUE") or "pusher",
+            parked_queue_name=env.get("TASKS_PARKED_QUEUE") or "pusher-parked",
+            worker_transport=_choice(env, "PUSHER_TRANSPORT", WORKER_TRANSPORTS, "http"),
+            max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
+            demo_mode=_bool(env, "DEMO_MODE", False),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
+            oidc_audience=env.get("TASKS_OIDC_AUDIENCE") or None,
+        )
+
+    def pusher_client(self, **options: Any) -> Pusher:
+        """A :class:`Pusher` client for these settings and the configured transport."""
+        if "transport" not in options and self.worker_transport == "urlfetch":
+            from pusherlib.transports.urlfetch import UrlfetchTransport
+
+            options["transport"] = UrlfetchTransport()
+        p = self.pusher
+        return Pusher(
+            p.app_id,
+            p.key,
+            p.secret,
+            cluster=p.cluster,
+            host=p.host,
+            port=p.port,
+            ssl=p.ssl,
+            timeout=p.timeout,
+            encryption_master_key_base64=p.encryption_master_key_base64,
+            **options,
+        )
+
+
+def _pusher_settings(env: Mapping[str, str]) -> PusherSettings:
+    timeout = _float(env, "PUSHER_TIMEOUT", 5.0)
+    master_key = env.get("PUSHER_ENCRYPTION_MASTER_KEY_BASE64") or None
+    url = env.get("PUSHER_URL")
+    if url:
+        try:
+            client = Pusher.from_url(url, encryption_master_key_base64=master_key)
+        except PusherError as exc:
+            raise ConfigError(f"PUSHER_URL is malformed: {exc}") from None
+        return PusherSettings(
+            client.app_id,
+            client.key,
+            client.secret,
+            host=client.host,
+            port=client.port,
+            ssl=client.ssl,
+            timeout=timeout,
+            encryption_master_key_base64=master_key,
+        )
+    missing = [name for name in ("PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET") if not env.get(name)]
+    if missing:
+        raise ConfigError(
+            "set PUSHER_URL, or all of PUSHER_APP_ID, PUSHER_KEY and PUSHER_SECRET "
+            f"(missing: {', '.join(missing)})"
+        )
+    settings = PusherSettings(
+        env["PUSHER_APP_ID"],
+        env["PUSHER_KEY"],
+        env["PUSHER_SECRET"],
+        cluster=env.get("PUSHER_CLUSTER") or None,
+        host=env.get("PUSHER_HOST") or None,
+        port=_int(env, "PUSHER_PORT", None, minimum=1),
+        ssl=_bool(env, "PUSHER_SSL", True),
+        timeout=timeout,
+        encryption_master_key_base64=master_key,
+    )
+    try:  # the client checks app id, port and master key
+        Pusher(
+            settings.app_id,
+            settings.key,
+            settings.secret,
+            host=settings.host,
+            port=settings.port,
+            encryption_master_key_base64=master_key,
+        )
+    except PusherError as exc:
+        raise ConfigError(f"PUSHER_* settings are invalid: {exc}") from None
+    return settings
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false (1/0), got {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int) -> Any:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, got {number}")
+    return number
+
+
+def _host_port(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if not value:
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"{name} must be host:port, got {value!r}")
+    return value
