@@ -22,10 +22,11 @@ from .errors import (
     PusherValueError,
 )
 from .legacy import TriggerResult
-from .transports import HTTPTransport, Transport
+from .transports import AsyncioTransport, HTTPTransport, Transport, UrlfetchTransport
 from .webhooks import Webhook
 
 __all__ = [
+    "AsyncioTransport",
     "HTTPTransport",
     "Pusher",
     "PusherBadAuth",
@@ -43,6 +44,7 @@ __all__ = [
     "PusherValueError",
     "Transport",
     "TriggerResult",
+    "UrlfetchTransport",
     "Webhook",
     "pusher_from_url",
 ]

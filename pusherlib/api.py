@@ -165,7 +165,8 @@ class RequestBuilder:
 
     @staticmethod
     def _add_options(body: dict[str, Any], socket_id: str | None, info: Any) -> None:
-        if socket_id is not None:
+        # An empty socket_id (a form field left blank) excludes nobody, as in the official library.
+        if socket_id is not None and socket_id != "":
             body["socket_id"] = validation.socket_id(socket_id)
         attributes = validation.info_attributes(info)
         if attributes:

@@ -73,9 +73,8 @@ def authenticate_user(
     socket_id = validation.socket_id(socket_id)
     if not isinstance(user_data, Mapping):
         raise PusherTypeError("user_data must be a dict with an id")
-    user_id = user_data.get("id")
-    if not isinstance(user_id, str) or not user_id:
+    if not isinstance(user_data.get("id"), str):
         raise PusherValueError("user_data needs an id: a non-empty str")
-    validation.user_id(user_id)
+    validation.user_id(user_data["id"])
     encoded = encode_json(dict(user_data))
     return {"auth": f"{key}:{user_auth_signature(secret, socket_id, encoded)}", "user_data": encoded}

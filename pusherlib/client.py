@@ -24,7 +24,12 @@ DEFAULT_HOST = "api.pusherapp.com"
 
 
 class Pusher:
-    """A client of one Pusher Channels app."""
+    """A client of one Pusher Channels app.
+
+    The arguments are the official library's. Also accepted, for the seeds' older code:
+    ``encoder=`` (the old name of ``json_encoder``: a ``json.JSONEncoder`` subclass, e.g.
+    one that writes datetimes) and a port given as a string of digits (``PUSHER_PORT = "80"``).
+    """
 
     def __init__(
         self,
@@ -34,7 +39,7 @@ class Pusher:
         *,
         cluster: str | None = None,
         host: str | None = None,
-        port: int | None = None,
+        port: int | str | None = None,
         ssl: bool = True,
         timeout: float = 5,
         json_encoder: type[json.JSONEncoder] | None = None,
@@ -51,21 +56,28 @@ class Pusher:
             raise PusherValueError(f"app_id must be the app's number, got {app_id!r}")
         if host is None:
             host = f"api-{cluster}.pusher.com" if cluster else DEFAULT_HOST
+        if isinstance(port, str) and port.isdigit():  # e.g. PUSHER_PORT = "80" in a config file
+            port = int(port)
         if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
             raise PusherValueError(f"port must be an int from 1 to 65535, got {port!r}")
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             raise PusherValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not isinstance(max_payload_bytes, int) or max_payload_bytes <= 0:
             raise PusherValueError("max_payload_bytes must be a positive int")
-        encoder_cls = json_encoder or encoder
+        self.json_encoder = json_encoder or encoder
+        if self.json_encoder is not None and not (
+            isinstance(self.json_encoder, type) and issubclass(self.json_encoder, json.JSONEncoder)
+        ):
+            raise PusherTypeError("json_encoder must be a json.JSONEncoder subclass")
+        encoder_cls = self.json_encoder or json.JSONEncoder
         self.app_id, self.key, self.secret = app_id, key, secret
         self.cluster, self.host, self.ssl = cluster, host, bool(ssl)
         self.port = port or (443 if ssl else 80)
         self.timeout = timeout
-        self.json_encoder = encoder_cls
-        self._encode_json = (
-            encoder_cls(ensure_ascii=False, separators=(",", ":")).encode if encoder_cls else _compact_json
-        )
+        # JSON written as the official library writes it, so that browsers get the same
+        # event data and auth answers are byte for byte the same.
+        self._encode_json = encoder_cls(ensure_ascii=False).encode
+        self._encode_auth_json = encoder_cls().encode
         self._master_key = (
             encryption.parse_master_key(encryption_master_key_base64)
             if encryption_master_key_base64
@@ -147,13 +159,20 @@ class Pusher:
         """:meth:`trigger`, returning a future."""
         return self._send_async(self._requests.trigger(channels, event_name, data, socket_id, info))
 
-    def trigger_batch(self, events: Iterable[Event]) -> dict[str, Any]:
-        """Trigger up to 10 events, each ``{"channel", "name", "data"}`` (+ ``socket_id``, ``info``)."""
-        return self._send(self._requests.trigger_batch(events))
+    def trigger_batch(
+        self, events: Iterable[Event] | None = None, *, batch: Iterable[Event] | None = None
+    ) -> dict[str, Any]:
+        """Trigger up to 10 events, each ``{"channel", "name", "data"}`` (+ ``socket_id``, ``info``).
 
-    def trigger_batch_async(self, events: Iterable[Event]) -> Any:
+        ``batch=`` is the official library's name for ``events``.
+        """
+        return self._send(self._requests.trigger_batch(_one_of(events, batch)))
+
+    def trigger_batch_async(
+        self, events: Iterable[Event] | None = None, *, batch: Iterable[Event] | None = None
+    ) -> Any:
         """:meth:`trigger_batch`, returning a future."""
-        return self._send_async(self._requests.trigger_batch(events))
+        return self._send_async(self._requests.trigger_batch(_one_of(events, batch)))
 
     def send_to_user(self, user_id: str, event_name: str, data: Any) -> dict[str, Any]:
         """Send an event to every connection of a signed-in user."""
@@ -212,7 +231,7 @@ class Pusher:
             socket_id=socket_id,
             custom_data=custom_data,
             master_key=self._master_key,
-            encode_json=self._encode_json,
+            encode_json=self._encode_auth_json,
         )
 
     authenticate_subscription = authenticate
@@ -224,7 +243,7 @@ class Pusher:
             secret=self.secret.encode("utf-8"),
             socket_id=socket_id,
             user_data=user_data,
-            encode_json=self._encode_json,
+            encode_json=self._encode_auth_json,
         )
 
     # -- webhooks ---------------------------------------------------------------------
@@ -279,8 +298,10 @@ class Pusher:
         return f"<Pusher app {self.app_id} at {scheme}://{self.host}:{self.port}>"
 
 
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _one_of(events: Iterable[Event] | None, batch: Iterable[Event] | None) -> Iterable[Event]:
+    if (events is None) == (batch is None):
+        raise PusherTypeError("trigger_batch takes the list of events once: events or batch=")
+    return events if batch is None else batch
 
 
 def pusher_from_url(url: str | None = None, **options: Any) -> Pusher:

@@ -45,5 +45,10 @@ class LegacyChannel:
                 raise
             return TriggerResult(exc.status, exc.body)
 
+    def trigger_async(self, event: str, data: Any = None, socket_id: str | None = None) -> Any:
+        """The old NDB channel's shape: a future of the parsed answer (see ``Pusher.trigger_async``)."""
+        return self.pusher.trigger_async(self.name, event, data, socket_id)
+
     def authenticate(self, socket_id: str, custom_data: Any = None) -> dict[str, str]:
+        """The auth answer for this private or presence channel."""
         return self.pusher.authenticate(self.name, socket_id, custom_data)

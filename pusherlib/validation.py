@@ -1,9 +1,9 @@
 """Checks on what is sent to Pusher, run before any network I/O.
 
 The rules are Pusher's documented limits: channel names of at most 164 characters of
-``A-Za-z0-9_-=@,.;`` (``#server-to-user-<id>`` for user channels), event names of at
-most 200 characters, at most 100 channels per trigger, at most 10 events per batch,
-socket ids of the form ``digits.digits``.
+``A-Za-z0-9_-=@,.;`` (``#server-to-user-<user id>`` for user channels, with user ids of
+at most 200 of those characters), event names of at most 200 characters, at most 100
+channels per trigger, at most 10 events per batch, socket ids of the form ``digits.digits``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ SERVER_TO_USER_PREFIX = "#server-to-user-"
 ENCRYPTED_PREFIX = "private-encrypted-"
 
 _CHANNEL_RE = re.compile(r"[-a-zA-Z0-9_=@,.;]+")
-_SERVER_TO_USER_RE = re.compile(r"#server-to-user-[-a-zA-Z0-9_=@,.;]+")
-_SOCKET_ID_RE = re.compile(r"\d+\.\d+")
+_SOCKET_ID_RE = re.compile(r"[0-9]+\.[0-9]+")  # ASCII digits: \d matches other scripts too
 _USER_ID_RE = _CHANNEL_RE
 _INFO_ATTRIBUTE_RE = re.compile(r"[a-z_]+")
 
@@ -36,16 +35,25 @@ def _require_str(value: object, what: str) -> str:
 
 
 def channel_name(name: object) -> str:
-    """Return ``name`` if it is a valid channel name, else raise."""
+    """Return ``name`` if it is a valid channel name, else raise.
+
+    A ``#server-to-user-<user id>`` channel is valid when its user id is.
+    """
     name = _require_str(name, "channel name")
+    if name.startswith(SERVER_TO_USER_PREFIX):
+        try:
+            user_id(name[len(SERVER_TO_USER_PREFIX) :])
+        except PusherValueError as exc:
+            raise PusherValueError(f"invalid channel name {name[:80]!r}: {exc}") from None
+        return name
     if len(name) > MAX_CHANNEL_NAME_LENGTH:
         raise PusherValueError(
             f"channel name is {len(name)} characters long; "
             f"at most {MAX_CHANNEL_NAME_LENGTH} are allowed: {name[:40]!r}..."
         )
-    if not (_CHANNEL_RE.fullmatch(name) or _SERVER_TO_USER_RE.fullmatch(name)):
+    if not _CHANNEL_RE.fullmatch(name):
         raise PusherValueError(
-            f"invalid channel name {name!r}: use only letters, digits and _-=@,.; "
+            f"invalid channel name {name[:80]!r}: use only letters, digits and _-=@,.; "
             "(or #server-to-user-<user id>)"
         )
     return name
@@ -101,7 +109,12 @@ def info_attributes(info: object) -> str | None:
     """Normalise ``info`` (a comma-separated str or an iterable of str) to a str or None."""
     if info is None:
         return None
-    parts = info.split(",") if isinstance(info, str) else list(info)  # type: ignore[union-attr]
+    if isinstance(info, str):
+        parts: list[object] = info.split(",") if info else []
+    elif isinstance(info, Iterable) and not isinstance(info, (bytes, dict)):
+        parts = list(info)
+    else:
+        raise PusherTypeError(f"info must be a str or a list of str, not {type(info).__name__}")
     for part in parts:
         if not isinstance(part, str) or not _INFO_ATTRIBUTE_RE.fullmatch(part):
             raise PusherValueError(f"invalid info attribute {part!r}")

@@ -1,8 +1,9 @@
 """Checking that a webhook comes from Pusher: key, HMAC-SHA256 signature, age.
 
-:func:`validate_webhook` is the core, a pure function; :class:`Webhook` is the older
-object shape (``.valid()``, ``.events()``); :func:`webhook_from_request` reads the headers
-and body from a Django, Flask, WebOb or webapp2 request object.
+:func:`check_webhook` is the core, a pure function that says why a webhook is refused;
+:func:`validate_webhook` returns ``None`` instead; :class:`Webhook` is the older object
+shape (``.valid()``, ``.events()``); :func:`webhook_from_request` reads the headers and
+body from a Django, Flask, WebOb or webapp2 request object.
 """
 
 from __future__ import annotations
@@ -12,12 +13,22 @@ import json
 import time
 from typing import Any
 
+from .errors import PusherValueError
 from .signing import webhook_signature
 
 MAX_AGE_SECONDS = 300
 
 
-def validate_webhook(
+class WebhookRejected(PusherValueError):
+    """A webhook failed a check; ``reason`` says which: ``"key"``, ``"signature"``,
+    ``"body"`` (not a JSON object with a numeric ``time_ms``) or ``"time"`` (too old or new)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_webhook(
     *,
     app_key: str,
     secret: bytes,
@@ -26,34 +37,42 @@ def validate_webhook(
     body: str | bytes,
     now: float | None = None,
     max_age: float = MAX_AGE_SECONDS,
-) -> dict[str, Any] | None:
-    """The parsed body when the webhook is genuine, else ``None``.
+) -> dict[str, Any]:
+    """The parsed body when the webhook is genuine, else raise :class:`WebhookRejected`.
 
     Genuine means: ``key`` is the app key, ``signature`` is the HMAC-SHA256 of the exact
     body (both compared in constant time), the body is a JSON object, and its ``time_ms``
     is within ``max_age`` seconds of ``now``.
     """
     if not isinstance(key, str) or not isinstance(signature, str):
-        return None
+        raise WebhookRejected("key", "the X-Pusher-Key and X-Pusher-Signature headers are required")
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     key_ok = hmac.compare_digest(key.encode("utf-8"), app_key.encode("utf-8"))
     expected = webhook_signature(secret, raw)
     signature_ok = hmac.compare_digest(signature.strip().lower().encode("utf-8"), expected.encode())
-    if not (key_ok and signature_ok):
-        return None
+    if not key_ok:
+        raise WebhookRejected("key", "X-Pusher-Key is not this app's key")
+    if not signature_ok:
+        raise WebhookRejected("signature", "X-Pusher-Signature does not match the body")
     try:
         parsed = json.loads(raw)
     except ValueError:
-        return None
-    if not isinstance(parsed, dict):
-        return None
-    time_ms = parsed.get("time_ms")
+        raise WebhookRejected("body", "the webhook body is not JSON") from None
+    time_ms = parsed.get("time_ms") if isinstance(parsed, dict) else None
     if isinstance(time_ms, bool) or not isinstance(time_ms, (int, float)):
-        return None
+        raise WebhookRejected("body", "the webhook body is not a JSON object with a numeric time_ms")
     current = time.time() if now is None else now
     if abs(current - time_ms / 1000.0) > max_age:
-        return None
+        raise WebhookRejected("time", f"the webhook's time_ms is more than {max_age:g} s from now")
     return parsed
+
+
+def validate_webhook(**arguments: Any) -> dict[str, Any] | None:
+    """:func:`check_webhook` (same arguments), returning ``None`` instead of raising."""
+    try:
+        return check_webhook(**arguments)
+    except WebhookRejected:
+        return None
 
 
 class Webhook:

@@ -9,7 +9,9 @@
 Write your own by subclassing :class:`Transport` and overriding ``send``.
 """
 
+from .asyncio import AsyncioTransport
 from .base import Request, Response, Transport
 from .http import HTTPTransport
+from .urlfetch import UrlfetchTransport
 
-__all__ = ["HTTPTransport", "Request", "Response", "Transport"]
+__all__ = ["AsyncioTransport", "HTTPTransport", "Request", "Response", "Transport", "UrlfetchTransport"]

@@ -1,0 +1,154 @@
+"""Failed requests: one exception hierarchy with ``.status``, ``.body`` and ``.retryable``.
+
+soketi gives the errors it can (bad signature, unknown app, too much data: it answers
+them with HTTP 200 and ``{"error", "code"}``); the fault server gives the rest (429, 5xx,
+slow answers, resets).
+"""
+
+from __future__ import annotations
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import ndb
+
+from pusherlib import (
+    Pusher,
+    PusherBadAuth,
+    PusherBadRequest,
+    PusherBadStatus,
+    PusherConnectionError,
+    PusherError,
+    PusherForbidden,
+    PusherHTTPError,
+    PusherPayloadTooLarge,
+    PusherRateLimited,
+    PusherServerError,
+    PusherTimeout,
+)
+from tests.support.fault_server import Close, FaultServer, Reply, Reset
+from tests.support.processes import free_port
+
+
+@pytest.fixture
+def fault():
+    with FaultServer() as server:
+        yield server
+
+
+# -- what soketi answers --------------------------------------------------------------------
+
+
+def test_bad_signature_is_401(soketi):
+    client = Pusher.from_url(soketi.url.replace(f":{soketi.secret}@", ":wrong@"))
+    with pytest.raises(PusherBadAuth) as caught:
+        client.trigger("c", "e", "x")
+    error = caught.value
+    assert (error.status, error.retryable) == (401, False)
+    assert "The secret authentication failed" in str(error)
+    assert '"code":401' in error.body.replace(" ", "")
+
+
+def test_unknown_app_is_404(soketi):
+    client = Pusher("999999", soketi.key, soketi.secret, host="127.0.0.1", port=soketi.port, ssl=False)
+    with pytest.raises(PusherBadStatus) as caught:
+        client.channels_info()
+    assert (caught.value.status, caught.value.retryable) == (404, False)
+
+
+def test_too_much_data_for_the_server_is_413(soketi):
+    client = Pusher.from_url(soketi.url, max_payload_bytes=1_000_000)
+    with pytest.raises(PusherPayloadTooLarge) as caught:
+        client.trigger("c", "e", "x" * 200_000)
+    assert (caught.value.status, caught.value.retryable) == (413, False)
+
+
+def test_async_twin_raises_the_same_error(soketi):
+    client = Pusher.from_url(soketi.url.replace(f":{soketi.secret}@", ":wrong@"))
+    with ndb.Client(project="test", credentials=AnonymousCredentials()).context():
+        future = client.trigger_async("c", "e", "x")
+        with pytest.raises(PusherBadAuth):
+            future.result()
+    client.close()
+
+
+# -- statuses soketi cannot give ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "retryable"),
+    [
+        (400, PusherBadRequest, False),
+        (401, PusherBadAuth, False),
+        (403, PusherForbidden, False),
+        (404, PusherBadStatus, False),
+        (413, PusherPayloadTooLarge, False),
+        (429, PusherRateLimited, True),
+        (500, PusherServerError, True),
+        (502, PusherServerError, True),
+        (503, PusherServerError, True),
+    ],
+)
+def test_http_statuses(fault, status, error_type, retryable):
+    fault.add(Reply(status, b"busy, try later", (("Content-Type", "text/plain"),)))
+    with pytest.raises(error_type) as caught:
+        Pusher.from_url(fault.pusher_url).trigger("c", "e", "x")
+    error = caught.value
+    assert (error.status, error.retryable, error.body) == (status, retryable, "busy, try later")
+    assert f"Pusher answered {status}: busy, try later" in str(error)
+    assert isinstance(error, PusherHTTPError) and isinstance(error, PusherError)
+
+
+def test_error_inside_a_200_answer(fault):
+    fault.add(Reply.json(200, {"error": "Too many events", "code": 429}))
+    with pytest.raises(PusherRateLimited) as caught:
+        Pusher.from_url(fault.pusher_url).trigger("c", "e", "x")
+    assert (caught.value.status, caught.value.retryable) == (429, True)
+
+
+def test_an_error_key_without_an_error_code_is_data(fault):
+    fault.add(Reply.json(200, {"error": "none", "code": 200}))
+    assert Pusher.from_url(fault.pusher_url).trigger("c", "e", "x") == {"error": "none", "code": 200}
+
+
+def test_a_200_answer_that_is_not_json(fault):
+    fault.add(Reply(200, b"<html>proxy page</html>"))
+    with pytest.raises(PusherBadStatus, match="not JSON") as caught:
+        Pusher.from_url(fault.pusher_url).trigger("c", "e", "x")
+    assert (caught.value.status, caught.value.retryable) == (200, False)
+
+
+def test_empty_answers_are_empty_dicts(fault):
+    fault.add(Reply(202, b""), Reply(204, b""))
+    client = Pusher.from_url(fault.pusher_url)
+    assert client.trigger("c", "e", "x") == {}
+    assert client.trigger("c", "e", "x") == {}
+
+
+def test_slow_answer_is_a_timeout(fault):
+    fault.add(Reply(200, delay=5))
+    with pytest.raises(PusherTimeout, match=r"within 0\.3 s") as caught:
+        Pusher.from_url(fault.pusher_url, timeout=0.3).trigger("c", "e", "x")
+    assert (caught.value.status, caught.value.retryable) == (None, True)
+    assert isinstance(caught.value, PusherConnectionError)
+
+
+def test_reset_is_a_connection_error(fault):
+    fault.add(Reset())
+    with pytest.raises(PusherConnectionError) as caught:
+        Pusher.from_url(fault.pusher_url).trigger("c", "e", "x")
+    assert (caught.value.status, caught.value.retryable) == (None, True)
+    assert fault.request_count == 1  # a fresh connection is not retried: the event may have gone
+
+
+def test_close_without_answer_is_a_connection_error(fault):
+    fault.add(Close())
+    with pytest.raises(PusherConnectionError, match="closed the connection without answering"):
+        Pusher.from_url(fault.pusher_url).trigger("c", "e", "x")
+    assert fault.request_count == 1
+
+
+def test_nobody_listening_is_a_connection_error():
+    client = Pusher("1", "k", "s", host="127.0.0.1", port=free_port(), ssl=False)
+    with pytest.raises(PusherConnectionError, match="cannot connect") as caught:
+        client.trigger("c", "e", "x")
+    assert (caught.value.status, caught.value.retryable) == (None, True)
