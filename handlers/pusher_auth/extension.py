@@ -1,0 +1,74 @@
+"""The webapp2 extension: routes under a prefix (default ``/pusher``) that answer with
+:mod:`.channel_auth` and :mod:`.webhook_receiver`.
+
+    endpoints = PusherEndpoints(settings.pusher_client())
+
+    @endpoints.authorizer
+    def may_join(request, channel_name, socket_id):
+        return current_user(request) is not None
+
+    app = webapp2.WSGIApplication([..., *endpoints.routes()])
+"""
+
+from __future__ import annotations
+
+import json
+
+import webapp2
+
+from pusherlib import Pusher
+from pusherlib.webhooks import webhook_from_request
+
+from .channel_auth import Reply, answer_channel_auth, answer_user_auth
+from .hooks import GROUP_ROUTES, PusherHooks
+from .webhook_receiver import ReplayGuard, receive_webhook
+
+
+class PusherEndpoints(PusherHooks):
+    """Channel auth (``/auth``, batch too), user auth (``/user-auth``) and webhooks
+    (``/webhooks``, ``/events/channel_existence``, ``/events/presence``, ``/events/client``)."""
+
+    def __init__(self, client: Pusher, prefix: str = "/pusher", replay_guard: ReplayGuard | None = None):
+        super().__init__()
+        self.client = client
+        self.prefix = prefix.rstrip("/")
+        self.replay_guard = replay_guard or ReplayGuard()
+
+    def routes(self) -> list[webapp2.Route]:
+        """The routes to add to a ``webapp2.WSGIApplication``."""
+        groups = "|".join(GROUP_ROUTES)
+        return [
+            webapp2.Route(f"{self.prefix}/auth", self.channel_auth, "pusher-auth", methods=["POST"]),
+            webapp2.Route(f"{self.prefix}/user-auth", self.user_auth, "pusher-user-auth", methods=["POST"]),
+            webapp2.Route(f"{self.prefix}/webhooks", self.webhook, "pusher-webhooks", methods=["POST"]),
+            webapp2.Route(
+                f"{self.prefix}/events/<group:{groups}>", self.webhook, "pusher-events", methods=["POST"]
+            ),
+        ]
+
+    def channel_auth(self, request: webapp2.Request) -> webapp2.Response:
+        return _json(answer_channel_auth(self.client, self, request, request.POST))
+
+    def user_auth(self, request: webapp2.Request) -> webapp2.Response:
+        return _json(answer_user_auth(self.client, self, request, request.POST))
+
+    def webhook(self, request: webapp2.Request, group: str | None = None) -> webapp2.Response:
+        key, signature, body = webhook_from_request(request)
+        reply = receive_webhook(
+            self.client,
+            self,
+            self.replay_guard,
+            request,
+            key=key,
+            signature=signature,
+            body=body,
+            group=group,
+        )
+        return _json(reply)
+
+
+def _json(reply: Reply) -> webapp2.Response:
+    response = webapp2.Response(json.dumps(reply.body), status=reply.status)
+    response.content_type = "application/json"
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,95 @@
+"""The app's decisions, registered with decorators: who may join which channel, who a
+presence member or a signed-in user is, and what to do with each webhook event.
+
+Nothing here depends on a web framework: ``request`` is whatever the framework passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Authorizer = Callable[[Any, str, str], bool]
+ChannelDataProvider = Callable[[Any, str, str], Mapping[str, Any] | None]
+UserDataProvider = Callable[[Any, str], Mapping[str, Any] | None]
+EventHandler = Callable[[dict[str, Any], Any], None]
+WebhookHandler = Callable[[dict[str, Any], Any], None]
+
+#: The webhook events Pusher sends.
+WEBHOOK_EVENTS = (
+    "channel_occupied",
+    "channel_vacated",
+    "member_added",
+    "member_removed",
+    "client_event",
+    "cache_miss",
+    "subscription_count",
+)
+#: The groups that have their own route, as in Flask-Pusher (``/events/<group>``).
+GROUP_ROUTES = ("channel_existence", "presence", "client")
+
+
+class WebhookGroups:
+    """``hooks.webhooks.presence`` etc.: decorators for a handler of every webhook
+    received on that group's route, called as ``handler(webhook, request)``."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, list[WebhookHandler]] = {group: [] for group in GROUP_ROUTES}
+
+    def _register(self, group: str, handler: WebhookHandler) -> WebhookHandler:
+        self.handlers[group].append(handler)
+        return handler
+
+    def channel_existence(self, handler: WebhookHandler) -> WebhookHandler:
+        return self._register("channel_existence", handler)
+
+    def presence(self, handler: WebhookHandler) -> WebhookHandler:
+        return self._register("presence", handler)
+
+    def client(self, handler: WebhookHandler) -> WebhookHandler:
+        return self._register("client", handler)
+
+
+class PusherHooks:
+    """The callbacks that decide what the auth and webhook endpoints answer.
+
+    Without an :meth:`authorizer` every private, presence and user-auth request is refused.
+    """
+
+    def __init__(self) -> None:
+        self.authorize: Authorizer | None = None
+        self.presence_data: ChannelDataProvider | None = None
+        self.signed_in_user: UserDataProvider | None = None
+        self.event_handlers: dict[str, list[EventHandler]] = {name: [] for name in WEBHOOK_EVENTS}
+        self.webhooks = WebhookGroups()
+
+    def authorizer(self, function: Authorizer) -> Authorizer:
+        """Register ``function(request, channel_name, socket_id)``: ``True`` lets the socket
+        join the private or presence channel; anything else refuses it (403)."""
+        self.authorize = function
+        return function
+
+    def channel_data(self, function: ChannelDataProvider) -> ChannelDataProvider:
+        """Register ``function(request, channel_name, socket_id)`` giving a presence member:
+        ``{"user_id": ..., "user_info": {...}}``. Without it, or without a ``user_id``, the
+        socket id is the user id; other keys (Flask-Pusher style) go into ``user_info``."""
+        self.presence_data = function
+        return function
+
+    def user_data(self, function: UserDataProvider) -> UserDataProvider:
+        """Register ``function(request, socket_id)`` giving the signed-in user for
+        ``pusher:signin``: ``{"id": ..., "user_info": ..., "watchlist": ...}``, or ``None``
+        when nobody is signed in (403)."""
+        self.signed_in_user = function
+        return function
+
+    def on(self, event_name: str) -> Callable[[EventHandler], EventHandler]:
+        """Decorator: call ``handler(event, request)`` for each webhook event of that name."""
+        if event_name not in self.event_handlers:
+            raise ValueError(f"unknown webhook event {event_name!r}; known: {', '.join(WEBHOOK_EVENTS)}")
+
+        def register(handler: EventHandler) -> EventHandler:
+            self.event_handlers[event_name].append(handler)
+            return handler
+
+        return register

@@ -1,0 +1,69 @@
+"""The demo authorizer (DEMO_MODE=1): the ``user`` cookie names the user."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import webapp2
+import webtest
+
+from handlers import pusher_endpoints
+from handlers.demo_auth import install_demo_auth
+from settings import Settings
+from tests.support.endpoints import MASTER_KEY, offline_endpoints, webtest_app
+
+SOCKET = "1234.5678"
+
+
+@pytest.fixture
+def app():
+    endpoints = offline_endpoints(encryption_master_key_base64=MASTER_KEY)
+    install_demo_auth(endpoints)
+    return webtest_app(endpoints)
+
+
+@pytest.mark.parametrize("channel", ["private-a", "private-encrypted-a", "presence-lobby"])
+def test_a_user_with_the_cookie_may_join_private_and_presence_channels(app, channel):
+    app.set_cookie("user", "alice")
+    answer = app.post("/pusher/auth", {"socket_id": SOCKET, "channel_name": channel}).json
+    assert answer["auth"].startswith("test-key:")
+
+
+def test_presence_channel_data_carries_the_user(app):
+    app.set_cookie("user", "alice")
+    answer = app.post("/pusher/auth", {"socket_id": SOCKET, "channel_name": "presence-lobby"}).json
+    assert json.loads(answer["channel_data"]) == {"user_id": "alice", "user_info": {"name": "alice"}}
+
+
+def test_user_auth_signs_in_the_cookie_user(app):
+    app.set_cookie("user", "alice")
+    answer = app.post("/pusher/user-auth", {"socket_id": SOCKET}).json
+    assert json.loads(answer["user_data"]) == {"id": "alice", "user_info": {"name": "alice"}}
+
+
+@pytest.mark.parametrize("cookie", [None, "", "not a user id"])
+def test_without_a_valid_cookie_everything_is_refused(app, cookie):
+    if cookie is not None:
+        app.set_cookie("user", cookie)
+    for channel in ("private-a", "presence-lobby"):
+        app.post("/pusher/auth", {"socket_id": SOCKET, "channel_name": channel}, status=403)
+    app.post("/pusher/user-auth", {"socket_id": SOCKET}, status=403)
+    assert app.post(
+        "/pusher/auth", {"socket_id": SOCKET, "channel_name[0]": "private-a"}, status=200
+    ).json == {"private-a": {"status": 403}}
+
+
+@pytest.mark.parametrize(("demo_mode", "status"), [("1", 200), ("0", 403), ("", 403)])
+def test_the_apps_route_group_installs_the_demo_authorizer_only_in_demo_mode(demo_mode, status):
+    settings = Settings.from_env(
+        {
+            "PUSHER_URL": "http://test-key:test-secret@127.0.0.1:6001/apps/4242",
+            "GOOGLE_CLOUD_PROJECT": "test-project",
+            "DEMO_MODE": demo_mode,
+        }
+    )
+    app = webtest.TestApp(webapp2.WSGIApplication(pusher_endpoints.routes(settings)))
+    app.set_cookie("user", "alice")
+    app.post("/pusher/auth", {"socket_id": SOCKET, "channel_name": "presence-lobby"}, status=status)
+    app.post("/pusher/user-auth", {"socket_id": SOCKET}, status=status)
