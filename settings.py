@@ -48,6 +48,7 @@ class Settings:
     emulator_host: str | None = None
     queue_name: str = "pusher"
     parked_queue_name: str = "pusher-parked"
+    parked_pull_queue_name: str = "pusher-parked-pull"
     worker_transport: str = "http"
     max_attempts: int = 20
     demo_mode: bool = False
@@ -70,6 +71,7 @@ class Settings:
             emulator_host=_host_port(env, "CLOUD_TASKS_EMULATOR_HOST"),
             queue_name=env.get("TASKS_QUEUE") or "pusher",
             parked_queue_name=env.get("TASKS_PARKED_QUEUE") or "pusher-parked",
+            parked_pull_queue_name=env.get("TASKS_PARKED_PULL_QUEUE") or "pusher-parked-pull",
             worker_transport=_choice(env, "PUSHER_TRANSPORT", WORKER_TRANSPORTS, "http"),
             max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
             demo_mode=_bool(env, "DEMO_MODE", False),

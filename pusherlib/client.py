@@ -97,6 +97,11 @@ class Pusher:
             master_key=self._master_key,
         )
 
+    @property
+    def requests(self) -> RequestBuilder:
+        """The pure request builder behind every method: validate and sign without sending."""
+        return self._requests
+
     # -- construction from configuration ------------------------------------------------
 
     @classmethod

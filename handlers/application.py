@@ -1,0 +1,119 @@
+"""The webapp2 application and the services its handlers share.
+
+A route group is a function ``routes(settings) -> list[webapp2.Route]`` in a handler
+module; :func:`create_app` builds the services once per process (one Pusher client, one
+queue client) and the app from a sequence of groups, so adding a group is one line in
+``main.py``. Every request runs in an event-coalescing scope (see
+:mod:`pushqueue.coalesce`); with bundled services the app is wrapped for the App Engine
+APIs. Errors are answered in JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import webapp2
+
+import pushqueue
+from pusherlib import Pusher
+from pushqueue import logs
+from pushqueue.events import EventQueue
+from pushqueue.factory import event_queue_for
+from pushqueue.tasks import Backend
+from pushqueue.worker import Worker
+from settings import Settings
+
+RouteGroup = Callable[[Settings], Iterable[webapp2.BaseRoute]]
+
+
+@dataclass(frozen=True)
+class Services:
+    """What handlers use: the settings, the event queue, the worker (and its Pusher client)."""
+
+    settings: Settings
+    events: EventQueue
+    worker: Worker
+
+    @property
+    def backend(self) -> Backend:
+        return self.events.backend
+
+    @property
+    def pusher(self) -> Pusher:
+        return self.worker.pusher
+
+
+class Request(webapp2.Request):
+    """webapp2's request, with bodies up to 1 MB kept in memory (webapp2 sets 0: a
+    temporary file for every body, which costs more than the rest of a worker request)."""
+
+    request_body_tempfile_limit = 1024 * 1024
+
+
+class Application(webapp2.WSGIApplication):
+    """A ``webapp2.WSGIApplication`` with :class:`Services` and request-scoped coalescing."""
+
+    request_class = Request
+
+    def __init__(self, routes: Sequence[webapp2.BaseRoute], services: Services, *, app_engine_apis: bool):
+        super().__init__(list(routes))
+        self.services = services
+        for status in (400, 403, 404, 405, 500):
+            self.error_handlers[status] = _json_error
+        pipeline: Any = pushqueue.CoalescingMiddleware(super().__call__, services.events)
+        if app_engine_apis:
+            from google.appengine.api import wrap_wsgi_app
+
+            pipeline = wrap_wsgi_app(pipeline)
+        self._pipeline = pipeline
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        return self._pipeline(environ, start_response)
+
+
+def create_services(settings: Settings) -> Services:
+    """The process's services, also made the default of ``pushqueue``'s module functions."""
+    pusher = settings.pusher_client()
+    events = event_queue_for(settings, pusher=pusher)
+    pushqueue.configure(events)
+    worker = Worker(
+        pusher,
+        events.backend,
+        queue_name=settings.queue_name,
+        parked_queue_name=settings.parked_queue_name,
+        max_attempts=settings.max_attempts,
+    )
+    return Services(settings, events, worker)
+
+
+def create_app(
+    settings: Settings, route_groups: Iterable[RouteGroup], *, app_engine_apis: bool | None = None
+) -> Application:
+    """The app serving ``route_groups``. ``app_engine_apis`` (default: when the settings use
+    the bundled task queue or urlfetch) wraps it for App Engine's bundled services; tests
+    using the testbed's stubs pass ``False``."""
+    logs.configure()
+    if app_engine_apis is None:
+        app_engine_apis = settings.tasks_backend == "taskqueue" or settings.worker_transport == "urlfetch"
+    routes = [route for group in route_groups for route in group(settings)]
+    return Application(routes, create_services(settings), app_engine_apis=app_engine_apis)
+
+
+def _json_error(
+    request: webapp2.Request, response: webapp2.Response, exception: Exception
+) -> webapp2.Response:
+    status = getattr(exception, "code", 500)
+    if status == 500:
+        logs.log(logging.ERROR, "unhandled error", exc_info=True, path=request.path)
+    message = getattr(exception, "explanation", None) if status != 500 else "internal error"
+    response.status_int = status
+    response.content_type = "application/json"
+    response.body = json.dumps({"error": message or response.status}).encode("utf-8")
+    allow = getattr(exception, "headers", {}).get("Allow")
+    if allow:
+        response.headers["Allow"] = allow
+    return response

@@ -1,0 +1,115 @@
+"""The demo page at ``/``: a realtime lobby that shows events travelling
+``POST /push/...`` -> the queue -> the worker -> Pusher -> pusher-js in the browser.
+
+The page itself is static (``static/``); it learns how to reach Pusher and who the visitor
+is from ``/demo/config.json``. pusher-js is served from npm's package, never from a CDN.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import webapp2
+from webob import Response
+
+from handlers.demo_auth import USER_COOKIE, demo_user
+from settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+STATIC_DIR = ROOT / "static"
+VENDOR_FILES = {"pusher.min.js": ROOT / "node_modules" / "pusher-js" / "dist" / "web" / "pusher.min.js"}
+
+LOBBY_CHANNEL = "presence-lobby"
+MESSAGE_EVENT = "message"
+USER_COOKIE_MAX_AGE = 30 * 24 * 3600
+#: A name is a presence and Pusher user id: a short run of the characters safe in both.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,24}")
+_PUSHER_API_HOST = re.compile(r"api-([a-z0-9-]+)\.pusher\.com")
+_FILE_NAME = r"<name:[A-Za-z0-9_-][A-Za-z0-9_.-]*>"
+
+
+def routes(settings: Settings) -> list[webapp2.Route]:
+    """The demo's routes (the page, its configuration, the visitor's name and static files),
+    only with ``DEMO_MODE=1``: the demo authorizer it relies on trusts a cookie."""
+    if not settings.demo_mode:
+        return []
+    config = browser_config(settings)
+    return [
+        webapp2.Route("/", demo_page, methods=["GET"]),
+        webapp2.Route("/demo/config.json", partial(demo_config, config), methods=["GET"]),
+        webapp2.Route("/demo/name", choose_name, methods=["POST"]),
+        webapp2.Route(f"/static/vendor/{_FILE_NAME}", vendor_file, methods=["GET"]),
+        webapp2.Route(f"/static/{_FILE_NAME}", static_file, methods=["GET"]),
+    ]
+
+
+def browser_config(settings: Settings) -> dict[str, Any]:
+    """What pusher-js needs to reach the configured Pusher (or soketi), and the demo's names."""
+    pusher = settings.pusher
+    config: dict[str, Any] = {
+        "key": pusher.key,
+        "forceTLS": pusher.ssl,
+        "channel": LOBBY_CHANNEL,
+        "event": MESSAGE_EVENT,
+        "authEndpoint": "/pusher/auth",
+        "pushPath": f"/push/{LOBBY_CHANNEL}/{MESSAGE_EVENT}",
+        "tasksPath": "/tasks/recent",
+    }
+    hosted = _PUSHER_API_HOST.fullmatch(pusher.host or "")
+    cluster = pusher.cluster or (hosted.group(1) if hosted else None)
+    if cluster:
+        config["cluster"] = cluster
+    elif pusher.host:  # a self-hosted server such as soketi: its websocket is on the API's host and port
+        port = pusher.port or (443 if pusher.ssl else 80)
+        config.update(wsHost=pusher.host, wsPort=port, wssPort=port)
+    return config
+
+
+def demo_page(request: webapp2.Request) -> Response:
+    return _file_response(STATIC_DIR / "demo.html")
+
+
+def demo_config(config: dict[str, Any], request: webapp2.Request) -> Response:
+    """The browser configuration plus the visitor's name (from the ``user`` cookie)."""
+    return _json(200, {**config, "user": demo_user(request)})
+
+
+def choose_name(request: webapp2.Request) -> Response:
+    """Form field ``name``: checked, then set as the ``user`` cookie the demo authorizer reads."""
+    name = request.POST.get("name", "").strip()
+    if not NAME_PATTERN.fullmatch(name):
+        return _json(400, {"error": "a name is 1 to 24 letters, digits, '-' or '_'"})
+    response = _json(200, {"user": name})
+    response.set_cookie(USER_COOKIE, name, max_age=USER_COOKIE_MAX_AGE, path="/", samesite="lax")
+    return response
+
+
+def static_file(request: webapp2.Request, name: str) -> Response:
+    return _file_response(STATIC_DIR / name)
+
+
+def vendor_file(request: webapp2.Request, name: str) -> Response:
+    """A browser library from ``node_modules`` (installed by ``npm ci``)."""
+    path = VENDOR_FILES.get(name)
+    if path is None:
+        return _json(404, {"error": f"no vendor file {name!r}"})
+    if not path.is_file():
+        return _json(404, {"error": f"{path.relative_to(ROOT)} is missing: run `npm ci`"})
+    return _file_response(path)
+
+
+def _file_response(path: Path) -> Response:
+    if not path.is_file():
+        return _json(404, {"error": f"no file {path.name!r}"})
+    content_type, _ = mimetypes.guess_type(path.name)
+    response = Response(body=path.read_bytes(), content_type=content_type or "application/octet-stream")
+    response.cache_control = "no-cache"  # a page under development: always the current file
+    return response
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(status=status, json_body=body)

@@ -1,0 +1,41 @@
+"""The front end: ``POST /push/<channel>/<event>`` queues a Pusher event for the worker.
+
+The event data is the JSON body (any JSON value) or the form fields (a dict of strings).
+The socket id to exclude, if any, is the ``socket_id`` query parameter. Answers ``202
+{"task": "<name>"}`` once the task is queued, ``400`` for invalid input (nothing queued),
+``413`` for a body above ``MAX_REQUEST_BYTES``. The event is queued when the response
+starts (request-scoped coalescing, see :mod:`pushqueue.coalesce`), which turns the answer
+into ``503`` if the queue cannot be reached.
+"""
+
+from __future__ import annotations
+
+import json
+
+import webapp2
+
+from handlers.base import BodyTooLarge, JsonHandler, form_fields, is_form
+from pusherlib import PusherTypeError, PusherValueError
+from settings import Settings
+
+
+def routes(settings: Settings) -> list[webapp2.Route]:
+    return [webapp2.Route("/push/<channel>/<event>", PushHandler, methods=["POST"])]
+
+
+class PushHandler(JsonHandler):
+    def post(self, channel: str, event: str) -> None:
+        try:
+            body = self.read_body(self.services.settings.max_request_bytes)
+        except BodyTooLarge as exc:
+            return self.send_error(413, str(exc))
+        try:
+            data = form_fields(body) if is_form(self.request) else json.loads(body)
+        except ValueError:
+            return self.send_error(400, "the body must be JSON or form fields (UTF-8)")
+        socket_id = self.request.GET.get("socket_id")
+        try:
+            task = self.services.events.enqueue_event(channel, event, data, socket_id)
+        except (PusherValueError, PusherTypeError) as exc:
+            return self.send_error(400, str(exc))
+        self.send_json(202, {"task": task})

@@ -1,0 +1,101 @@
+"""The worker: ``POST /worker/push/<channel>/<event>`` and ``POST /worker/batch``.
+
+Only the queue may call them: a request without ``X-AppEngine-QueueName`` (App Engine
+strips it from outside requests) or ``X-CloudTasks-QueueName`` gets 403 and triggers
+nothing. Form fields become a dict; any other body is the event data as it is (see
+:mod:`pushqueue.wire`). :class:`pushqueue.worker.Worker` sends, parks and logs; the answer
+is its ``http_status`` (2xx: forget the task; 5xx: retry it). A task for any other URL
+under ``/worker/`` cannot be served: it is parked rather than retried until it expires.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import webapp2
+
+from handlers.base import JsonHandler, form_fields, is_form
+from pushqueue.tasks import TaskRequest
+from pushqueue.wire import SOCKET_ID_HEADER, WORKER_BATCH_PATH, WORKER_PUSH_PATH
+from pushqueue.worker import IncomingTask, Result
+from settings import Settings
+
+# The queue's headers, as WSGI environ keys (read from the environ: it is the cheapest way).
+QUEUE_HEADERS = ("HTTP_X_APPENGINE_QUEUENAME", "HTTP_X_CLOUDTASKS_QUEUENAME")
+TASK_NAME_HEADERS = ("HTTP_X_APPENGINE_TASKNAME", "HTTP_X_CLOUDTASKS_TASKNAME")
+RETRY_COUNT_HEADERS = ("HTTP_X_APPENGINE_TASKRETRYCOUNT", "HTTP_X_CLOUDTASKS_TASKRETRYCOUNT")
+KEPT_HEADERS = ("Content-Type", SOCKET_ID_HEADER)  # what a parked task needs to be replayed
+
+
+def routes(settings: Settings) -> list[webapp2.Route]:
+    return [
+        webapp2.Route(f"{WORKER_PUSH_PATH}/<channel>/<event>", WorkerPushHandler, methods=["POST"]),
+        webapp2.Route(WORKER_BATCH_PATH, WorkerBatchHandler, methods=["POST"]),
+        webapp2.Route("/worker/<:.*>", UnknownTaskHandler),
+    ]
+
+
+class QueueTaskHandler(JsonHandler):
+    """Refuses requests that do not come from a queue; reads the task's headers."""
+
+    task: IncomingTask
+
+    def dispatch(self) -> Any:
+        request = self.request
+        environ = request.environ
+        queue = _first(environ, QUEUE_HEADERS)
+        if not queue:
+            return self.send_error(403, "only the task queue may call the worker")
+        retry_count = _first(environ, RETRY_COUNT_HEADERS)
+        headers = request.headers
+        self.task = IncomingTask(
+            queue_name=queue.rsplit("/", 1)[-1],  # the emulator sends the queue's full path
+            name=_first(environ, TASK_NAME_HEADERS) or "unnamed",
+            retry_count=int(retry_count) if retry_count and retry_count.isdigit() else 0,
+            request=TaskRequest(
+                url=environ.get("RAW_URI") or request.path_qs,  # gunicorn's RAW_URI: as it was sent
+                body=request.body_file.read(),
+                headers=tuple((name, headers[name]) for name in KEPT_HEADERS if name in headers),
+                method=request.method,
+            ),
+        )
+        return super().dispatch()
+
+    def respond(self, result: Result) -> None:
+        answer = {"outcome": result.outcome.value}
+        if result.error:
+            answer["error"] = result.error
+        self.send_json(result.http_status, answer)
+
+
+class WorkerPushHandler(QueueTaskHandler):
+    def post(self, channel: str, event: str) -> None:
+        task, worker = self.task, self.services.worker
+        body = task.request.body
+        try:
+            data = form_fields(body) if is_form(self.request) else body
+        except ValueError as exc:
+            return self.respond(worker.refuse(task, exc))
+        socket_id = task.request.header(SOCKET_ID_HEADER)
+        self.respond(worker.deliver(task, channel, event, data, socket_id))
+
+
+class WorkerBatchHandler(QueueTaskHandler):
+    def post(self) -> None:
+        self.respond(self.services.worker.deliver_batch(self.task))
+
+
+class UnknownTaskHandler(QueueTaskHandler):
+    def post(self, path: str) -> None:
+        error = ValueError(
+            f"no worker serves {self.request.path} (expected {WORKER_PUSH_PATH}/<channel>/<event>)"
+        )
+        self.respond(self.services.worker.refuse(self.task, error))
+
+
+def _first(environ: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = environ.get(name)
+        if value:
+            return value
+    return None

@@ -1,0 +1,95 @@
+"""pushqueue: Pusher events through App Engine task queues, never silently dropped.
+
+Front-end code enqueues; the worker (``POST /worker/push/<channel>/<event>`` and
+``POST /worker/batch``) triggers through pusherlib and tells the queue what to do::
+
+    import pushqueue
+    pushqueue.enqueue_event("my-channel", "my-event", {"message": "hello"})  # checked now
+
+    from pushqueue import taskqueue          # instead of google.appengine.api.taskqueue
+    taskqueue.add(url="/worker/push/my-channel/my-event", params={"msg": "hello"})
+
+Modules: :mod:`~pushqueue.tasks` (the task, ``taskqueue.add`` rules, errors),
+:mod:`~pushqueue.cloudtasks` and :mod:`~pushqueue.bundled` (the two backends, each
+documenting how it parks and replays), :mod:`~pushqueue.events` (checking and queueing
+events), :mod:`~pushqueue.wire` (how events travel in tasks), :mod:`~pushqueue.coalesce`
+(one request's events in few tasks), :mod:`~pushqueue.outcome` (delivered / retried /
+parked), :mod:`~pushqueue.worker`, :mod:`~pushqueue.tasklog` (recent outcomes),
+:mod:`~pushqueue.logs` (Cloud Logging JSON lines).
+
+The module-level functions use the process's default :class:`EventQueue`: the app sets it
+with :func:`configure`; elsewhere it is built from the environment on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .coalesce import CoalescingMiddleware, PendingEvents
+from .events import EventQueue
+from .outcome import Outcome, classify
+from .tasks import (
+    InvalidTaskError,
+    ParkedTask,
+    ParkedTaskNotFound,
+    QueueError,
+    QueueUnavailable,
+    Task,
+    TaskAlreadyExistsError,
+)
+
+__all__ = [
+    "CoalescingMiddleware",
+    "EventQueue",
+    "InvalidTaskError",
+    "Outcome",
+    "ParkedTask",
+    "ParkedTaskNotFound",
+    "QueueError",
+    "QueueUnavailable",
+    "Task",
+    "TaskAlreadyExistsError",
+    "classify",
+    "collecting",
+    "configure",
+    "default_queue",
+    "enqueue_event",
+]
+
+_default: EventQueue | None = None
+_lock = threading.Lock()
+
+
+def configure(queue: EventQueue | None) -> None:
+    """Make ``queue`` the process's default (``None``: build it from the environment again)."""
+    global _default
+    _default = queue
+
+
+def default_queue() -> EventQueue:
+    """The process's default :class:`EventQueue`."""
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                from settings import Settings
+
+                from .factory import event_queue_for
+
+                _default = event_queue_for(Settings.from_env())
+    return _default
+
+
+def enqueue_event(channels: str | Iterable[str], event: str, data: Any, socket_id: str | None = None) -> str:
+    """Check and queue a Pusher event (see :meth:`EventQueue.enqueue_event`); return the task name."""
+    return default_queue().enqueue_event(channels, event, data, socket_id)
+
+
+def collecting() -> AbstractContextManager[PendingEvents]:
+    """Collect the events enqueued in the block into few tasks (see :mod:`pushqueue.coalesce`)."""
+    from .coalesce import collecting as collecting_into
+
+    return collecting_into(default_queue())

@@ -1,0 +1,142 @@
+"""Request-scoped coalescing: the events enqueued during one request become few tasks.
+
+Inside a :func:`collecting` block (or a request served through
+:class:`CoalescingMiddleware`), ``enqueue_event`` validates the event at once but only
+collects it; at the end the collected events are flushed as tasks of at most 10 events
+(one ``/batch_events`` call each) and at most ~90 KB (under the bundled queue's 100 KB).
+A task of one event keeps the single-event URL. Each event's task name is known when it
+is enqueued (names are made here), so a handler can answer with it before the flush.
+
+The middleware flushes when the application starts its response: a success (status below
+400) is sent only once its events are queued; if the queue cannot be reached, the response
+becomes ``503`` with a JSON error (nothing accepted that was not enqueued). An error
+response drops the collected events, as the whole request failed. The application must
+call ``start_response`` before returning its body, as webapp2 and most frameworks do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import logs
+from .tasks import QueueError
+
+if TYPE_CHECKING:
+    from .events import EventQueue
+
+MAX_EVENTS_PER_TASK = 10  # one /batch_events call
+MAX_TASK_BYTES = 90 * 1024  # the bundled task queue refuses push tasks above 100 KB
+
+
+@dataclass
+class Chunk:
+    """The events of one future task."""
+
+    name: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    encoded: list[bytes] = field(default_factory=list)
+    size: int = 2
+
+    def has_room(self, encoded: bytes) -> bool:
+        return len(self.events) < MAX_EVENTS_PER_TASK and self.size + len(encoded) + 1 <= MAX_TASK_BYTES
+
+
+class PendingEvents:
+    """Events validated and waiting to be flushed, already split into tasks."""
+
+    def __init__(self) -> None:
+        self.chunks: list[Chunk] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.chunks)
+
+    def __len__(self) -> int:
+        return sum(len(chunk.events) for chunk in self.chunks)
+
+    def add(self, event: dict[str, Any], encoded: bytes) -> str:
+        """Collect one event; return the name of the task that will carry it."""
+        if not self.chunks or not self.chunks[-1].has_room(encoded):
+            self.chunks.append(Chunk(uuid.uuid4().hex))
+        chunk = self.chunks[-1]
+        chunk.events.append(event)
+        chunk.encoded.append(encoded)
+        chunk.size += len(encoded) + 1
+        return chunk.name
+
+
+_current: ContextVar[PendingEvents | None] = ContextVar("pushqueue_pending_events", default=None)
+
+
+def current() -> PendingEvents | None:
+    """The events being collected in this context, if a collecting block is open."""
+    return _current.get()
+
+
+@contextmanager
+def collecting(queue: EventQueue) -> Iterator[PendingEvents]:
+    """Collect the events enqueued inside the block; flush them to ``queue`` at its end
+    (not when it ends with an exception). A flush failure raises ``QueueError``."""
+    pending = PendingEvents()
+    token = _current.set(pending)
+    try:
+        yield pending
+    finally:
+        _current.reset(token)
+    if pending:
+        queue.flush(pending)
+
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class CoalescingMiddleware:
+    """Runs each request of ``app`` in its own collecting scope (see the module docstring)."""
+
+    def __init__(self, app: WSGIApp, queue: EventQueue):
+        self.app, self.queue = app, queue
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        pending = PendingEvents()
+        failure: list[bytes] = []
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if pending:
+                if status[:1] in "123":
+                    try:
+                        self.queue.flush(pending)
+                    except QueueError as exc:
+                        logs.log(logging.ERROR, "events not queued", events=len(pending), error=str(exc))
+                        failure.append(json.dumps({"error": f"the queue cannot be reached: {exc}"}).encode())
+                        status, exc_info = "503 Service Unavailable", None
+                        headers = [
+                            ("Content-Type", "application/json"),
+                            ("Content-Length", str(len(failure[0]))),
+                        ]
+                else:
+                    logs.log(
+                        logging.WARNING,
+                        "events dropped: the request failed",
+                        events=len(pending),
+                        status=status,
+                    )
+                pending.chunks.clear()
+            return start_response(status, headers, exc_info)
+
+        token = _current.set(pending)
+        try:
+            body = self.app(environ, start)
+        finally:
+            _current.reset(token)
+        if failure:
+            if hasattr(body, "close"):
+                body.close()
+            return failure
+        return body

@@ -1,0 +1,61 @@
+"""Structured logs for Cloud Logging: one JSON object per line on standard output.
+
+On App Engine, a JSON line written to stdout becomes a structured entry: ``severity`` and
+``message`` are understood, the other fields are searchable (``jsonPayload.outcome =
+"parked"``). The fields of a task's line: ``task``, ``queue``, ``retry_count``,
+``channel``, ``event``, ``events``, ``outcome``, ``pusher_status``, ``error``. Nothing here
+ever logs credentials: the fields are built from task metadata and pusherlib's error
+messages, which carry statuses and Pusher's answers, not the request's signature or secret.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+LOGGER = logging.getLogger("pushqueue")
+
+
+class CloudLoggingFormatter(logging.Formatter):
+    """A record as a Cloud Logging JSON line, its ``fields`` (from ``extra``) included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"severity": record.levelname, "message": record.getMessage()}
+        entry.update(getattr(record, "fields", ()))
+        if record.exc_info:
+            entry["stack_trace"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time (so captured output sees it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """The stream is always the current ``sys.stdout``."""
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Send the ``pushqueue`` logger's records to stdout as JSON lines (once per process)."""
+    if any(isinstance(h, _StdoutHandler) for h in LOGGER.handlers):
+        return
+    handler = _StdoutHandler()
+    handler.setFormatter(CloudLoggingFormatter())
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(level)
+    LOGGER.propagate = False
+
+
+def log(level: int, message: str, exc_info: bool = False, **fields: Any) -> None:
+    """Log ``message`` with ``fields`` as structured data."""
+    if LOGGER.isEnabledFor(level):
+        LOGGER.log(level, message, exc_info=exc_info, extra={"fields": fields})

@@ -1,0 +1,247 @@
+"""What every queue backend shares: the task to create, a parked task, the errors.
+
+:func:`build_task` turns ``taskqueue.add`` arguments into a :class:`TaskRequest` with the
+bundled API's rules (``params`` form-encoded into a POST/PUT body or into the query string
+of other methods, ``payload`` text sent as UTF-8 ``text/plain``, ``countdown`` or ``eta``),
+so both backends create the same HTTP request for the same call.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
+
+TASK_NAME = re.compile(r"[A-Za-z0-9_-]{1,500}")
+BODY_METHODS = frozenset({"POST", "PUT"})
+METHODS = frozenset({"GET", "HEAD", "DELETE", "POST", "PUT"})
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+# Headers a parked task carries besides its original ones (what an operator reads).
+PARKED_REASON = "X-Pusher-Parked-Reason"
+PARKED_FROM = "X-Pusher-Parked-From"
+PARKED_RETRIES = "X-Pusher-Parked-Retries"
+_PARKING_HEADERS = frozenset(h.lower() for h in (PARKED_REASON, PARKED_FROM, PARKED_RETRIES))
+
+
+class QueueError(Exception):
+    """A task could not be created or found."""
+
+
+class QueueUnavailable(QueueError):
+    """The queue service could not be reached or refused the call: try again later."""
+
+
+class InvalidTaskError(QueueError, ValueError):
+    """The task's arguments are invalid (a caller's mistake)."""
+
+
+class TaskAlreadyExistsError(QueueError):
+    """A task with this name exists (or existed recently) in the queue."""
+
+
+class ParkedTaskNotFound(QueueError):
+    """No parked task has this name."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRequest:
+    """An App Engine HTTP task: the request the queue will send to the app."""
+
+    url: str
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    method: str = "POST"
+    queue_name: str | None = None  # None: the backend's default queue
+    name: str | None = None  # None: the backend names it
+    eta: float | None = None  # seconds since the epoch; None: now
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((value for key, value in self.headers if key.lower() == lowered), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A task that was added (what ``taskqueue.add`` returns, reduced to what is known)."""
+
+    name: str
+    queue_name: str
+    url: str
+    method: str
+    eta: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedTask:
+    """A parked task as an operator sees it: its whole request and why it was parked."""
+
+    name: str
+    url: str
+    method: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    reason: str = ""
+    original_task: str = ""
+    retry_count: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "method": self.method,
+            "headers": self.headers,
+            "body": self.body.decode("utf-8", "replace"),
+            "reason": self.reason,
+            "original_task": self.original_task,
+            "retry_count": self.retry_count,
+        }
+
+    def original_request(self) -> TaskRequest:
+        """The request as it was before it was parked."""
+        return TaskRequest(self.url, self.body, _without_parking_headers(self.headers.items()), self.method)
+
+    @classmethod
+    def from_request(cls, name: str, request: TaskRequest) -> ParkedTask:
+        """Read the parking headers back out of a parked task's request."""
+        retries = request.header(PARKED_RETRIES) or "0"
+        return cls(
+            name=name,
+            url=request.url,
+            method=request.method,
+            headers=dict(request.headers),
+            body=request.body,
+            reason=request.header(PARKED_REASON) or "",
+            original_task=request.header(PARKED_FROM) or "",
+            retry_count=int(retries) if retries.isdigit() else 0,
+        )
+
+
+class Backend(Protocol):
+    """A queue service: Cloud Tasks or the bundled App Engine task queue."""
+
+    def add(self, task: TaskRequest) -> str:
+        """Create ``task``; return its name."""
+        ...
+
+    def park(self, task: TaskRequest, name: str) -> None:
+        """Keep ``task`` (with parking headers) under ``name`` until replayed."""
+        ...
+
+    def list_parked(self, limit: int) -> list[ParkedTask]:
+        """Up to ``limit`` parked tasks."""
+        ...
+
+    def replay(self, name: str) -> None:
+        """Send parked task ``name`` to the worker again; raise :class:`ParkedTaskNotFound`."""
+        ...
+
+
+def parked_request(
+    original: TaskRequest, *, reason: str, original_task: str, retry_count: int
+) -> TaskRequest:
+    """``original`` with the headers that say why and from where it was parked."""
+    notes = (
+        (PARKED_REASON, _header_value(reason)),
+        (PARKED_FROM, original_task),
+        (PARKED_RETRIES, str(retry_count)),
+    )
+    headers = _without_parking_headers(original.headers) + notes
+    return TaskRequest(original.url, original.body, headers, original.method)
+
+
+def _without_parking_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in headers if k.lower() not in _PARKING_HEADERS)
+
+
+def _header_value(text: str, limit: int = 500) -> str:
+    """``text`` fit for an HTTP header: one line of printable Latin-1, at most ``limit`` long."""
+    cleaned = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return cleaned[:limit]
+
+
+def build_task(
+    url: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    payload: str | bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    method: str = "POST",
+    queue_name: str | None = None,
+    name: str | None = None,
+    countdown: float | None = None,
+    eta: datetime | float | None = None,
+) -> TaskRequest:
+    """A :class:`TaskRequest` from ``taskqueue.add``'s arguments, checked as it checks them."""
+    method = (method or "POST").upper()
+    if method not in METHODS:
+        raise InvalidTaskError(f"method must be one of {', '.join(sorted(METHODS))}, got {method!r}")
+    url = url or f"/_ah/queue/{queue_name or 'default'}"
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not url.startswith("/") or parts.fragment:
+        raise InvalidTaskError(f"url must be a relative URL starting with '/', got {url!r}")
+    if name is not None and not TASK_NAME.fullmatch(name):
+        raise InvalidTaskError(f"task name must match {TASK_NAME.pattern}, got {name!r}")
+    if countdown is not None and eta is not None:
+        raise InvalidTaskError("give countdown or eta, not both")
+    task_headers = dict(headers or {})
+    body = _payload_bytes(payload, task_headers)
+    if params:
+        encoded = urlencode(list(_flatten(params)))
+        if method in BODY_METHODS:
+            if payload is not None:
+                raise InvalidTaskError("give params or payload for a POST or PUT task, not both")
+            body = encoded.encode("ascii")
+            task_headers.setdefault("content-type", FORM_CONTENT_TYPE)
+        else:
+            url = f"{url}{'&' if parts.query else '?'}{encoded}"
+    elif body and method not in BODY_METHODS:
+        raise InvalidTaskError(f"a {method} task cannot carry a payload")
+    return TaskRequest(
+        url=url,
+        body=body,
+        headers=tuple(task_headers.items()),
+        method=method,
+        queue_name=queue_name,
+        name=name,
+        eta=_eta_seconds(countdown, eta),
+    )
+
+
+def _payload_bytes(payload: str | bytes | None, headers: dict[str, str]) -> bytes:
+    if payload is None:
+        return b""
+    if isinstance(payload, str):
+        if payload and not any(k.lower() == "content-type" for k in headers):
+            headers["content-type"] = "text/plain; charset=utf-8"
+        return payload.encode("utf-8")
+    if isinstance(payload, bytes):
+        return payload
+    raise InvalidTaskError(f"payload must be str or bytes, not {type(payload).__name__}")
+
+
+def _flatten(params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """Form fields as ``taskqueue`` sends them: a list value gives the field once per item."""
+    for key, value in params.items():
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            yield key, _text(value)
+        else:
+            yield from ((key, _text(item)) for item in value)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _eta_seconds(countdown: float | None, eta: datetime | float | None) -> float | None:
+    if countdown is not None:
+        if countdown < 0:
+            raise InvalidTaskError(f"countdown must not be negative, got {countdown}")
+        return time.time() + countdown
+    if isinstance(eta, datetime):
+        # As in taskqueue: a naive datetime is UTC.
+        return (eta if eta.tzinfo else eta.replace(tzinfo=UTC)).timestamp()
+    return float(eta) if eta is not None else None

@@ -1,0 +1,269 @@
+// The lobby: join with a name, see who is here (presence channel), send messages through
+// POST /push -> queue -> worker -> Pusher, and watch the tasks that carried them.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const TASK_POLL_MS = 1000;
+
+const state = { config: null, user: null, pusher: null, channel: null, pending: new Map() };
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function avatar(name) {
+  let hash = 0;
+  for (const char of name) hash = (hash * 31 + char.codePointAt(0)) % 360;
+  const node = element("span", "avatar", name.slice(0, 1));
+  node.style.background = `hsl(${hash}, 55%, 52%)`;
+  return node;
+}
+
+function clock(date) {
+  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+}
+
+function messageId() {
+  return window.crypto && crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+}
+
+// --- joining -------------------------------------------------------------------------
+
+async function chooseName(event) {
+  event.preventDefault();
+  $("join-error").textContent = "";
+  const response = await fetch("/demo/name", {
+    method: "POST",
+    body: new URLSearchParams({ name: $("name-input").value.trim() }),
+  });
+  const answer = await response.json();
+  if (!response.ok) {
+    $("join-error").textContent = answer.error || `refused (${response.status})`;
+    return;
+  }
+  enterLobby(answer.user);
+}
+
+function enterLobby(user) {
+  state.user = user;
+  $("whoami").textContent = user;
+  $("whoami").hidden = $("rename").hidden = false;
+  $("join-form").hidden = true;
+  $("messages").hidden = $("send-form").hidden = false;
+  $("message-input").focus();
+  connect();
+}
+
+function leaveLobby() {
+  if (state.pusher) state.pusher.disconnect();
+  state.pusher = state.channel = null;
+  renderMembers();
+  $("whoami").hidden = $("rename").hidden = true;
+  $("messages").hidden = $("send-form").hidden = true;
+  $("join-form").hidden = false;
+  $("name-input").value = state.user || "";
+  $("name-input").focus();
+}
+
+// --- Pusher --------------------------------------------------------------------------
+
+function connect() {
+  const config = state.config;
+  const options = {
+    cluster: config.cluster || "mt1",
+    forceTLS: config.forceTLS,
+    enabledTransports: ["ws", "wss"],
+    disableStats: true,
+    channelAuthorization: { endpoint: config.authEndpoint, transport: "ajax" },
+  };
+  if (config.wsHost) Object.assign(options, { wsHost: config.wsHost, wsPort: config.wsPort, wssPort: config.wssPort });
+  state.pusher = new Pusher(config.key, options);
+  state.pusher.connection.bind("state_change", ({ current }) => setConnection(current));
+
+  const channel = (state.channel = state.pusher.subscribe(config.channel));
+  channel.bind("pusher:subscription_succeeded", () => {
+    renderMembers();
+    notice(`You joined ${config.channel}`);
+  });
+  channel.bind("pusher:subscription_error", (error) => {
+    notice(`Could not join ${config.channel}: ${error.status || error.type || "refused"}`);
+  });
+  channel.bind("pusher:member_added", (member) => {
+    renderMembers();
+    notice(`${member.id} joined`);
+  });
+  channel.bind("pusher:member_removed", (member) => {
+    renderMembers();
+    notice(`${member.id} left`);
+  });
+  channel.bind(config.event, receive);
+}
+
+function setConnection(current) {
+  const pill = $("connection");
+  pill.dataset.state = current;
+  pill.textContent = current.replace("_", " ");
+}
+
+function renderMembers() {
+  const list = $("members");
+  list.replaceChildren();
+  const members = state.channel && state.channel.members;
+  if (!members || !members.count) {
+    $("member-count").textContent = "0";
+    return;
+  }
+  const people = [];
+  members.each((member) => people.push(member.id));
+  people.sort((a, b) => a.localeCompare(b));
+  for (const id of people) {
+    const item = element("li", id === members.me.id ? "me" : "");
+    item.dataset.user = id;
+    item.append(avatar(id), element("span", "member-name", id));
+    list.append(item);
+  }
+  $("member-count").textContent = String(members.count);
+}
+
+// --- messages ------------------------------------------------------------------------
+
+function notice(text) {
+  appendMessage(element("li", "notice", text));
+}
+
+function appendMessage(node) {
+  const list = $("messages");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.append(node);
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+function messageNode(message, mine) {
+  const item = element("li", mine ? "message mine" : "message");
+  item.dataset.id = message.id || "";
+  const bubble = element("div", "bubble");
+  const meta = element("div", "meta");
+  const when = message.sent_at ? new Date(message.sent_at) : new Date();
+  meta.append(element("span", "author", message.user || "someone"), element("span", "", clock(when)));
+  bubble.append(meta, element("p", "text", String(message.text ?? "")));
+  item.append(avatar(message.user || "?"), bubble);
+  return item;
+}
+
+function setStatus(item, text, kind) {
+  let status = item.querySelector(".status");
+  if (!status) {
+    status = element("div", "status");
+    item.querySelector(".bubble").append(status);
+  }
+  status.className = `status ${kind || ""}`;
+  status.textContent = text;
+}
+
+async function send(event) {
+  event.preventDefault();
+  const input = $("message-input");
+  const text = input.value.trim();
+  if (!text) return;
+  const message = { id: messageId(), user: state.user, text, sent_at: new Date().toISOString() };
+  const item = messageNode(message, true);
+  setStatus(item, "sending…");
+  state.pending.set(message.id, item);
+  appendMessage(item);
+  input.value = "";
+  try {
+    const response = await fetch(state.config.pushPath, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(message),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+    if (state.pending.has(message.id)) setStatus(item, `queued as task ${shortName(answer.task)}`);
+  } catch (error) {
+    if (state.pending.delete(message.id)) setStatus(item, `refused: ${error.message}`, "refused");
+  }
+}
+
+function receive(message) {
+  const mine = state.pending.get(message && message.id);
+  if (mine) {
+    state.pending.delete(message.id);
+    setStatus(mine, "delivered through Pusher ✓", "delivered");
+    return;
+  }
+  appendMessage(messageNode(message || {}, false));
+}
+
+// --- recent tasks --------------------------------------------------------------------
+// /tasks/recent lists outcomes, newest first: {time, outcome, task, channel, event,
+// retry_count, pusher_status}. A task appears once per outcome (queued, then retried,
+// delivered or parked); the view shows one row per task with the path it took.
+
+function shortName(name) {
+  return String(name || "").split("/").pop().slice(-12) || "?";
+}
+
+function tasksByName(entries) {
+  const tasks = new Map();
+  for (const entry of entries) {
+    const task = tasks.get(entry.task);
+    if (task) task.trail.unshift(entry.outcome);
+    else tasks.set(entry.task, { ...entry, trail: [entry.outcome] });
+  }
+  return [...tasks.values()];
+}
+
+function renderTasks(entries) {
+  const rows = tasksByName(entries).map((task) => {
+    const badge = element("span", "badge", task.outcome);
+    badge.dataset.outcome = task.outcome;
+    const status = task.pusher_status ? ` · Pusher ${task.pusher_status}` : "";
+    const what = element("td", "event", task.event);
+    what.append(element("small", "", `${task.channel} · ${shortName(task.task)}`));
+    what.append(element("small", "", task.trail.join(" → ") + status));
+    const outcome = element("td");
+    outcome.append(badge);
+    const attempts = task.outcome === "queued" ? "" : String(task.retry_count + 1);
+    const row = element("tr");
+    row.dataset.task = task.task;
+    row.append(outcome, what, element("td", "", attempts), element("td", "", clock(new Date(task.time * 1000))));
+    return row;
+  });
+  $("tasks").replaceChildren(...rows);
+  return rows.length;
+}
+
+async function pollTasks() {
+  const status = $("tasks-status");
+  try {
+    const response = await fetch(state.config.tasksPath, { cache: "no-store" });
+    if (!response.ok) throw new Error(`${state.config.tasksPath} answered ${response.status}`);
+    const count = renderTasks((await response.json()).tasks);
+    $("tasks-table").hidden = count === 0;
+    status.hidden = count > 0;
+    status.textContent = "No task yet: send a message.";
+  } catch (error) {
+    $("tasks-table").hidden = true;
+    status.hidden = false;
+    status.textContent = `Task view unavailable: ${error.message}`;
+  }
+  setTimeout(pollTasks, TASK_POLL_MS);
+}
+
+// --- start ---------------------------------------------------------------------------
+
+async function start() {
+  state.config = await (await fetch("/demo/config.json")).json();
+  $("channel-name").textContent = state.config.channel;
+  $("join-form").addEventListener("submit", chooseName);
+  $("send-form").addEventListener("submit", send);
+  $("rename").addEventListener("click", leaveLobby);
+  if (state.config.user) enterLobby(state.config.user);
+  pollTasks();
+}
+
+start();

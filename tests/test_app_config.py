@@ -1,0 +1,92 @@
+"""app.yaml and queue.yaml read by Google's own parsers, and the settings they name."""
+
+from __future__ import annotations
+
+import pytest
+from google.appengine.api import appinfo, queueinfo
+
+from settings import ConfigError, Settings
+from tests.support.appserver import AppServer
+from tests.support.processes import ROOT
+
+
+@pytest.fixture(scope="module")
+def app_yaml():
+    with open(ROOT / "app.yaml") as f:
+        return appinfo.LoadSingleAppInfo(f)
+
+
+@pytest.fixture(scope="module")
+def queues():
+    with open(ROOT / "queue.yaml") as f:
+        return {queue.name: queue for queue in queueinfo.LoadSingleQueue(f).queue}
+
+
+def test_app_yaml_serves_main_app_with_gunicorn(app_yaml):
+    assert app_yaml.runtime.startswith("python3")
+    assert "gunicorn" in app_yaml.entrypoint and app_yaml.entrypoint.endswith("main:app")
+    assert app_yaml.app_engine_apis  # `login: admin` needs the bundled services
+    assert "warmup" in app_yaml.inbound_services
+
+
+def test_app_yaml_keeps_admin_pages_for_admins_and_commits_no_secret(app_yaml):
+    logins = {handler.url: handler.login for handler in app_yaml.handlers}
+    assert logins["/admin/.*"] == "admin"
+    assert not any(name.startswith("PUSHER_") and "URL" in name for name in app_yaml.env_variables)
+    assert "PUSHER_SECRET" not in app_yaml.env_variables
+    assert app_yaml.includes == ["secrets.yaml"]
+
+
+def test_app_yaml_environment_is_accepted_by_the_settings(app_yaml):
+    env = {
+        **app_yaml.env_variables,
+        "PUSHER_URL": "https://k:s@api-eu.pusher.com/apps/1",
+        "GOOGLE_CLOUD_PROJECT": "p",
+    }
+    settings = Settings.from_env(env)
+    assert settings.queue_name == "pusher"
+    assert settings.tasks_backend == "cloudtasks"
+
+
+def test_queue_yaml_has_the_push_queue_with_limits_above_the_workers(queues, app_yaml):
+    pusher = queues["pusher"]
+    assert pusher.mode in (None, "push")
+    assert pusher.rate and pusher.bucket_size and pusher.max_concurrent_requests
+    retry = pusher.retry_parameters
+    max_attempts = int(app_yaml.env_variables["PUSHER_MAX_ATTEMPTS"])
+    # The worker parks before the queue would give up: the queue never drops an event.
+    assert retry.task_retry_limit > max_attempts
+    assert retry.task_age_limit and retry.min_backoff_seconds and retry.max_backoff_seconds
+    assert retry.max_doublings is not None
+
+
+def test_queue_yaml_has_the_parking_queues(queues):
+    parked = queues[Settings.parked_queue_name]
+    assert parked.mode in (None, "push")
+    # No limit: a replay that fails leaves the task parked instead of deleting it.
+    assert parked.retry_parameters.task_retry_limit is None
+    assert parked.retry_parameters.task_age_limit is None
+    assert queues[Settings.parked_pull_queue_name].mode == "pull"
+
+
+def test_settings_name_the_parked_pull_queue():
+    env = {"PUSHER_URL": "http://k:s@127.0.0.1:1/apps/1", "TASKS_BACKEND": "taskqueue"}
+    assert Settings.from_env(env).parked_pull_queue_name == "pusher-parked-pull"
+    assert Settings.from_env({**env, "TASKS_PARKED_PULL_QUEUE": "parked"}).parked_pull_queue_name == "parked"
+
+
+def test_missing_configuration_names_the_variable():
+    with pytest.raises(ConfigError, match="GOOGLE_CLOUD_PROJECT"):
+        Settings.from_env({"PUSHER_URL": "http://k:s@127.0.0.1:1/apps/1"})
+
+
+def test_the_app_does_not_start_without_pusher_credentials():
+    unset = {name: "" for name in ("PUSHER_URL", "PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET")}
+    server = AppServer(unset, name="app-without-credentials")
+    logged_before = server.log_path.stat().st_size if server.log_path.exists() else 0
+    with pytest.raises((RuntimeError, TimeoutError)):
+        server.start(timeout=20)
+    server.stop()
+    with open(server.log_path, "rb") as log:
+        log.seek(logged_before)
+        assert b"PUSHER_URL" in log.read()

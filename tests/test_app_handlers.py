@@ -1,0 +1,520 @@
+"""Every branch of the app's handlers, through WebTest.
+
+The queue is the App Engine testbed's taskqueue stub (TASKS_BACKEND=taskqueue, parking in
+the pull queue); a task is run by posting it to the worker with the headers the stub gave
+it. Pusher is a real soketi; a fault server stands in for what soketi cannot answer (429,
+5xx, slow answers).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+import webapp2
+import webtest
+from google.appengine.ext import testbed
+
+import pushqueue
+from handlers.application import create_app
+from pushqueue import tasklog, taskqueue  # the seed's code imported google.appengine.api.labs.taskqueue
+from settings import Settings
+from tests.support.fault_server import FaultServer, Reply
+from tests.support.processes import ROOT, free_port
+from tests.support.soketi import Soketi
+
+QUEUE = "pusher"
+PULL_QUEUE = "pusher-parked-pull"
+ADMIN = {"X-AppEngine-User-Is-Admin": "1"}
+
+
+def task_headers(name: str = "t1", retries: int = 0, queue: str = QUEUE) -> dict[str, str]:
+    return {
+        "X-AppEngine-QueueName": queue,
+        "X-AppEngine-TaskName": name,
+        "X-AppEngine-TaskRetryCount": str(retries),
+    }
+
+
+@pytest.fixture(scope="module")
+def route_groups():
+    """``main.ROUTE_GROUPS`` (importing main builds an app from the environment)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PUSHER_URL", "http://key:secret@127.0.0.1:1/apps/1")
+        env.setenv("GOOGLE_CLOUD_PROJECT", "test-project")
+        env.setenv("CLOUD_TASKS_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+        env.setenv("TASKS_BACKEND", "cloudtasks")
+        main = importlib.import_module("main")
+    return main.ROUTE_GROUPS
+
+
+@pytest.fixture
+def queue_stub():
+    """The testbed's taskqueue stub with the queues of queue.yaml."""
+    bed = testbed.Testbed()
+    bed.activate()
+    bed.init_taskqueue_stub(root_path=str(ROOT))
+    tasklog.clear()
+    yield bed.get_stub(testbed.TASKQUEUE_SERVICE_NAME)
+    bed.deactivate()
+    pushqueue.configure(None)
+
+
+@pytest.fixture
+def make_app(route_groups, queue_stub):
+    """``make_app(pusher_url, **env)``: a TestApp on the stub's queues."""
+
+    def make(pusher_url: str, *, extra_groups=(), **env: str) -> webtest.TestApp:
+        settings = Settings.from_env({"TASKS_BACKEND": "taskqueue", "PUSHER_URL": pusher_url, **env})
+        groups = (*route_groups, *extra_groups)
+        return webtest.TestApp(create_app(settings, groups, app_engine_apis=False))
+
+    return make
+
+
+@pytest.fixture
+def app(make_app, soketi):
+    return make_app(soketi.url)
+
+
+def queued(stub, queue: str = QUEUE) -> list:
+    return stub.get_filtered_tasks(queue_names=[queue])
+
+
+def run_task(app: webtest.TestApp, stub, task, queue: str = QUEUE) -> webtest.TestResponse:
+    """Post ``task`` to the app as the queue would, then take it off the stub."""
+    skip = {"content-length", "host", "content-type"}
+    headers = {k: str(v) for k, v in task.headers.items() if k.lower() not in skip}
+    content_type = next((v for k, v in task.headers.items() if k.lower() == "content-type"), "")
+    response = app.post(
+        task.url, task.payload or b"", headers=headers, content_type=content_type, expect_errors=True
+    )
+    stub.DeleteTask(queue, task.name)
+    return response
+
+
+def run_all(app, stub) -> list[webtest.TestResponse]:
+    return [run_task(app, stub, task) for task in queued(stub)]
+
+
+def post_task(
+    app: webtest.TestApp,
+    path: str,
+    body: str = "{}",
+    *,
+    name: str = "t1",
+    retries: int = 0,
+    queue: str = QUEUE,
+    extra: dict[str, str] | None = None,
+    status: int | str = "*",
+) -> webtest.TestResponse:
+    """Post ``body`` to the worker as ``queue`` delivers task ``name`` after ``retries`` retries."""
+    headers = {**task_headers(name, retries, queue), **(extra or {})}
+    return app.post(path, body, headers=headers, content_type="application/json", status=status)
+
+
+def fault_url(port: int) -> str:
+    """A ``PUSHER_URL`` for a fault server (or a closed port) on ``port``."""
+    return f"http://key:secret@127.0.0.1:{port}/apps/1"
+
+
+def parked(app) -> list[dict]:
+    return app.get("/admin/parked", headers=ADMIN).json["parked"]
+
+
+# -- the front end: POST /push/<channel>/<event> ---------------------------------------------
+
+
+def test_json_data_is_queued_and_the_worker_sends_it_as_it_is(app, queue_stub, subscriber):
+    subscriber.subscribe("push-json")
+    response = app.post_json("/push/push-json/created", {"id": 7, "tags": ["a"]}, status=202)
+    [task] = queued(queue_stub)
+    assert response.json == {"task": task.name}
+    assert task.url == "/worker/push/push-json/created"
+    assert run_task(app, queue_stub, task).json == {"outcome": "delivered"}
+    assert json.loads(subscriber.event("created", "push-json")["data"]) == {"id": 7, "tags": ["a"]}
+
+
+def test_any_json_value_is_data(app, queue_stub, subscriber):
+    subscriber.subscribe("push-values")
+    for value in ("plain text", [1, 2], 3.5, None):
+        app.post_json("/push/push-values/value", value, status=202)
+    assert all(r.status_int == 200 for r in run_all(app, queue_stub))
+    received = [subscriber.event("value", "push-values")["data"] for _ in range(4)]
+    assert received == ["plain text", "[1, 2]", "3.5", "null"]
+
+
+def test_form_fields_are_sent_as_a_dict_of_strings(app, queue_stub, subscriber):
+    subscriber.subscribe("push-form")
+    app.post("/push/push-form/note", {"msg": "Hello world!", "n": "1"}, status=202)
+    run_all(app, queue_stub)
+    assert json.loads(subscriber.event("note", "push-form")["data"]) == {"msg": "Hello world!", "n": "1"}
+
+
+def test_the_socket_id_travels_with_the_task(app, queue_stub):
+    app.post_json("/push/push-socket/ev?socket_id=123.456", {}, status=202)
+    [task] = queued(queue_stub)
+    assert task.headers["X-Pusher-Socket-Id"] == "123.456"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/push/bad%20channel/ev", "{}", "invalid channel name"),
+        ("/push/ch/ev?socket_id=nope", "{}", "socket_id"),
+        ("/push/ch/ev", "{not json", "JSON or form fields"),
+        ("/push/ch/ev", json.dumps({"big": "x" * 11_000}), "bytes"),
+        ("/push/private-encrypted-ch/ev", "{}", "encryption_master_key"),
+    ],
+)
+def test_invalid_input_gets_400_and_queues_nothing(app, queue_stub, path, body, message):
+    response = app.post(path, body, content_type="application/json", status=400)
+    assert message in response.json["error"]
+    assert queued(queue_stub) == []
+
+
+def test_a_body_above_the_limit_is_refused_before_reading(make_app, soketi, queue_stub):
+    app = make_app(soketi.url, MAX_REQUEST_BYTES="2048")
+    response = app.post(
+        "/push/ch/ev", json.dumps({"x": "y" * 3000}), content_type="application/json", status=413
+    )
+    assert "2048" in response.json["error"]
+    assert queued(queue_stub) == []
+
+
+def test_an_unreachable_queue_gets_503(route_groups, soketi):
+    env = {
+        "PUSHER_URL": soketi.url,
+        "GOOGLE_CLOUD_PROJECT": "test-project",
+        "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{free_port()}",  # nothing listens
+    }
+    app = webtest.TestApp(create_app(Settings.from_env(env), route_groups))
+    response = app.post_json("/push/ch/ev", {"n": 1}, status=503)
+    assert "queue cannot be reached" in response.json["error"]
+
+
+def test_methods_and_paths_that_do_not_exist_get_json_errors(app):
+    assert app.get("/push/ch/ev", status=405).json["error"]
+    assert app.get("/nowhere", status=404).json["error"]
+    assert app.get("/_ah/warmup", status=200).text == "OK"
+
+
+# -- coalescing: one request's events in few tasks ---------------------------------------------
+
+
+def burst(request: webapp2.Request) -> webapp2.Response:
+    """A front-end handler that enqueues ``n`` events in one request."""
+    count = int(request.GET["n"])
+    names = {pushqueue.enqueue_event("burst", "tick", {"i": i}) for i in range(count)}
+    if request.GET.get("fail"):
+        raise RuntimeError("the handler failed after enqueueing")
+    return webapp2.Response(json.dumps(sorted(names)).encode(), content_type="application/json")
+
+
+def burst_routes(settings):
+    return [webapp2.Route("/burst", burst)]
+
+
+def test_events_of_one_request_travel_in_tasks_of_ten(make_app, soketi, queue_stub, subscriber):
+    app = make_app(soketi.url, extra_groups=[burst_routes])
+    subscriber.subscribe("burst")
+    names = app.get("/burst?n=12").json
+    tasks = queued(queue_stub)
+    assert sorted(task.name for task in tasks) == names
+    assert sorted(len(json.loads(task.payload)) for task in tasks) == [2, 10]
+    assert {task.url for task in tasks} == {"/worker/batch"}
+    assert [r.json["outcome"] for r in run_all(app, queue_stub)] == ["delivered", "delivered"]
+    received = sorted(json.loads(subscriber.event("tick", "burst")["data"])["i"] for _ in range(12))
+    assert received == list(range(12))
+
+
+def test_a_failed_request_queues_none_of_its_events(make_app, soketi, queue_stub):
+    app = make_app(soketi.url, extra_groups=[burst_routes])
+    app.get("/burst?n=3&fail=1", status=500)
+    assert queued(queue_stub) == []
+
+
+def test_an_event_for_several_channels_is_one_batch_task(app, queue_stub, subscriber):
+    subscriber.subscribe("multi-a")
+    subscriber.subscribe("multi-b")
+    pushqueue.enqueue_event(["multi-a", "multi-b"], "hello", "hi")
+    [task] = queued(queue_stub)
+    assert task.url == "/worker/batch"
+    run_task(app, queue_stub, task)
+    assert subscriber.event("hello", "multi-a")["data"] == "hi"
+    assert subscriber.event("hello", "multi-b")["data"] == "hi"
+
+
+# -- the worker: who may call it --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/worker/push/ch/ev", "/worker/batch", "/worker/anything"])
+def test_the_worker_refuses_requests_not_from_a_queue(make_app, path):
+    with FaultServer() as pusher:
+        app = make_app(fault_url(pusher.port))
+        response = app.post(path, "{}", content_type="application/json", status=403)
+        assert "task queue" in response.json["error"]
+        assert pusher.request_count == 0
+
+
+def test_the_worker_serves_cloud_tasks_headers(app, subscriber):
+    subscriber.subscribe("ct-headers")
+    headers = {
+        "X-CloudTasks-QueueName": QUEUE,
+        "X-CloudTasks-TaskName": "t9",
+        "X-CloudTasks-TaskRetryCount": "0",
+    }
+    app.post(
+        "/worker/push/ct-headers/ev", '{"a": 1}', headers=headers, content_type="application/json", status=200
+    )
+    assert json.loads(subscriber.event("ev", "ct-headers")["data"]) == {"a": 1}
+
+
+# -- the worker: outcomes ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_soketi():
+    """A soketi accepting at most 1 KB of event data: it answers 413 for more."""
+    server = Soketi(name="soketi-small-payload")
+    server.env["SOKETI_EVENT_MAX_SIZE_IN_KB"] = "1"
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_pusher_400_parks_the_event_and_acknowledges_it(app, queue_stub):
+    response = post_task(app, "/worker/push/ch/ev", "", name="t400")  # soketi: empty data is a 400
+    assert response.status_int == 200 and response.json["outcome"] == "parked"
+    [record] = parked(app)
+    assert record["name"] == "t400" and "400" in record["reason"] and record["url"] == "/worker/push/ch/ev"
+
+
+def test_pusher_413_parks_the_event(make_app, small_soketi, queue_stub):
+    app = make_app(small_soketi.url)
+    body = json.dumps({"text": "x" * 3000})
+    response = post_task(app, "/worker/push/ch/ev", body, name="t413")
+    assert response.status_int == 200 and response.json["outcome"] == "parked"
+    [record] = parked(app)
+    assert "413" in record["reason"] and record["body"] == body
+
+
+def test_an_event_failing_pusherlibs_checks_is_parked(app, queue_stub):
+    response = post_task(app, "/worker/push/ch/ev", name="tbad", extra={"X-Pusher-Socket-Id": "not-a-socket"})
+    assert response.json["outcome"] == "parked"
+    assert parked(app)[0]["headers"]["X-Pusher-Socket-Id"] == "not-a-socket"
+
+
+def test_refused_credentials_are_retried_with_500(make_app, soketi, queue_stub):
+    app = make_app(f"http://{soketi.key}:wrong-secret@127.0.0.1:{soketi.port}/apps/{soketi.app_id}")
+    assert post_task(app, "/worker/push/ch/ev", status=500).json["outcome"] == "retried"
+    assert parked(app) == []
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+def test_rate_limits_and_server_errors_are_retried_with_503(make_app, queue_stub, status):
+    with FaultServer(default=Reply.json(status, {"error": "try later"})) as pusher:
+        app = make_app(fault_url(pusher.port))
+        response = post_task(app, "/worker/push/ch/ev", status=503)
+        assert response.json["outcome"] == "retried" and str(status) in response.json["error"]
+        assert pusher.request_count >= 1
+    assert parked(app) == []
+
+
+def test_a_timeout_is_retried(make_app, queue_stub):
+    with FaultServer(default=Reply(200, b"{}", delay=2)) as pusher:
+        app = make_app(fault_url(pusher.port), PUSHER_TIMEOUT="0.2")
+        assert post_task(app, "/worker/push/ch/ev", status=503).json["outcome"] == "retried"
+
+
+def test_a_connection_failure_is_retried_then_parked_past_the_budget(make_app, queue_stub):
+    app = make_app(fault_url(free_port()), PUSHER_MAX_ATTEMPTS="3")
+    statuses = [post_task(app, "/worker/push/ch/ev", name="tdown", retries=n).status_int for n in range(2)]
+    assert statuses == [503, 503]
+    last = post_task(app, "/worker/push/ch/ev", name="tdown", retries=2)
+    assert last.status_int == 200 and last.json["outcome"] == "parked"
+    assert parked(app)[0]["retry_count"] == 2
+
+
+def test_a_failed_replay_from_the_parked_queue_is_not_acknowledged(make_app, queue_stub):
+    app = make_app(fault_url(free_port()), PUSHER_MAX_ATTEMPTS="1")
+    post_task(app, "/worker/push/ch/ev", name="treplay", retries=5, queue="pusher-parked", status=503)
+    assert parked(app) == []
+
+
+def test_parking_twice_keeps_one_copy(app, queue_stub):
+    for _ in range(2):
+        post_task(app, "/worker/push/ch/ev", "", name="tdup", status=200)
+    assert [record["name"] for record in parked(app)] == ["tdup"]
+
+
+def test_a_task_for_an_unknown_worker_url_is_parked(app, queue_stub):
+    assert post_task(app, "/worker/nothing/here", "x", name="tlost").json["outcome"] == "parked"
+    assert parked(app)[0]["url"] == "/worker/nothing/here"
+
+
+# -- the worker: batches ------------------------------------------------------------------
+
+
+def batch_body(count: int, channel: str = "batch") -> str:
+    return json.dumps(
+        [{"channel": channel, "name": "tick", "data": json.dumps({"i": i})} for i in range(count)]
+    )
+
+
+def sent_numbers(events: list[dict]) -> list[int]:
+    return [json.loads(event["data"])["i"] for event in events]
+
+
+def test_a_batch_is_sent_with_one_call_per_ten_events(make_app, queue_stub):
+    with FaultServer() as pusher:
+        app = make_app(fault_url(pusher.port))
+        post_task(app, "/worker/batch", batch_body(23), status=200)
+        assert [len(json.loads(request.body)["batch"]) for request in pusher.requests] == [10, 10, 3]
+        assert {request.path for request in pusher.requests} == {"/apps/1/batch_events"}
+
+
+def test_a_batch_reaches_subscribers(app, subscriber):
+    subscriber.subscribe("batch-real")
+    post_task(app, "/worker/batch", batch_body(12, "batch-real"), status=200)
+    received = sorted(json.loads(subscriber.event("tick", "batch-real")["data"])["i"] for _ in range(12))
+    assert received == list(range(12))
+
+
+def test_a_batch_failing_midway_queues_the_rest_and_acknowledges(make_app, queue_stub):
+    with FaultServer([Reply(200), Reply.json(503, {"error": "busy"})]) as pusher:
+        app = make_app(fault_url(pusher.port))
+        post_task(app, "/worker/batch", batch_body(25), status=200)
+        [rest] = queued(queue_stub)
+        assert sent_numbers(json.loads(rest.payload)) == list(range(10, 25))
+        run_task(app, queue_stub, rest)
+        delivered = [event for request in pusher.requests[2:] for event in json.loads(request.body)["batch"]]
+        assert sent_numbers(delivered) == list(range(10, 25))
+
+
+def test_a_batch_failing_at_once_is_retried_whole(make_app, queue_stub):
+    with FaultServer([Reply.json(503, {"error": "busy"})]) as pusher:
+        app = make_app(fault_url(pusher.port))
+        post_task(app, "/worker/batch", batch_body(15), status=503)
+        assert pusher.request_count == 1 and queued(queue_stub) == []
+
+
+def test_a_permanently_bad_chunk_is_parked_and_the_others_delivered(make_app, queue_stub):
+    with FaultServer([Reply.json(400, {"error": "bad"}), Reply(200)]) as pusher:
+        app = make_app(fault_url(pusher.port))
+        assert post_task(app, "/worker/batch", batch_body(15), name="tb").json["outcome"] == "parked"
+        assert pusher.request_count == 2
+        [record] = parked(app)
+        assert sent_numbers(json.loads(record["body"])) == list(range(10))
+
+
+@pytest.mark.parametrize("body", ["not json", "[]", '{"channel": "a"}', '[{"channel": "a"}]'])
+def test_a_malformed_batch_is_parked(app, queue_stub, body):
+    assert post_task(app, "/worker/batch", body, name="tm").json["outcome"] == "parked"
+    assert parked(app)[0]["body"] == body
+
+
+# -- the parked-task admin ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/admin/parked"), ("POST", "/admin/parked/replay"), ("POST", "/admin/parked/x/replay")],
+)
+def test_the_admin_pages_refuse_non_admins(app, method, path):
+    headers = {"X-AppEngine-User-Is-Admin": "0"}
+    assert app.request(path, method=method, headers=headers, expect_errors=True).status_int == 403
+
+
+def test_a_parked_task_is_replayed_through_the_push_queue(app, queue_stub):
+    post_task(app, "/worker/push/replayed/ev", "", name="tp", extra={"X-Pusher-Socket-Id": "1.1"})
+    assert app.post("/admin/parked/tp/replay", headers=ADMIN).json == {"replayed": ["tp"]}
+    assert parked(app) == [] and queued(queue_stub, PULL_QUEUE) == []
+    [task] = queued(queue_stub)
+    assert task.url == "/worker/push/replayed/ev" and task.headers["X-Pusher-Socket-Id"] == "1.1"
+    assert "X-Pusher-Parked-Reason" not in task.headers
+
+
+def test_replaying_everything(app, queue_stub):
+    for name in ("ta", "tb"):
+        post_task(app, "/worker/push/ch/ev", "", name=name)
+    assert sorted(app.post("/admin/parked/replay", headers=ADMIN).json["replayed"]) == ["ta", "tb"]
+    assert len(queued(queue_stub)) == 2 and parked(app) == []
+
+
+def test_replaying_an_unknown_task_gets_404_and_bad_limits_400(app):
+    assert app.post("/admin/parked/nope/replay", headers=ADMIN, status=404).json["error"]
+    assert "limit" in app.get("/admin/parked?limit=0", headers=ADMIN, status=400).json["error"]
+    assert "limit" in app.post("/admin/parked/replay?limit=x", headers=ADMIN, status=400).json["error"]
+
+
+# -- the recent task log -------------------------------------------------------------------
+
+
+def test_the_task_log_shows_queued_and_settled_tasks(make_app, soketi, queue_stub):
+    app = make_app(soketi.url, DEMO_MODE="1")
+    name = app.post_json("/push/log-ch/log-ev", {"n": 1}).json["task"]
+    run_all(app, queue_stub)
+    entries = app.get("/tasks/recent?limit=2").json["tasks"]
+    assert [(e["outcome"], e["task"], e["channel"], e["event"]) for e in entries] == [
+        ("delivered", name, "log-ch", "log-ev"),
+        ("queued", name, "log-ch", "log-ev"),
+    ]
+    assert entries[0]["pusher_status"] == 200
+
+
+def test_the_task_log_is_for_the_demo_or_admins(app):
+    assert app.get("/tasks/recent", status=403).json["error"]
+    assert app.get("/tasks/recent", headers=ADMIN, status=200).json == {"tasks": []}
+    assert app.get("/tasks/recent?limit=100000", headers=ADMIN, status=400).json["error"]
+
+
+# -- logs ---------------------------------------------------------------------------------
+
+
+def test_worker_logs_are_json_lines_without_the_secret(make_app, soketi, capsys):
+    secret = "Wrong-Secret-7f3a"
+    app = make_app(f"http://{soketi.key}:{secret}@127.0.0.1:{soketi.port}/apps/{soketi.app_id}")
+    post_task(app, "/worker/push/ch/ev", name="tlog", retries=4, status=500)
+    output = capsys.readouterr().out
+    assert secret not in output and soketi.secret not in output
+    entry = json.loads(output.strip().splitlines()[-1])
+    assert entry["severity"] == "WARNING"
+    assert (entry["task"], entry["retry_count"], entry["channel"], entry["event"]) == ("tlog", 4, "ch", "ev")
+    assert (entry["outcome"], entry["pusher_status"]) == ("retried", 401)
+
+
+# -- the seed's code, with one changed import ------------------------------------------------
+
+
+class MyWebAppRequestHandler(webapp2.RequestHandler):
+    """The seed's front-end handler, as it was written."""
+
+    def post(self):
+        # Trigger some event with pusherapp, using a taskqueue
+        # The task will be picked up by WorkerPushRequestHandler, below
+        taskqueue.add(url="/worker/push/channel/event", params={"msg": "Hello world!"})
+
+
+def seed_routes(settings):
+    return [webapp2.Route("/seed", MyWebAppRequestHandler)]
+
+
+def test_the_seeds_handler_code_runs_with_one_changed_import(make_app, soketi, queue_stub, subscriber):
+    app = make_app(soketi.url, extra_groups=[seed_routes])
+    subscriber.subscribe("channel")
+    app.post("/seed", status=200)
+    [task] = queued(queue_stub)
+    assert (task.url, task.payload) == ("/worker/push/channel/event", b"msg=Hello+world%21")
+    assert run_task(app, queue_stub, task).text == '{"outcome": "delivered"}'
+    assert json.loads(subscriber.event("event", "channel")["data"]) == {"msg": "Hello world!"}
+
+
+def test_taskqueue_add_returns_the_task_and_keeps_names_unique(app, queue_stub):
+    task = taskqueue.add(url="/worker/push/ch/ev", payload='{"a": 1}', name="once", countdown=30)
+    assert (task.name, task.queue_name, task.method) == ("once", QUEUE, "POST")
+    with pytest.raises(taskqueue.TaskAlreadyExistsError):
+        taskqueue.add(url="/worker/push/ch/ev", name="once")
+    with pytest.raises(taskqueue.Error):
+        taskqueue.add(url="/worker/push/ch/ev", queue_name="no-such-queue")
