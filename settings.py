@@ -8,7 +8,7 @@ so a misconfigured instance fails at start-up instead of on the first request.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,29 +170,32 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int) -> Any:
-    value = env.get(name)
-    if value is None or value == "":
+    number = _number(env, name, int, "a whole number")
+    if number is None:
         return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
     if number < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {number}")
     return number
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    value = env.get(name)
-    if value is None or value == "":
+    number = _number(env, name, float, "a number")
+    if number is None:
         return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
     if number <= 0:
         raise ConfigError(f"{name} must be positive, got {number}")
     return number
+
+
+def _number(env: Mapping[str, str], name: str, parse: Callable[[str], Any], kind: str) -> Any:
+    """``env[name]`` parsed, or ``None`` when unset or empty."""
+    value = env.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return parse(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be {kind}, got {value!r}") from None
 
 
 def _host_port(env: Mapping[str, str], name: str) -> str | None:

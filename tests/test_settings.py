@@ -1,0 +1,66 @@
+"""settings.py: every variable read in one place, and a clear error naming a bad one."""
+
+import pytest
+
+from settings import ConfigError, Settings
+
+BASE = {"PUSHER_URL": "https://key:secret@api-eu.pusher.com/apps/123", "GOOGLE_CLOUD_PROJECT": "demo"}
+
+
+def test_defaults_from_a_pusher_url():
+    settings = Settings.from_env(BASE)
+    assert (settings.pusher.app_id, settings.pusher.key, settings.pusher.host) == (
+        "123",
+        "key",
+        "api-eu.pusher.com",
+    )
+    assert settings.pusher.ssl and settings.pusher.port == 443
+    assert (settings.tasks_backend, settings.queue_name, settings.worker_transport) == (
+        "cloudtasks",
+        "pusher",
+        "http",
+    )
+    assert not settings.demo_mode
+
+
+def test_pusher_parts_instead_of_a_url():
+    env = {"PUSHER_APP_ID": "7", "PUSHER_KEY": "k", "PUSHER_SECRET": "s", "PUSHER_CLUSTER": "eu"}
+    settings = Settings.from_env(
+        {**env, "TASKS_BACKEND": "taskqueue", "PUSHER_SSL": "0", "PUSHER_PORT": "8080"}
+    )
+    assert (settings.pusher.cluster, settings.pusher.ssl, settings.pusher.port) == ("eu", False, 8080)
+    assert settings.pusher_client().host == "api-eu.pusher.com"
+
+
+def test_the_secret_is_not_in_the_repr():
+    assert "secret" not in repr(Settings.from_env(BASE)).replace("secret=", "")
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"PUSHER_URL": "not a url"}, "PUSHER_URL"),
+        ({"PUSHER_URL": ""}, "PUSHER_APP_ID"),
+        ({"TASKS_BACKEND": "sqs"}, "TASKS_BACKEND"),
+        ({"GOOGLE_CLOUD_PROJECT": ""}, "GOOGLE_CLOUD_PROJECT"),
+        ({"PUSHER_TRANSPORT": "carrier-pigeon"}, "PUSHER_TRANSPORT"),
+        ({"PUSHER_MAX_ATTEMPTS": "many"}, "PUSHER_MAX_ATTEMPTS"),
+        ({"PUSHER_MAX_ATTEMPTS": "0"}, "PUSHER_MAX_ATTEMPTS"),
+        ({"PUSHER_TIMEOUT": "soon"}, "PUSHER_TIMEOUT"),
+        ({"PUSHER_TIMEOUT": "-1"}, "PUSHER_TIMEOUT"),
+        ({"DEMO_MODE": "perhaps"}, "DEMO_MODE"),
+        ({"MAX_REQUEST_BYTES": "10"}, "MAX_REQUEST_BYTES"),
+        ({"CLOUD_TASKS_EMULATOR_HOST": "localhost"}, "CLOUD_TASKS_EMULATOR_HOST"),
+        ({"PUSHER_ENCRYPTION_MASTER_KEY_BASE64": "dG9vIHNob3J0"}, "PUSHER_URL"),
+    ],
+)
+def test_a_bad_variable_is_named(extra, named):
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env({**BASE, **extra})
+
+
+def test_bad_pusher_parts_are_refused():
+    with pytest.raises(ConfigError, match="PUSHER_"):
+        Settings.from_env(
+            {"PUSHER_APP_ID": "abc", "PUSHER_KEY": "k", "PUSHER_SECRET": "s", "TASKS_BACKEND": "taskqueue"}
+        )
