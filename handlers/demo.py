@@ -28,7 +28,7 @@ MESSAGE_EVENT = "message"
 USER_COOKIE_MAX_AGE = 30 * 24 * 3600
 #: A name is a presence and Pusher user id: a short run of the characters safe in both.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,24}")
-_PUSHER_API_HOST = re.compile(r"api-([a-z0-9-]+)\.pusher\.com")
+_PUSHER_API_HOST = re.compile(r"api(?:-([a-z0-9-]+))?\.pusher(?:app)?\.com")  # Pusher's own service
 _FILE_NAME = r"<name:[A-Za-z0-9_-][A-Za-z0-9_.-]*>"
 
 
@@ -60,10 +60,9 @@ def browser_config(settings: Settings) -> dict[str, Any]:
         "tasksPath": "/tasks/recent",
     }
     hosted = _PUSHER_API_HOST.fullmatch(pusher.host or "")
-    cluster = pusher.cluster or (hosted.group(1) if hosted else None)
-    if cluster:
-        config["cluster"] = cluster
-    elif pusher.host:  # a self-hosted server such as soketi: its websocket is on the API's host and port
+    if pusher.cluster or hosted or not pusher.host:
+        config["cluster"] = pusher.cluster or (hosted and hosted.group(1)) or "mt1"
+    else:  # a self-hosted server such as soketi: its websocket is on the API's host and port
         port = pusher.port or (443 if pusher.ssl else 80)
         config.update(wsHost=pusher.host, wsPort=port, wssPort=port)
     return config
