@@ -3,19 +3,31 @@
 :func:`Settings.from_env` turns environment variables into a checked, immutable
 :class:`Settings`; a missing or malformed variable raises :class:`ConfigError` naming it,
 so a misconfigured instance fails at start-up instead of on the first request.
+
+OIDC (see :mod:`pushqueue.oidc`): ``TASKS_OIDC_AUDIENCE`` makes the worker require a
+Google-signed ID token for that audience (``TASKS_OIDC_SERVICE_ACCOUNT``, when set, must be
+its ``email``; ``TASKS_OIDC_CERTS_URL`` is where Google's certs are fetched).
+``TASKS_HTTP_TARGET_URL``, the worker's origin (``https://host[:port]``), with
+``TASKS_OIDC_SERVICE_ACCOUNT`` makes Cloud Tasks send tasks there as HTTP targets carrying
+a token for ``TASKS_OIDC_AUDIENCE``, or for the origin itself when no audience is set;
+the worker then always checks tokens.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from pusherlib import Pusher, PusherError
 
 TASKS_BACKENDS = ("cloudtasks", "taskqueue")
 WORKER_TRANSPORTS = ("http", "urlfetch", "ndb")
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"  # Google's ID-token certs, {kid: PEM}
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class ConfigError(RuntimeError):
@@ -54,6 +66,9 @@ class Settings:
     demo_mode: bool = False
     max_request_bytes: int = 64 * 1024
     oidc_audience: str | None = None
+    oidc_service_account: str | None = None
+    oidc_certs_url: str = GOOGLE_CERTS_URL
+    http_target_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,7 +91,7 @@ class Settings:
             max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
             demo_mode=_bool(env, "DEMO_MODE", False),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
-            oidc_audience=env.get("TASKS_OIDC_AUDIENCE") or None,
+            **_oidc_settings(env, backend),
         )
 
     def pusher_client(self, **options: Any) -> Pusher:
@@ -148,6 +163,52 @@ def _pusher_settings(env: Mapping[str, str]) -> PusherSettings:
     except PusherError as exc:
         raise ConfigError(f"PUSHER_* settings are invalid: {exc}") from None
     return settings
+
+
+def _oidc_settings(env: Mapping[str, str], backend: str) -> dict[str, Any]:
+    """The OIDC fields: the worker's token checks and the HTTP target tasks are sent to."""
+    audience = env.get("TASKS_OIDC_AUDIENCE") or None
+    if audience is not None and audience != audience.strip():
+        raise ConfigError(f"TASKS_OIDC_AUDIENCE must not start or end with spaces, got {audience!r}")
+    account = env.get("TASKS_OIDC_SERVICE_ACCOUNT") or None
+    if account is not None and not _EMAIL.fullmatch(account):
+        raise ConfigError(f"TASKS_OIDC_SERVICE_ACCOUNT must be a service account's email, got {account!r}")
+    target = _url(env, "TASKS_HTTP_TARGET_URL")
+    if target is not None:
+        if backend != "cloudtasks":
+            raise ConfigError("TASKS_HTTP_TARGET_URL needs TASKS_BACKEND=cloudtasks")
+        if account is None:
+            raise ConfigError(
+                "TASKS_HTTP_TARGET_URL needs TASKS_OIDC_SERVICE_ACCOUNT: "
+                "tasks sent to an HTTP target must carry an OIDC token"
+            )
+        target = target.rstrip("/")
+        if urlsplit(target).path:
+            raise ConfigError(f"TASKS_HTTP_TARGET_URL must be an origin, with no path, got {target!r}")
+        # Outside App Engine anyone can forge the queue headers: the worker always checks tokens.
+        audience = audience or target
+    return {
+        "oidc_audience": audience,
+        "oidc_service_account": account,
+        "oidc_certs_url": _url(env, "TASKS_OIDC_CERTS_URL") or GOOGLE_CERTS_URL,
+        "http_target_url": target,
+    }
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    """An absolute http(s) URL without query or fragment, or ``None`` when unset."""
+    value = env.get(name)
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        plain = not (parts.query or parts.fragment)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0 and plain
+    except ValueError:  # a bad port or IPv6 literal
+        valid = False
+    if not valid:
+        raise ConfigError(f"{name} must be an http(s) URL without query or fragment, got {value!r}")
+    return value
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:

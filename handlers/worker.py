@@ -6,15 +6,23 @@ nothing. Form fields become a dict; any other body is the event data as it is (s
 :mod:`pushqueue.wire`). :class:`pushqueue.worker.Worker` sends, parks and logs; the answer
 is its ``http_status`` (2xx: forget the task; 5xx: retry it). A task for any other URL
 under ``/worker/`` cannot be served: it is parked rather than retried until it expires.
+
+With ``TASKS_OIDC_AUDIENCE`` set, the worker also requires ``Authorization: Bearer <ID
+token>``, the token Cloud Tasks sends to HTTP targets (see :mod:`pushqueue.oidc`): a
+missing or unacceptable token gets 401 (403 for another account's), certificates that
+cannot be fetched 503; the refusal is logged (never the token) and nothing is triggered.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 import webapp2
 
 from handlers.base import JsonHandler, form_fields, is_form
+from pushqueue import logs, oidc
 from pushqueue.tasks import TaskRequest
 from pushqueue.wire import SOCKET_ID_HEADER, WORKER_BATCH_PATH, WORKER_PUSH_PATH
 from pushqueue.worker import IncomingTask, Result
@@ -25,6 +33,8 @@ QUEUE_HEADERS = ("HTTP_X_APPENGINE_QUEUENAME", "HTTP_X_CLOUDTASKS_QUEUENAME")
 TASK_NAME_HEADERS = ("HTTP_X_APPENGINE_TASKNAME", "HTTP_X_CLOUDTASKS_TASKNAME")
 RETRY_COUNT_HEADERS = ("HTTP_X_APPENGINE_TASKRETRYCOUNT", "HTTP_X_CLOUDTASKS_TASKRETRYCOUNT")
 KEPT_HEADERS = ("Content-Type", SOCKET_ID_HEADER)  # what a parked task needs to be replayed
+VERIFIER_KEY = "worker.oidc_verifier"  # the app's registry entry
+_verifier_lock = threading.Lock()
 
 
 def routes(settings: Settings) -> list[webapp2.Route]:
@@ -43,6 +53,9 @@ class QueueTaskHandler(JsonHandler):
     def dispatch(self) -> Any:
         request = self.request
         environ = request.environ
+        verifier = oidc_verifier(self.app)
+        if verifier is not None and not self.token_accepted(verifier):
+            return None
         queue = _first(environ, QUEUE_HEADERS)
         if not queue:
             return self.send_error(403, "only the task queue may call the worker")
@@ -60,6 +73,29 @@ class QueueTaskHandler(JsonHandler):
             ),
         )
         return super().dispatch()
+
+    def token_accepted(self, verifier: oidc.OidcVerifier) -> bool:
+        """Check the request's OIDC token; answer and log the refusal when it fails."""
+        try:
+            verifier.verify(self.request.headers.get("Authorization"))
+            return True
+        except oidc.TokenRefused as exc:
+            status, reason, detail = exc.status, str(exc), None
+        except oidc.CertsUnavailable as exc:
+            status, reason, detail = 503, "the token cannot be checked now", str(exc)
+        logs.log(
+            logging.WARNING,
+            "worker request refused",
+            path=self.request.path,
+            task=_first(self.request.environ, TASK_NAME_HEADERS),
+            status=status,
+            reason=reason,
+            error=detail,
+        )
+        if status == 401:
+            self.response.headers["WWW-Authenticate"] = "Bearer"
+        self.send_error(status, reason)
+        return False
 
     def respond(self, result: Result) -> None:
         answer = {"outcome": result.outcome.value}
@@ -91,6 +127,16 @@ class UnknownTaskHandler(QueueTaskHandler):
             f"no worker serves {self.request.path} (expected {WORKER_PUSH_PATH}/<channel>/<event>)"
         )
         self.respond(self.services.worker.refuse(self.task, error))
+
+
+def oidc_verifier(app: webapp2.WSGIApplication) -> oidc.OidcVerifier | None:
+    """The app's one token verifier (``None`` without ``TASKS_OIDC_AUDIENCE``), made on first use."""
+    registry = app.registry
+    if VERIFIER_KEY not in registry:
+        with _verifier_lock:
+            if VERIFIER_KEY not in registry:
+                registry[VERIFIER_KEY] = oidc.verifier_for(app.services.settings)
+    return registry[VERIFIER_KEY]
 
 
 def _first(environ: dict[str, Any], names: tuple[str, ...]) -> str | None:

@@ -1,4 +1,4 @@
-"""The Cloud Tasks backend: App Engine HTTP tasks through ``google-cloud-tasks``.
+"""The Cloud Tasks backend: App Engine or HTTP-target tasks through ``google-cloud-tasks``.
 
 With ``CLOUD_TASKS_EMULATOR_HOST`` set the client talks plain gRPC to the emulator;
 otherwise it uses the application's default credentials. One client per process, made on
@@ -16,13 +16,22 @@ way back to the queue) keeps one copy. ``queue.yaml`` gives the parked queue no 
 age limit; Cloud Tasks still deletes any task after 31 days, the time an operator has.
 The service account needs the Cloud Tasks Enqueuer role plus ``cloudtasks.queues.pause``,
 ``cloudtasks.tasks.list`` and ``cloudtasks.tasks.run`` (Cloud Tasks Admin covers them).
+
+HTTP targets: with an :class:`HttpTarget` (``TASKS_HTTP_TARGET_URL`` and
+``TASKS_OIDC_SERVICE_ACCOUNT``), tasks are ``http_request`` tasks to the target's base URL
+plus the task's path, with an ``oidc_token`` so that Cloud Tasks sends ``Authorization:
+Bearer <ID token>`` for the service account; the worker checks it (``TASKS_OIDC_AUDIENCE``,
+:mod:`pushqueue.oidc`). The creating account then also needs ``iam.serviceAccounts.actAs``
+on that service account (Service Account User). Without one, tasks are App Engine tasks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .tasks import (
     InvalidTaskError,
@@ -33,7 +42,39 @@ from .tasks import (
     TaskRequest,
 )
 
+if TYPE_CHECKING:
+    from settings import Settings
+
 DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTarget:
+    """Where HTTP-target tasks go (``base_url``, an origin, + the task's path) and the token
+    they carry."""
+
+    base_url: str
+    service_account_email: str
+    audience: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpTarget | None:
+        """The settings' target: ``None`` (App Engine tasks) unless ``TASKS_HTTP_TARGET_URL``
+        is set; the token's audience is ``TASKS_OIDC_AUDIENCE``, or the origin."""
+        url, account = settings.http_target_url, settings.oidc_service_account
+        if url is None or account is None:
+            return None
+        return cls(url, account, settings.oidc_audience or url)
+
+    def request(self, task: TaskRequest) -> dict[str, Any]:
+        """The ``http_request`` of a task sending ``task``."""
+        return {
+            "http_method": task.method,
+            "url": self.base_url + task.url,
+            "headers": dict(task.headers),
+            "body": task.body,
+            "oidc_token": {"service_account_email": self.service_account_email, "audience": self.audience},
+        }
 
 
 class CloudTasksBackend:
@@ -48,10 +89,12 @@ class CloudTasksBackend:
         parked_queue_name: str,
         emulator_host: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        http_target: HttpTarget | None = None,
     ):
         self.project, self.location = project, location
         self.queue_name, self.parked_queue_name = queue_name, parked_queue_name
         self.emulator_host, self.timeout = emulator_host, timeout
+        self.http_target = http_target
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -82,14 +125,18 @@ class CloudTasksBackend:
 
     def add(self, task: TaskRequest) -> str:
         parent = self.queue_path(task.queue_name)
-        message: dict[str, Any] = {
-            "app_engine_http_request": {
-                "http_method": task.method,
-                "relative_uri": task.url,
-                "headers": dict(task.headers),
-                "body": task.body,
+        message: dict[str, Any]
+        if self.http_target is not None:
+            message = {"http_request": self.http_target.request(task)}
+        else:
+            message = {
+                "app_engine_http_request": {
+                    "http_method": task.method,
+                    "relative_uri": task.url,
+                    "headers": dict(task.headers),
+                    "body": task.body,
+                }
             }
-        }
         if task.name:
             message["name"] = f"{parent}/tasks/{task.name}"
         if task.eta is not None:
@@ -160,9 +207,16 @@ def _renamed(task: TaskRequest, queue_name: str, name: str) -> TaskRequest:
 
 
 def _parked_task(task: Any) -> ParkedTask:
-    http = task.app_engine_http_request
+    """A parked App Engine task, or HTTP-target task (its URL, on the origin, made relative)."""
+    if "http_request" in task:
+        http = task.http_request
+        parts = urlsplit(http.url)
+        url = parts.path + (f"?{parts.query}" if parts.query else "")
+    else:
+        http = task.app_engine_http_request
+        url = http.relative_uri
     request = TaskRequest(
-        url=http.relative_uri,
+        url=url,
         body=bytes(http.body),
         headers=tuple(http.headers.items()),
         method=http.http_method.name,

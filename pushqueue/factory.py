@@ -17,7 +17,7 @@ def backend_for(settings: Settings) -> Backend:
         return BundledTaskqueueBackend(
             queue_name=settings.queue_name, parked_pull_queue_name=settings.parked_pull_queue_name
         )
-    from .cloudtasks import CloudTasksBackend
+    from .cloudtasks import CloudTasksBackend, HttpTarget
 
     assert settings.project, "Settings.from_env requires GOOGLE_CLOUD_PROJECT for Cloud Tasks"
     return CloudTasksBackend(
@@ -26,6 +26,7 @@ def backend_for(settings: Settings) -> Backend:
         queue_name=settings.queue_name,
         parked_queue_name=settings.parked_queue_name,
         emulator_host=settings.emulator_host,
+        http_target=HttpTarget.from_settings(settings),
     )
 
 

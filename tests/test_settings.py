@@ -64,3 +64,13 @@ def test_bad_pusher_parts_are_refused():
         Settings.from_env(
             {"PUSHER_APP_ID": "abc", "PUSHER_KEY": "k", "PUSHER_SECRET": "s", "TASKS_BACKEND": "taskqueue"}
         )
+
+
+def test_an_http_target_makes_the_worker_check_tokens_for_its_origin():
+    env = {
+        **BASE,
+        "TASKS_HTTP_TARGET_URL": "https://worker.example.com",
+        "TASKS_OIDC_SERVICE_ACCOUNT": "t@p.iam.gserviceaccount.com",
+    }
+    assert Settings.from_env(env).oidc_audience == "https://worker.example.com"
+    assert Settings.from_env({**env, "TASKS_OIDC_AUDIENCE": "custom"}).oidc_audience == "custom"
