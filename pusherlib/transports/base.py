@@ -47,8 +47,8 @@ class Response:
 class Transport:
     """Base class of transports: override ``send``; ``request_async`` is optional.
 
-    The default ``request_async`` runs ``send`` on a thread pool and returns a
-    ``google.cloud.ndb`` future, so every blocking transport can be used from tasklets.
+    The default ``request_async`` returns a ``google.cloud.ndb`` future (see
+    :mod:`pusherlib.transports.ndb`), so every blocking transport can be used from tasklets.
     """
 
     _ndb_bridge: Any = None
@@ -60,9 +60,9 @@ class Transport:
     def request_async(self, request: Request, read: Callable[[Response], T]) -> Any:
         """Send ``request`` concurrently; return a future of ``read(response)``."""
         if self._ndb_bridge is None:
-            from .ndb import ThreadedNdbBridge
+            from .ndb import bridge_for
 
-            self._ndb_bridge = ThreadedNdbBridge(self.send)
+            self._ndb_bridge = bridge_for(self)
         return self._ndb_bridge.submit(request, read)
 
     def close(self) -> None:

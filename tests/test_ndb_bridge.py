@@ -1,0 +1,278 @@
+"""The google-cloud-ndb bridge (pusherlib.transports.ndb): requests sent and read in the
+event loop's thread over non-blocking connections, answers and errors through NDB futures."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import uuid
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import ndb
+
+from pusherlib import (
+    Pusher,
+    PusherBadAuth,
+    PusherConnectionError,
+    PusherServerError,
+    PusherTimeout,
+)
+from pusherlib.transports.base import Request, Response, Transport
+from pusherlib.transports.http import HTTPTransport
+from pusherlib.transports.ndb import NdbBridge, ThreadedNdbBridge
+from tests.support.fault_server import Close, FaultServer, Reply, Reset
+from tests.support.processes import free_port
+from tests.test_pusherlib_http import (  # soketi serving TLS with a CA made there, and a proxy
+    ForwardProxy,
+    tls_client,
+    tls_soketi,  # noqa: F401 - a fixture
+    tls_subscriber,  # noqa: F401 - a fixture
+)
+
+OK = Reply.json(200, {"ok": True})
+
+
+@pytest.fixture(scope="module")
+def ndb_client():
+    return ndb.Client(project="test", credentials=AnonymousCredentials())
+
+
+@pytest.fixture
+def ndb_context(ndb_client):
+    with ndb_client.context() as context:
+        yield context
+
+
+def client_for(server: FaultServer, **options) -> Pusher:
+    return Pusher("1", "key", "secret", host=server.host, port=server.port, ssl=False, **options)
+
+
+def test_default_transport_uses_the_in_loop_bridge(pusher, ndb_context):
+    assert pusher.trigger_async("bridge-check", "e", "x").result() == {"ok": True}
+    assert isinstance(pusher.transport._ndb_bridge, NdbBridge)
+
+
+def test_fan_out_reaches_the_subscriber_in_full(pusher, subscriber, ndb_context):
+    channel = f"fan-out-{uuid.uuid4().hex[:10]}"
+    subscriber.subscribe(channel)
+    futures = [pusher.trigger_async(channel, "n", {"n": n}) for n in range(300)]
+    assert all(isinstance(future, ndb.Future) for future in futures)
+    assert [future.result() for future in futures] == [{"ok": True}] * 300
+    arrived = {json.loads(subscriber.event("n", channel)["data"])["n"] for _ in range(300)}
+    assert arrived == set(range(300))
+
+
+def test_requests_sent_without_waiting_complete_when_the_context_ends(pusher, subscriber, ndb_client):
+    channel = f"unwaited-{uuid.uuid4().hex[:10]}"
+    subscriber.subscribe(channel)
+    with ndb_client.context():
+        futures = [pusher.trigger_async(channel, "n", {"n": n}) for n in range(5)]
+    assert all(future.done() for future in futures)
+    assert {json.loads(subscriber.event("n", channel)["data"])["n"] for _ in range(5)} == set(range(5))
+
+
+def test_tasklets_yield_futures_alongside_ndb_timers(pusher, ndb_context):
+    @ndb.tasklet
+    def trigger_after(pause: float, n: int):
+        yield ndb.tasklets.sleep(pause)
+        answer = yield pusher.trigger_async("tasklets", "e", {"n": n})
+        return n, answer
+
+    @ndb.tasklet
+    def everything():
+        results = yield [trigger_after(0.02 * (n % 3), n) for n in range(12)]
+        return results
+
+    assert list(everything().result()) == [(n, {"ok": True}) for n in range(12)]
+
+
+def test_pusher_errors_arrive_through_the_future(soketi, ndb_context):
+    wrong = Pusher.from_url(soketi.url.replace(soketi.secret, "not-the-secret"))
+    future = wrong.trigger_async("c", "e", "x")
+    with pytest.raises(PusherBadAuth):
+        future.result()
+    assert isinstance(future.exception(), PusherBadAuth)
+
+
+def test_server_error_status_through_the_future(ndb_context):
+    with FaultServer([Reply(503, b"busy")]) as server:
+        client = client_for(server)
+        with pytest.raises(PusherServerError) as raised:
+            client.trigger_async("c", "e", "x").result()
+        assert raised.value.status == 503 and raised.value.retryable
+        client.close()
+
+
+def test_connection_refused_through_the_future(ndb_context):
+    client = Pusher("1", "key", "secret", host="127.0.0.1", port=free_port(), ssl=False)
+    futures = [client.trigger_async("c", "e", str(n)) for n in range(3)]
+    for future in futures:
+        with pytest.raises(PusherConnectionError):
+            future.result()
+
+
+@pytest.mark.parametrize("step", [Reset(), Close()], ids=["reset", "close"])
+def test_fresh_connection_dropped_without_answer(step, ndb_context):
+    with FaultServer([step]) as server:
+        client = client_for(server)
+        with pytest.raises(PusherConnectionError):
+            client.trigger_async("c", "e", "x").result()
+        assert client.trigger_async("c", "e", "y").result() == {}
+        client.close()
+
+
+def test_timeout_fails_only_the_slow_request(ndb_context):
+    with FaultServer([Reply(200, b"{}", delay=3)], default=OK) as server:
+        client = client_for(server, timeout=0.3)
+        slow = client.trigger_async("c", "e", "slow")
+        fast = [client.trigger_async("c", "e", str(n)) for n in range(5)]
+        assert [future.result() for future in fast] == [{"ok": True}] * 5
+        with pytest.raises(PusherTimeout):
+            slow.result()
+        client.close()
+
+
+def test_pooled_connection_closed_by_the_server_is_replaced(ndb_context):
+    with FaultServer([Reply.json(200, {"n": 1}, close_after=True)], default=OK) as server:
+        client = client_for(server)
+        assert client.trigger_async("c", "e", "1").result() == {"n": 1}
+        assert client.trigger_async("c", "e", "2").result() == {"ok": True}
+        assert server.connections == 2
+        assert [request.body for request in server.requests].count(server.requests[-1].body) == 1
+        client.close()
+
+
+def test_keep_alive_connections_are_reused_up_to_the_limit(ndb_context):
+    with FaultServer(default=Reply.json(200, {"ok": True}, delay=0.05)) as server:
+        client = client_for(server, transport=HTTPTransport(max_idle_per_host=3))
+        for _wave in range(3):
+            futures = [client.trigger_async("c", "e", str(n)) for n in range(10)]
+            assert [future.result() for future in futures] == [{"ok": True}] * 10
+        assert server.max_in_flight == 3
+        assert server.connections == 3
+        client.close()
+
+
+def test_transport_keeping_no_idle_connection_still_sends(ndb_context):
+    with FaultServer(default=OK) as server:
+        client = client_for(server, transport=HTTPTransport(max_idle_per_host=0))
+        futures = [client.trigger_async("c", "e", str(n)) for n in range(4)]
+        assert [future.result() for future in futures] == [{"ok": True}] * 4
+        client.close()
+
+
+def test_chunked_answer_split_in_small_pieces(ndb_context):
+    body = json.dumps({"channels": {f"channel-{n}": {} for n in range(20)}}).encode()
+    with FaultServer([Reply(200, body, chunked=True, chunk_size=5)], default=OK) as server:
+        client = client_for(server)
+        assert client.channels_info_async().result() == json.loads(body)
+        assert client.trigger_async("c", "e", "after").result() == {"ok": True}
+        assert server.connections == 1
+        client.close()
+
+
+def test_a_slow_client_does_not_hold_up_another_in_the_same_loop(ndb_context):
+    slow_reply = Reply(200, b"{}", delay=2)
+    with FaultServer(default=slow_reply) as slow_server, FaultServer(default=OK) as fast_server:
+        slow_client, fast_client = client_for(slow_server), client_for(fast_server)
+        slow = slow_client.trigger_async("c", "e", "slow")
+        fast = [fast_client.trigger_async("c", "e", str(n)) for n in range(20)]
+        assert [future.result() for future in fast] == [{"ok": True}] * 20
+        assert not slow.done()
+        assert slow.result() == {}
+        slow_client.close()
+        fast_client.close()
+
+
+def test_one_client_shared_by_threads_each_in_its_own_context(pusher, ndb_client):
+    answers: list[object] = []
+
+    def work() -> None:
+        with ndb_client.context():
+            futures = [pusher.trigger_async("threads", "e", str(n)) for n in range(50)]
+            answers.extend(future.result() for future in futures)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert answers == [{"ok": True}] * 200
+
+
+def test_next_address_is_tried_when_one_refuses(ndb_context, monkeypatch):
+    with FaultServer(default=OK) as server:
+        client = client_for(server)
+        resolve = socket.getaddrinfo
+        refusing = ("127.0.0.1", free_port())
+
+        def two_addresses(host, port, *args, **kwargs):
+            found = resolve(host, port, *args, **kwargs)
+            return [(*found[0][:4], refusing), *found]
+
+        monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+        assert client.trigger_async("c", "e", "x").result() == {"ok": True}
+        client.close()
+
+
+def test_tls_fan_out_with_a_trusted_certificate(tls_soketi, tls_subscriber, ndb_context):  # noqa: F811
+    server, ca_path = tls_soketi
+    trusted = HTTPTransport(ssl_context=ssl.create_default_context(cafile=str(ca_path)))
+    with tls_client(server, trusted) as client:
+        tls_subscriber.subscribe("secure-fan-out")
+        futures = [client.trigger_async("secure-fan-out", "n", {"n": n}) for n in range(30)]
+        assert [future.result() for future in futures] == [{"ok": True}] * 30
+        arrived = {json.loads(tls_subscriber.event("n", "secure-fan-out")["data"])["n"] for _ in range(30)}
+        assert arrived == set(range(30))
+        assert isinstance(client.transport._ndb_bridge, NdbBridge)
+
+
+def test_tls_certificate_not_trusted_through_the_future(tls_soketi, ndb_context):  # noqa: F811
+    server, _ = tls_soketi
+    with tls_client(server, HTTPTransport()) as client:
+        future = client.trigger_async("secure", "e", "x")
+        with pytest.raises(PusherConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+            future.result()
+
+
+def test_tls_handshake_that_never_ends_times_out(ndb_context):
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connections queue, nobody answers
+        port = silent.getsockname()[1]
+        client = Pusher("1", "key", "secret", host="127.0.0.1", port=port, ssl=True, timeout=0.3)
+        with pytest.raises(PusherTimeout, match="connecting to"):
+            client.trigger_async("c", "e", "x").result()
+        client.close()
+
+
+def test_proxy_transport_runs_on_threads(soketi, subscriber, ndb_context):
+    with ForwardProxy() as proxy:
+        transport = HTTPTransport(proxy=f"http://127.0.0.1:{proxy.port}")
+        with Pusher.from_url(soketi.url, transport=transport) as client:
+            subscriber.subscribe("proxied-async")
+            assert client.trigger_async("proxied-async", "e", "via proxy").result() == {"ok": True}
+            assert subscriber.event("e", "proxied-async")["data"] == "via proxy"
+            assert isinstance(transport._ndb_bridge, ThreadedNdbBridge)
+    assert [seen[0] for seen in proxy.seen] == ["POST"]
+
+
+class RecordingTransport(Transport):
+    """A transport with only ``send``: it gets NDB futures through the thread pool."""
+
+    def __init__(self) -> None:
+        self.sent: list[Request] = []
+
+    def send(self, request: Request) -> Response:
+        self.sent.append(request)
+        return Response(200, b'{"recorded": true}')
+
+
+def test_transport_with_only_send_gets_ndb_futures_on_threads(ndb_context):
+    transport = RecordingTransport()
+    client = Pusher("1", "key", "secret", host="example.invalid", transport=transport)
+    assert client.trigger_async("c", "e", "x").result() == {"recorded": True}
+    assert isinstance(transport._ndb_bridge, ThreadedNdbBridge)
+    assert transport.sent[0].target.startswith("/apps/1/events?")
+    client.close()
