@@ -1,6 +1,6 @@
 """The App Engine entry point (``gunicorn main:app``): the routes and their wiring.
 
-Each line of ``ROUTE_GROUPS`` is a handler module's ``routes(settings)``; add a group of
+Each line of ``ROUTE_GROUPS`` is a handler module's ``routes(services)``; add a group of
 routes with one more line. The configuration is read once, here: a missing or malformed
 variable stops the start-up with a message naming it.
 """

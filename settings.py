@@ -48,6 +48,21 @@ class PusherSettings:
     timeout: float = 5.0
     encryption_master_key_base64: str | None = field(default=None, repr=False)
 
+    def client(self, **options: Any) -> Pusher:
+        """A :class:`Pusher` client for these settings (``options``: more keyword arguments)."""
+        return Pusher(
+            self.app_id,
+            self.key,
+            self.secret,
+            cluster=self.cluster,
+            host=self.host,
+            port=self.port,
+            ssl=self.ssl,
+            timeout=self.timeout,
+            encryption_master_key_base64=self.encryption_master_key_base64,
+            **options,
+        )
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -100,19 +115,7 @@ class Settings:
             from pusherlib.transports.urlfetch import UrlfetchTransport
 
             options["transport"] = UrlfetchTransport()
-        p = self.pusher
-        return Pusher(
-            p.app_id,
-            p.key,
-            p.secret,
-            cluster=p.cluster,
-            host=p.host,
-            port=p.port,
-            ssl=p.ssl,
-            timeout=p.timeout,
-            encryption_master_key_base64=p.encryption_master_key_base64,
-            **options,
-        )
+        return self.pusher.client(**options)
 
 
 def _pusher_settings(env: Mapping[str, str]) -> PusherSettings:
@@ -152,14 +155,7 @@ def _pusher_settings(env: Mapping[str, str]) -> PusherSettings:
         encryption_master_key_base64=master_key,
     )
     try:  # the client checks app id, port and master key
-        Pusher(
-            settings.app_id,
-            settings.key,
-            settings.secret,
-            host=settings.host,
-            port=settings.port,
-            encryption_master_key_base64=master_key,
-        )
+        settings.client()
     except PusherError as exc:
         raise ConfigError(f"PUSHER_* settings are invalid: {exc}") from None
     return settings

@@ -1,8 +1,8 @@
 """The webapp2 application and the services its handlers share.
 
-A route group is a function ``routes(settings) -> list[webapp2.Route]`` in a handler
+A route group is a function ``routes(services) -> list[webapp2.Route]`` in a handler
 module; :func:`create_app` builds the services once per process (one Pusher client, one
-queue client) and the app from a sequence of groups, so adding a group is one line in
+queue client), then the app from a sequence of groups, so adding a group is one line in
 ``main.py``. Every request runs in an event-coalescing scope (see
 :mod:`pushqueue.coalesce`); with bundled services the app is wrapped for the App Engine
 APIs. Errors are answered in JSON.
@@ -20,31 +20,36 @@ import webapp2
 
 import pushqueue
 from pusherlib import Pusher
-from pushqueue import logs
+from pushqueue import logs, oidc
 from pushqueue.events import EventQueue
 from pushqueue.factory import event_queue_for
 from pushqueue.tasks import Backend
 from pushqueue.worker import Worker
 from settings import Settings
 
-RouteGroup = Callable[[Settings], Iterable[webapp2.BaseRoute]]
-
 
 @dataclass(frozen=True)
 class Services:
-    """What handlers use: the settings, the event queue, the worker (and its Pusher client)."""
+    """What handlers use: the settings, the event queue, the worker (and its Pusher client),
+    and the check of Cloud Tasks' OIDC tokens (``None`` without ``TASKS_OIDC_AUDIENCE``)."""
 
     settings: Settings
     events: EventQueue
     worker: Worker
+    oidc_verifier: oidc.OidcVerifier | None = None
 
     @property
     def backend(self) -> Backend:
+        """The queue service the events go to and parked tasks wait in."""
         return self.events.backend
 
     @property
     def pusher(self) -> Pusher:
+        """The process's one Pusher client: the worker sends with it, the auth endpoints sign."""
         return self.worker.pusher
+
+
+RouteGroup = Callable[[Services], Iterable[webapp2.BaseRoute]]
 
 
 class Request(webapp2.Request):
@@ -76,10 +81,10 @@ class Application(webapp2.WSGIApplication):
 
 
 def create_services(settings: Settings) -> Services:
-    """The process's services, also made the default of ``pushqueue``'s module functions."""
+    """The process's services: one Pusher client, the event queue checking with it, the
+    worker sending with it, the token verifier."""
     pusher = settings.pusher_client()
     events = event_queue_for(settings, pusher=pusher)
-    pushqueue.configure(events)
     worker = Worker(
         pusher,
         events.backend,
@@ -87,20 +92,23 @@ def create_services(settings: Settings) -> Services:
         parked_queue_name=settings.parked_queue_name,
         max_attempts=settings.max_attempts,
     )
-    return Services(settings, events, worker)
+    return Services(settings, events, worker, oidc.verifier_for(settings))
 
 
 def create_app(
     settings: Settings, route_groups: Iterable[RouteGroup], *, app_engine_apis: bool | None = None
 ) -> Application:
-    """The app serving ``route_groups``. ``app_engine_apis`` (default: when the settings use
+    """The app serving ``route_groups``; its event queue becomes the default of
+    ``pushqueue``'s module functions. ``app_engine_apis`` (default: when the settings use
     the bundled task queue or urlfetch) wraps it for App Engine's bundled services; tests
     using the testbed's stubs pass ``False``."""
     logs.configure()
     if app_engine_apis is None:
         app_engine_apis = settings.tasks_backend == "taskqueue" or settings.worker_transport == "urlfetch"
-    routes = [route for group in route_groups for route in group(settings)]
-    return Application(routes, create_services(settings), app_engine_apis=app_engine_apis)
+    services = create_services(settings)
+    pushqueue.configure(services.events)
+    routes = [route for group in route_groups for route in group(services)]
+    return Application(routes, services, app_engine_apis=app_engine_apis)
 
 
 def _json_error(

@@ -1,4 +1,5 @@
-"""What the app's handlers share: JSON answers, bounded bodies, form fields, admin checks."""
+"""What the app's handlers share: JSON answers, bounded bodies, form fields, query limits,
+admin checks."""
 
 from __future__ import annotations
 
@@ -20,19 +21,26 @@ class BodyTooLarge(Exception):
     """The request body is larger than allowed."""
 
 
+class BadLimit(ValueError):
+    """The ``limit`` parameter is not a whole number in range."""
+
+
 class JsonHandler(webapp2.RequestHandler):
     """A handler answering JSON, with the app's :class:`~handlers.application.Services`."""
 
     @property
     def services(self) -> Services:
+        """The app's shared services."""
         return self.app.services
 
     def send_json(self, status: int, value: Any) -> None:
+        """Answer ``status`` with ``value`` as JSON."""
         self.response.status_int = status
         self.response.content_type = "application/json"
         self.response.body = json.dumps(value).encode("utf-8")
 
     def send_error(self, status: int, message: str) -> None:
+        """Answer ``status`` with ``{"error": message}``."""
         self.send_json(status, {"error": message})
 
     def read_body(self, limit: int) -> bytes:
@@ -55,11 +63,22 @@ class AdminHandler(JsonHandler):
         return super().dispatch()
 
 
+def limit_param(request: webapp2.Request, *, default: int, maximum: int) -> int:
+    """The ``limit`` query parameter (``default`` when absent); :class:`BadLimit` unless it is a
+    whole number from 1 to ``maximum``."""
+    text = request.GET.get("limit", str(default))
+    if not text.isdigit() or not 1 <= int(text) <= maximum:
+        raise BadLimit(f"limit must be a whole number from 1 to {maximum}")
+    return int(text)
+
+
 def is_admin(request: webapp2.Request) -> bool:
+    """Whether an App Engine admin signed in made the request."""
     return request.headers.get(ADMIN_HEADER) == "1"
 
 
 def is_form(request: webapp2.Request) -> bool:
+    """Whether the request body is form fields (``application/x-www-form-urlencoded``)."""
     return request.content_type == FORM_CONTENT_TYPE
 
 

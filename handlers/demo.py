@@ -11,13 +11,16 @@ import mimetypes
 import re
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import webapp2
 from webob import Response
 
 from handlers.demo_auth import USER_COOKIE, demo_user
 from settings import Settings
+
+if TYPE_CHECKING:
+    from handlers.application import Services
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC_DIR = ROOT / "static"
@@ -32,12 +35,12 @@ _PUSHER_API_HOST = re.compile(r"api(?:-([a-z0-9-]+))?\.pusher(?:app)?\.com")  # 
 _FILE_NAME = r"<name:[A-Za-z0-9_-][A-Za-z0-9_.-]*>"
 
 
-def routes(settings: Settings) -> list[webapp2.Route]:
+def routes(services: Services) -> list[webapp2.Route]:
     """The demo's routes (the page, its configuration, the visitor's name and static files),
     only with ``DEMO_MODE=1``: the demo authorizer it relies on trusts a cookie."""
-    if not settings.demo_mode:
+    if not services.settings.demo_mode:
         return []
-    config = browser_config(settings)
+    config = browser_config(services.settings)
     return [
         webapp2.Route("/", demo_page, methods=["GET"]),
         webapp2.Route("/demo/config.json", partial(demo_config, config), methods=["GET"]),
@@ -69,6 +72,7 @@ def browser_config(settings: Settings) -> dict[str, Any]:
 
 
 def demo_page(request: webapp2.Request) -> Response:
+    """The lobby page."""
     return _file_response(STATIC_DIR / "demo.html")
 
 
@@ -88,6 +92,7 @@ def choose_name(request: webapp2.Request) -> Response:
 
 
 def static_file(request: webapp2.Request, name: str) -> Response:
+    """A file of ``static/``."""
     return _file_response(STATIC_DIR / name)
 
 

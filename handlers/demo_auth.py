@@ -30,15 +30,18 @@ def demo_user(request: webapp2.Request) -> str | None:
 
 
 def may_join(request: webapp2.Request, channel_name: str, socket_id: str) -> bool:
+    """The authorizer: anyone with a valid ``user`` cookie joins any private or presence channel."""
     return demo_user(request) is not None
 
 
 def presence_member(request: webapp2.Request, channel_name: str, socket_id: str) -> dict[str, Any]:
+    """The presence member: the cookie's user, named after itself."""
     user = demo_user(request)
     return {"user_id": user, "user_info": {"name": user}}
 
 
 def signed_in_user(request: webapp2.Request, socket_id: str) -> dict[str, Any] | None:
+    """The user ``pusher:signin`` signs in: the cookie's, or nobody."""
     user = demo_user(request)
     return {"id": user, "user_info": {"name": user}} if user else None
 

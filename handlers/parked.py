@@ -12,28 +12,27 @@ bundled queue: moved back to ``pusher``). Unknown name: 404; queue unreachable: 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import webapp2
 
-from handlers.base import AdminHandler
+from handlers.base import AdminHandler, BadLimit, limit_param
 from pushqueue import ParkedTaskNotFound, QueueError
-from settings import Settings
+
+if TYPE_CHECKING:
+    from handlers.application import Services
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-def routes(settings: Settings) -> list[webapp2.Route]:
+def routes(services: Services) -> list[webapp2.Route]:
+    """The parked-task admin routes."""
     return [
         webapp2.Route("/admin/parked", ParkedListHandler, methods=["GET"]),
         webapp2.Route("/admin/parked/replay", ReplayAllHandler, methods=["POST"]),
         webapp2.Route("/admin/parked/<name>/replay", ReplayOneHandler, methods=["POST"]),
     ]
-
-
-class BadLimit(ValueError):
-    """The ``limit`` parameter is not a whole number in range."""
 
 
 class ParkedAdminHandler(AdminHandler):
@@ -49,28 +48,33 @@ class ParkedAdminHandler(AdminHandler):
         raise exception
 
     def limit(self) -> int:
-        text = self.request.GET.get("limit", str(DEFAULT_LIMIT))
-        if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-            raise BadLimit(f"limit must be a whole number from 1 to {MAX_LIMIT}")
-        return int(text)
+        """How many parked tasks to list or replay (``?limit=``)."""
+        return limit_param(self.request, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
 
     def replay(self, names: list[str]) -> None:
+        """Send the parked tasks ``names`` to the worker again; answer with their names."""
         for name in names:
             self.services.backend.replay(name)
         self.send_json(200, {"replayed": names})
 
 
 class ParkedListHandler(ParkedAdminHandler):
+    """``GET /admin/parked``: the parked tasks, each with its whole request."""
+
     def get(self) -> None:
         parked = self.services.backend.list_parked(self.limit())
         self.send_json(200, {"parked": [task.to_json() for task in parked]})
 
 
 class ReplayOneHandler(ParkedAdminHandler):
+    """``POST /admin/parked/<name>/replay``: one parked task to the worker again."""
+
     def post(self, name: str) -> None:
         self.replay([name])
 
 
 class ReplayAllHandler(ParkedAdminHandler):
+    """``POST /admin/parked/replay``: every listed parked task to the worker again."""
+
     def post(self) -> None:
         self.replay([task.name for task in self.services.backend.list_parked(self.limit())])

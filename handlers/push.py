@@ -11,19 +11,25 @@ into ``503`` if the queue cannot be reached.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import webapp2
 
 from handlers.base import BodyTooLarge, JsonHandler, form_fields, is_form
 from pusherlib import PusherTypeError, PusherValueError
-from settings import Settings
+
+if TYPE_CHECKING:
+    from handlers.application import Services
 
 
-def routes(settings: Settings) -> list[webapp2.Route]:
+def routes(services: Services) -> list[webapp2.Route]:
+    """The front end's route."""
     return [webapp2.Route("/push/<channel>/<event>", PushHandler, methods=["POST"])]
 
 
 class PushHandler(JsonHandler):
+    """Checks an event and queues it for the worker (see the module docstring)."""
+
     def post(self, channel: str, event: str) -> None:
         try:
             body = self.read_body(self.services.settings.max_request_bytes)

@@ -8,16 +8,20 @@ Register your own hooks here (``endpoints.authorizer``, ``endpoints.on("member_a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import webapp2
 
 from handlers.demo_auth import install_demo_auth
 from handlers.pusher_auth.extension import PusherEndpoints
-from settings import Settings
+
+if TYPE_CHECKING:
+    from handlers.application import Services
 
 
-def routes(settings: Settings) -> list[webapp2.Route]:
-    """The endpoints, signing with a client for ``settings`` (it only signs: no connection)."""
-    endpoints = PusherEndpoints(settings.pusher_client())
-    if settings.demo_mode:
+def routes(services: Services) -> list[webapp2.Route]:
+    """The endpoints, signing and checking webhooks with the process's one Pusher client."""
+    endpoints = PusherEndpoints(services.pusher)
+    if services.settings.demo_mode:
         install_demo_auth(endpoints)
     return endpoints.routes()

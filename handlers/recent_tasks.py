@@ -7,24 +7,33 @@ channel names can say who a user is.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import webapp2
 
-from handlers.base import JsonHandler, is_admin
+from handlers.base import BadLimit, JsonHandler, is_admin, limit_param
 from pushqueue import tasklog
-from settings import Settings
 
+if TYPE_CHECKING:
+    from handlers.application import Services
+
+DEFAULT_LIMIT = 50
 MAX_LIMIT = tasklog.CAPACITY
 
 
-def routes(settings: Settings) -> list[webapp2.Route]:
+def routes(services: Services) -> list[webapp2.Route]:
+    """The task log's route."""
     return [webapp2.Route("/tasks/recent", RecentTasksHandler, methods=["GET"])]
 
 
 class RecentTasksHandler(JsonHandler):
+    """Lists this process's latest task outcomes, newest first."""
+
     def get(self) -> None:
         if not (self.services.settings.demo_mode or is_admin(self.request)):
             return self.send_error(403, "the task log is shown in DEMO_MODE or to administrators")
-        text = self.request.GET.get("limit", "50")
-        if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-            return self.send_error(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
-        self.send_json(200, {"tasks": tasklog.recent(int(text))})
+        try:
+            limit = limit_param(self.request, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
+        except BadLimit as exc:
+            return self.send_error(400, str(exc))
+        self.send_json(200, {"tasks": tasklog.recent(limit)})

@@ -4,16 +4,22 @@ means the configuration was accepted."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import webapp2
 
-from settings import Settings
+if TYPE_CHECKING:
+    from handlers.application import Services
 
 
-def routes(settings: Settings) -> list[webapp2.Route]:
+def routes(services: Services) -> list[webapp2.Route]:
+    """The warmup route."""
     return [webapp2.Route("/_ah/warmup", WarmupHandler, methods=["GET"])]
 
 
 class WarmupHandler(webapp2.RequestHandler):
+    """Answers ``OK``: the app started with a valid configuration."""
+
     def get(self) -> None:
         self.response.content_type = "text/plain"
         self.response.write("OK")

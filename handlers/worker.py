@@ -16,8 +16,7 @@ cannot be fetched 503; the refusal is logged (never the token) and nothing is tr
 from __future__ import annotations
 
 import logging
-import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import webapp2
 
@@ -26,18 +25,19 @@ from pushqueue import logs, oidc
 from pushqueue.tasks import TaskRequest
 from pushqueue.wire import SOCKET_ID_HEADER, WORKER_BATCH_PATH, WORKER_PUSH_PATH
 from pushqueue.worker import IncomingTask, Result
-from settings import Settings
+
+if TYPE_CHECKING:
+    from handlers.application import Services
 
 # The queue's headers, as WSGI environ keys (read from the environ: it is the cheapest way).
 QUEUE_HEADERS = ("HTTP_X_APPENGINE_QUEUENAME", "HTTP_X_CLOUDTASKS_QUEUENAME")
 TASK_NAME_HEADERS = ("HTTP_X_APPENGINE_TASKNAME", "HTTP_X_CLOUDTASKS_TASKNAME")
 RETRY_COUNT_HEADERS = ("HTTP_X_APPENGINE_TASKRETRYCOUNT", "HTTP_X_CLOUDTASKS_TASKRETRYCOUNT")
 KEPT_HEADERS = ("Content-Type", SOCKET_ID_HEADER)  # what a parked task needs to be replayed
-VERIFIER_KEY = "worker.oidc_verifier"  # the app's registry entry
-_verifier_lock = threading.Lock()
 
 
-def routes(settings: Settings) -> list[webapp2.Route]:
+def routes(services: Services) -> list[webapp2.Route]:
+    """The worker's routes: one event, a batch, and any other ``/worker/`` URL (parked)."""
     return [
         webapp2.Route(f"{WORKER_PUSH_PATH}/<channel>/<event>", WorkerPushHandler, methods=["POST"]),
         webapp2.Route(WORKER_BATCH_PATH, WorkerBatchHandler, methods=["POST"]),
@@ -53,7 +53,7 @@ class QueueTaskHandler(JsonHandler):
     def dispatch(self) -> Any:
         request = self.request
         environ = request.environ
-        verifier = oidc_verifier(self.app)
+        verifier = self.services.oidc_verifier
         if verifier is not None and not self.token_accepted(verifier):
             return None
         queue = _first(environ, QUEUE_HEADERS)
@@ -98,6 +98,7 @@ class QueueTaskHandler(JsonHandler):
         return False
 
     def respond(self, result: Result) -> None:
+        """Tell the queue how the attempt ended: ``{"outcome", "error"?}`` with its status."""
         answer = {"outcome": result.outcome.value}
         if result.error:
             answer["error"] = result.error
@@ -105,6 +106,8 @@ class QueueTaskHandler(JsonHandler):
 
 
 class WorkerPushHandler(QueueTaskHandler):
+    """``POST /worker/push/<channel>/<event>``: one event, form fields or the body as data."""
+
     def post(self, channel: str, event: str) -> None:
         task, worker = self.task, self.services.worker
         body = task.request.body
@@ -117,26 +120,20 @@ class WorkerPushHandler(QueueTaskHandler):
 
 
 class WorkerBatchHandler(QueueTaskHandler):
+    """``POST /worker/batch``: a JSON list of events, 10 per Pusher call."""
+
     def post(self) -> None:
         self.respond(self.services.worker.deliver_batch(self.task))
 
 
 class UnknownTaskHandler(QueueTaskHandler):
+    """Any other ``/worker/`` URL: no worker serves it, so the task is parked."""
+
     def post(self, path: str) -> None:
         error = ValueError(
             f"no worker serves {self.request.path} (expected {WORKER_PUSH_PATH}/<channel>/<event>)"
         )
         self.respond(self.services.worker.refuse(self.task, error))
-
-
-def oidc_verifier(app: webapp2.WSGIApplication) -> oidc.OidcVerifier | None:
-    """The app's one token verifier (``None`` without ``TASKS_OIDC_AUDIENCE``), made on first use."""
-    registry = app.registry
-    if VERIFIER_KEY not in registry:
-        with _verifier_lock:
-            if VERIFIER_KEY not in registry:
-                registry[VERIFIER_KEY] = oidc.verifier_for(app.services.settings)
-    return registry[VERIFIER_KEY]
 
 
 def _first(environ: dict[str, Any], names: tuple[str, ...]) -> str | None:

@@ -23,7 +23,7 @@ from .errors import (
 )
 from .legacy import TriggerResult
 from .transports import AsyncioTransport, HTTPTransport, Transport, UrlfetchTransport
-from .webhooks import Webhook
+from .webhooks import Webhook, WebhookRejected
 
 __all__ = [
     "AsyncioTransport",
@@ -46,5 +46,6 @@ __all__ = [
     "TriggerResult",
     "UrlfetchTransport",
     "Webhook",
+    "WebhookRejected",
     "pusher_from_url",
 ]

@@ -24,6 +24,8 @@ POST_HEADERS = (("Content-Type", "application/json"), LIBRARY_HEADER)
 GET_HEADERS = (LIBRARY_HEADER,)
 
 Event = Mapping[str, Any]
+Channels = str | Iterable[str]  # one channel name, or a list of up to 100
+Info = str | Iterable[str] | None  # attributes to return: "user_count,subscription_count" or a list
 
 
 class RequestBuilder:
@@ -57,14 +59,16 @@ class RequestBuilder:
     # -- events --------------------------------------------------------------------
 
     def trigger(
-        self,
-        channels: str | Iterable[str],
-        event_name: str,
-        data: Any,
-        socket_id: str | None = None,
-        info: str | Iterable[str] | None = None,
+        self, channels: Channels, event_name: str, data: Any, socket_id: str | None = None, info: Info = None
     ) -> Request:
         """``POST /events``: one event on one or more channels."""
+        return self._post("/events", self.trigger_body(channels, event_name, data, socket_id, info))
+
+    def trigger_body(
+        self, channels: Channels, event_name: str, data: Any, socket_id: str | None = None, info: Info = None
+    ) -> dict[str, Any]:
+        """The checked JSON body of :meth:`trigger`, unsigned (``"channels"``: the list of
+        names); raises ``PusherValueError`` / ``PusherTypeError`` where Pusher would refuse."""
         names = validation.channel_list(channels)
         body: dict[str, Any] = {
             "name": validation.event_name(event_name),
@@ -72,7 +76,7 @@ class RequestBuilder:
             "data": self._event_data(names, data),
         }
         self._add_options(body, socket_id, info)
-        return self._post("/events", body)
+        return body
 
     def trigger_batch(self, events: Iterable[Event]) -> Request:
         """``POST /batch_events``: up to 10 events, each on its own channel."""
@@ -141,7 +145,7 @@ class RequestBuilder:
                 raise PusherValueError(
                     "an event for a private-encrypted- channel must go to that channel alone"
                 )
-            text = encryption.encrypt(channels[0], text, self._require_master_key())
+            text = encryption.encrypt(channels[0], text, self._master_key)
         validation.payload_size(text, self.max_payload_bytes)
         return text
 
@@ -171,11 +175,6 @@ class RequestBuilder:
         attributes = validation.info_attributes(info)
         if attributes:
             body["info"] = attributes
-
-    def _require_master_key(self) -> bytes:
-        if self._master_key is None:
-            raise PusherValueError("private-encrypted- channels need encryption_master_key_base64 to be set")
-        return self._master_key
 
     def _post(self, path: str, body: dict[str, Any]) -> Request:
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -41,8 +41,6 @@ def authenticate_channel(
         raise PusherValueError(f"only private- and presence- channels are authenticated, not {channel!r}")
     answer = {"auth": f"{key}:{channel_auth_signature(secret, socket_id, channel)}"}
     if channel.startswith(validation.ENCRYPTED_PREFIX):
-        if master_key is None:
-            raise PusherValueError("private-encrypted- channels need encryption_master_key_base64 to be set")
         secret_bytes = encryption.shared_secret(channel, master_key)
         answer["shared_secret"] = base64.b64encode(secret_bytes).decode("ascii")
     return answer

@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import auth, encryption
-from .api import Event, RequestBuilder, read_response
+from .api import Channels, Event, Info, RequestBuilder, read_response
 from .errors import PusherTypeError, PusherValueError
 from .legacy import LegacyChannel
 from .transports.base import Request, Transport
 from .transports.http import HTTPTransport
-from .webhooks import Webhook, validate_webhook, webhook_from_request
+from .webhooks import MAX_AGE_SECONDS, Webhook, WebhookRejected, check_webhook, webhook_from_request
 
 DEFAULT_HOST = "api.pusherapp.com"
 
@@ -71,6 +71,7 @@ class Pusher:
             raise PusherTypeError("json_encoder must be a json.JSONEncoder subclass")
         encoder_cls = self.json_encoder or json.JSONEncoder
         self.app_id, self.key, self.secret = app_id, key, secret
+        self._secret = secret.encode("utf-8")  # what the HMACs of auth answers and webhooks take
         self.cluster, self.host, self.ssl = cluster, host, bool(ssl)
         self.port = port or (443 if ssl else 80)
         self.timeout = timeout
@@ -143,23 +144,13 @@ class Pusher:
     # -- events -----------------------------------------------------------------------
 
     def trigger(
-        self,
-        channels: str | Iterable[str],
-        event_name: str,
-        data: Any,
-        socket_id: str | None = None,
-        info: str | Iterable[str] | None = None,
+        self, channels: Channels, event_name: str, data: Any, socket_id: str | None = None, info: Info = None
     ) -> dict[str, Any]:
         """Trigger ``event_name`` on one channel or a list of up to 100."""
         return self._send(self._requests.trigger(channels, event_name, data, socket_id, info))
 
     def trigger_async(
-        self,
-        channels: str | Iterable[str],
-        event_name: str,
-        data: Any,
-        socket_id: str | None = None,
-        info: str | Iterable[str] | None = None,
+        self, channels: Channels, event_name: str, data: Any, socket_id: str | None = None, info: Info = None
     ) -> Any:
         """:meth:`trigger`, returning a future."""
         return self._send_async(self._requests.trigger(channels, event_name, data, socket_id, info))
@@ -231,7 +222,7 @@ class Pusher:
         """The JSON answer that lets ``socket_id`` subscribe to a private/presence/encrypted channel."""
         return auth.authenticate_channel(
             key=self.key,
-            secret=self.secret.encode("utf-8"),
+            secret=self._secret,
             channel=channel,
             socket_id=socket_id,
             custom_data=custom_data,
@@ -245,7 +236,7 @@ class Pusher:
         """The JSON answer to ``pusher:signin``: ``user_data`` needs an ``id``."""
         return auth.authenticate_user(
             key=self.key,
-            secret=self.secret.encode("utf-8"),
+            secret=self._secret,
             socket_id=socket_id,
             user_data=user_data,
             encode_json=self._encode_auth_json,
@@ -253,17 +244,28 @@ class Pusher:
 
     # -- webhooks ---------------------------------------------------------------------
 
+    def check_webhook(
+        self,
+        key: str | None,
+        signature: str | None,
+        body: str | bytes,
+        *,
+        max_age: float = MAX_AGE_SECONDS,
+    ) -> dict[str, Any]:
+        """The parsed webhook body when it is genuine and at most ``max_age`` seconds from
+        now; else raise :class:`~pusherlib.webhooks.WebhookRejected` saying why."""
+        return check_webhook(
+            app_key=self.key, secret=self._secret, key=key, signature=signature, body=body, max_age=max_age
+        )
+
     def validate_webhook(
         self, key: str | None, signature: str | None, body: str | bytes
     ) -> dict[str, Any] | None:
         """The parsed webhook body when it is genuine and recent, else ``None``."""
-        return validate_webhook(
-            app_key=self.key,
-            secret=self.secret.encode("utf-8"),
-            key=key,
-            signature=signature,
-            body=body,
-        )
+        try:
+            return self.check_webhook(key, signature, body)
+        except WebhookRejected:
+            return None
 
     def webhook(self, body: str | bytes, key: str | None, signature: str | None) -> Webhook:
         """The older shape: an object with ``.valid()`` and ``.events()``."""
@@ -304,9 +306,12 @@ class Pusher:
 
 
 def _one_of(events: Iterable[Event] | None, batch: Iterable[Event] | None) -> Iterable[Event]:
-    if (events is None) == (batch is None):
-        raise PusherTypeError("trigger_batch takes the list of events once: events or batch=")
-    return events if batch is None else batch
+    """The events given as ``events`` or as ``batch=`` (exactly one of them)."""
+    if events is not None and batch is None:
+        return events
+    if batch is not None and events is None:
+        return batch
+    raise PusherTypeError("trigger_batch takes the list of events once: events or batch=")
 
 
 def pusher_from_url(url: str | None = None, **options: Any) -> Pusher:

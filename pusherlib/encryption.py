@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Mapping
 
 import nacl.secret
 import nacl.utils
@@ -30,12 +31,14 @@ def parse_master_key(encryption_master_key_base64: str | bytes) -> bytes:
     return key
 
 
-def shared_secret(channel: str, master_key: bytes) -> bytes:
-    """The 32-byte key of one encrypted channel."""
+def shared_secret(channel: str, master_key: bytes | None) -> bytes:
+    """The 32-byte key of one encrypted channel (``master_key``: ``None`` when none is set)."""
+    if master_key is None:
+        raise PusherValueError("private-encrypted- channels need encryption_master_key_base64 to be set")
     return hashlib.sha256(channel.encode("utf-8") + master_key).digest()
 
 
-def encrypt(channel: str, data: str, master_key: bytes) -> str:
+def encrypt(channel: str, data: str, master_key: bytes | None) -> str:
     """Encrypt ``data`` for ``channel``: the JSON ``{"nonce", "ciphertext"}`` to send."""
     box = nacl.secret.SecretBox(shared_secret(channel, master_key))
     nonce = nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)
@@ -48,11 +51,10 @@ def encrypt(channel: str, data: str, master_key: bytes) -> str:
     )
 
 
-def decrypt(payload: str | dict, secret: bytes) -> str:
+def decrypt(payload: str | Mapping[str, str], secret: bytes) -> str:
     """Decrypt an event payload with a channel's shared secret (what pusher-js does)."""
-    if isinstance(payload, str):
-        payload = json.loads(payload)
+    fields: Mapping[str, str] = json.loads(payload) if isinstance(payload, str) else payload
     box = nacl.secret.SecretBox(secret)
-    nonce = base64.b64decode(payload["nonce"])
-    ciphertext = base64.b64decode(payload["ciphertext"])
+    nonce = base64.b64decode(fields["nonce"])
+    ciphertext = base64.b64decode(fields["ciphertext"])
     return box.decrypt(ciphertext, nonce).decode("utf-8")

@@ -26,6 +26,7 @@ class TriggerResult:
 
     @property
     def ok(self) -> bool:
+        """Whether Pusher accepted the event (a 2xx status)."""
         return 200 <= self.status_code <= 299
 
 

@@ -22,9 +22,8 @@ MAX_USER_ID_LENGTH = 200
 SERVER_TO_USER_PREFIX = "#server-to-user-"
 ENCRYPTED_PREFIX = "private-encrypted-"
 
-_CHANNEL_RE = re.compile(r"[-a-zA-Z0-9_=@,.;]+")
+_NAME_RE = re.compile(r"[-a-zA-Z0-9_=@,.;]+")  # channel names and user ids
 _SOCKET_ID_RE = re.compile(r"[0-9]+\.[0-9]+")  # ASCII digits: \d matches other scripts too
-_USER_ID_RE = _CHANNEL_RE
 _INFO_ATTRIBUTE_RE = re.compile(r"[a-z_]+")
 
 
@@ -34,29 +33,31 @@ def _require_str(value: object, what: str) -> str:
     return value
 
 
+def _name(value: object, what: str, max_length: int, pattern: re.Pattern[str] | None = None) -> str:
+    """``value`` if it is a non-empty str of at most ``max_length`` characters (all in
+    ``pattern`` when given), else raise saying which rule it breaks."""
+    name = _require_str(value, what)
+    if not name:
+        raise PusherValueError(f"{what} must not be empty")
+    if len(name) > max_length:
+        raise PusherValueError(f"{what} is {len(name)} characters long; at most {max_length} are allowed")
+    if pattern is not None and not pattern.fullmatch(name):
+        raise PusherValueError(f"invalid {what} {name[:80]!r}: use only letters, digits and _-=@,.;")
+    return name
+
+
 def channel_name(name: object) -> str:
     """Return ``name`` if it is a valid channel name, else raise.
 
     A ``#server-to-user-<user id>`` channel is valid when its user id is.
     """
-    name = _require_str(name, "channel name")
-    if name.startswith(SERVER_TO_USER_PREFIX):
+    if isinstance(name, str) and name.startswith(SERVER_TO_USER_PREFIX):
         try:
             user_id(name[len(SERVER_TO_USER_PREFIX) :])
         except PusherValueError as exc:
             raise PusherValueError(f"invalid channel name {name[:80]!r}: {exc}") from None
         return name
-    if len(name) > MAX_CHANNEL_NAME_LENGTH:
-        raise PusherValueError(
-            f"channel name is {len(name)} characters long; "
-            f"at most {MAX_CHANNEL_NAME_LENGTH} are allowed: {name[:40]!r}..."
-        )
-    if not _CHANNEL_RE.fullmatch(name):
-        raise PusherValueError(
-            f"invalid channel name {name[:80]!r}: use only letters, digits and _-=@,.; "
-            "(or #server-to-user-<user id>)"
-        )
-    return name
+    return _name(name, "channel name", MAX_CHANNEL_NAME_LENGTH, _NAME_RE)
 
 
 def channel_list(channels: object) -> list[str]:
@@ -75,14 +76,7 @@ def channel_list(channels: object) -> list[str]:
 
 def event_name(name: object) -> str:
     """Return ``name`` if it is a valid event name, else raise."""
-    name = _require_str(name, "event name")
-    if not name:
-        raise PusherValueError("event name must not be empty")
-    if len(name) > MAX_EVENT_NAME_LENGTH:
-        raise PusherValueError(
-            f"event name is {len(name)} characters long; at most {MAX_EVENT_NAME_LENGTH} are allowed"
-        )
-    return name
+    return _name(name, "event name", MAX_EVENT_NAME_LENGTH)
 
 
 def socket_id(value: object) -> str:
@@ -95,14 +89,7 @@ def socket_id(value: object) -> str:
 
 def user_id(value: object) -> str:
     """Return ``value`` if it can name a user in a ``#server-to-user-`` channel."""
-    value = _require_str(value, "user id")
-    if not value:
-        raise PusherValueError("user id must not be empty")
-    if len(value) > MAX_USER_ID_LENGTH:
-        raise PusherValueError(f"user id is longer than {MAX_USER_ID_LENGTH} characters")
-    if not _USER_ID_RE.fullmatch(value):
-        raise PusherValueError(f"invalid user id {value[:40]!r}: use only letters, digits and _-=@,.;")
-    return value
+    return _name(value, "user id", MAX_USER_ID_LENGTH, _NAME_RE)
 
 
 def info_attributes(info: object) -> str | None:
@@ -110,21 +97,23 @@ def info_attributes(info: object) -> str | None:
     if info is None:
         return None
     if isinstance(info, str):
-        parts: list[object] = info.split(",") if info else []
+        parts: Iterable[object] = info.split(",") if info else ()
     elif isinstance(info, Iterable) and not isinstance(info, (bytes, dict)):
-        parts = list(info)
+        parts = info
     else:
         raise PusherTypeError(f"info must be a str or a list of str, not {type(info).__name__}")
+    attributes = []
     for part in parts:
         if not isinstance(part, str) or not _INFO_ATTRIBUTE_RE.fullmatch(part):
             raise PusherValueError(f"invalid info attribute {part!r}")
-    return ",".join(parts) or None
+        attributes.append(part)
+    return ",".join(attributes) or None
 
 
-def payload_size(data: str, limit: int, where: str = "event data") -> None:
+def payload_size(data: str, limit: int) -> None:
     """Raise when ``data`` is more than ``limit`` bytes once encoded as UTF-8."""
     # A str of n code points is at most 4n bytes: skip the encode for small data.
     if len(data) * 4 > limit:
         size = len(data.encode("utf-8"))
         if size > limit:
-            raise PusherValueError(f"{where} is {size} bytes; at most {limit} are allowed")
+            raise PusherValueError(f"event data is {size} bytes; at most {limit} are allowed")

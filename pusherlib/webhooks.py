@@ -1,9 +1,10 @@
 """Checking that a webhook comes from Pusher: key, HMAC-SHA256 signature, age.
 
-:func:`check_webhook` is the core, a pure function that says why a webhook is refused;
-:func:`validate_webhook` returns ``None`` instead; :class:`Webhook` is the older object
-shape (``.valid()``, ``.events()``); :func:`webhook_from_request` reads the headers and
-body from a Django, Flask, WebOb or webapp2 request object.
+:func:`check_webhook` is the core, a pure function that says why a webhook is refused
+(``Pusher.check_webhook`` calls it with the client's credentials; ``Pusher.validate_webhook``
+returns ``None`` instead); :class:`Webhook` is the older object shape (``.valid()``,
+``.events()``); :func:`webhook_from_request` reads the headers and body from a Django,
+Flask, WebOb or webapp2 request object.
 """
 
 from __future__ import annotations
@@ -67,14 +68,6 @@ def check_webhook(
     return parsed
 
 
-def validate_webhook(**arguments: Any) -> dict[str, Any] | None:
-    """:func:`check_webhook` (same arguments), returning ``None`` instead of raising."""
-    try:
-        return check_webhook(**arguments)
-    except WebhookRejected:
-        return None
-
-
 class Webhook:
     """A received webhook: ``valid()`` says whether it is genuine, ``events()`` lists them."""
 
@@ -82,14 +75,17 @@ class Webhook:
         self.data = data
 
     def valid(self) -> bool:
+        """Whether the webhook passed every check."""
         return self.data is not None
 
     def events(self) -> list[dict[str, Any]]:
+        """The webhook's events (none for an invalid webhook)."""
         events = self.data.get("events") if self.data else None
         return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
 
     @property
     def time_ms(self) -> int | None:
+        """When Pusher sent it, in milliseconds since the epoch."""
         return self.data.get("time_ms") if self.data else None
 
 

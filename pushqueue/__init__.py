@@ -15,7 +15,9 @@ documenting how it parks and replays), :mod:`~pushqueue.events` (checking and qu
 events), :mod:`~pushqueue.wire` (how events travel in tasks), :mod:`~pushqueue.coalesce`
 (one request's events in few tasks), :mod:`~pushqueue.outcome` (delivered / retried /
 parked), :mod:`~pushqueue.worker`, :mod:`~pushqueue.tasklog` (recent outcomes),
-:mod:`~pushqueue.logs` (Cloud Logging JSON lines).
+:mod:`~pushqueue.logs` (Cloud Logging JSON lines), :mod:`~pushqueue.oidc` (the worker's
+check of Cloud Tasks' OIDC tokens), :mod:`~pushqueue.factory` (all of it built from
+:class:`settings.Settings`).
 
 The module-level functions use the process's default :class:`EventQueue`: the app sets it
 with :func:`configure`; elsewhere it is built from the environment on first use.
@@ -28,6 +30,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from . import coalesce
 from .coalesce import CoalescingMiddleware, PendingEvents
 from .events import EventQueue
 from .outcome import Outcome, classify
@@ -90,6 +93,4 @@ def enqueue_event(channels: str | Iterable[str], event: str, data: Any, socket_i
 
 def collecting() -> AbstractContextManager[PendingEvents]:
     """Collect the events enqueued in the block into few tasks (see :mod:`pushqueue.coalesce`)."""
-    from .coalesce import collecting as collecting_into
-
-    return collecting_into(default_queue())
+    return coalesce.collecting(default_queue())

@@ -119,6 +119,7 @@ class CloudTasksBackend:
         return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
 
     def queue_path(self, queue: str | None) -> str:
+        """The full resource name of ``queue`` (the default queue for ``None``)."""
         return f"projects/{self.project}/locations/{self.location}/queues/{queue or self.queue_name}"
 
     # -- the Backend interface ----------------------------------------------------------

@@ -45,6 +45,7 @@ class Chunk:
     size: int = 2
 
     def has_room(self, encoded: bytes) -> bool:
+        """Whether one more event (``encoded``) fits in this task."""
         return len(self.events) < MAX_EVENTS_PER_TASK and self.size + len(encoded) + 1 <= MAX_TASK_BYTES
 
 
@@ -108,26 +109,11 @@ class CoalescingMiddleware:
         failure: list[bytes] = []
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            if pending:
-                if status[:1] in "123":
-                    try:
-                        self.queue.flush(pending)
-                    except QueueError as exc:
-                        logs.log(logging.ERROR, "events not queued", events=len(pending), error=str(exc))
-                        failure.append(json.dumps({"error": f"the queue cannot be reached: {exc}"}).encode())
-                        status, exc_info = "503 Service Unavailable", None
-                        headers = [
-                            ("Content-Type", "application/json"),
-                            ("Content-Length", str(len(failure[0]))),
-                        ]
-                else:
-                    logs.log(
-                        logging.WARNING,
-                        "events dropped: the request failed",
-                        events=len(pending),
-                        status=status,
-                    )
-                pending.chunks.clear()
+            refusal = self._settle(pending, status) if pending else None
+            if refusal is not None:
+                failure.append(refusal)
+                status, exc_info = "503 Service Unavailable", None
+                headers = [("Content-Type", "application/json"), ("Content-Length", str(len(refusal)))]
             return start_response(status, headers, exc_info)
 
         token = _current.set(pending)
@@ -140,3 +126,20 @@ class CoalescingMiddleware:
                 body.close()
             return failure
         return body
+
+    def _settle(self, pending: PendingEvents, status: str) -> bytes | None:
+        """Queue ``pending`` for a successful response, drop it for a failed one; the body
+        of the 503 that replaces the response when the queue cannot be reached."""
+        try:
+            if status[:1] not in "123":
+                logs.log(
+                    logging.WARNING, "events dropped: the request failed", events=len(pending), status=status
+                )
+                return None
+            self.queue.flush(pending)
+        except QueueError as exc:
+            logs.log(logging.ERROR, "events not queued", events=len(pending), error=str(exc))
+            return json.dumps({"error": f"the queue cannot be reached: {exc}"}).encode()
+        finally:
+            pending.chunks.clear()
+        return None

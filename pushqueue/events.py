@@ -1,11 +1,12 @@
 """Enqueueing: raw tasks (``taskqueue.add``'s arguments) and checked Pusher events.
 
-:meth:`EventQueue.enqueue_event` refuses a bad event at once: it builds the Pusher request
-the worker will send (pusherlib's ``RequestBuilder``: channel and event names, socket id,
-data size after encoding and, for ``private-encrypted-`` channels, after encryption) and
-raises pusherlib's ``PusherValueError`` / ``PusherTypeError`` if Pusher would refuse it.
-The data is encoded to text here, as pusherlib would (a str as it is, anything else as
-JSON), and travels as that text (see :mod:`pushqueue.wire`).
+:meth:`EventQueue.enqueue_event` refuses a bad event at once: it builds the body of the
+Pusher request the worker will send (pusherlib's ``RequestBuilder.trigger_body``: channel
+and event names, socket id, data size after encoding and, for ``private-encrypted-``
+channels, after encryption; nothing is signed) and raises pusherlib's ``PusherValueError``
+/ ``PusherTypeError`` if Pusher would refuse it. The data is encoded to text here, as
+pusherlib would (a str as it is, anything else as JSON), and travels as that text (see
+:mod:`pushqueue.wire`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pusherlib import validation
 from pusherlib.api import RequestBuilder
 
 from . import coalesce, tasklog, wire
@@ -43,19 +43,17 @@ class EventQueue:
         cannot be created.
         """
         text = self.builder.encode_data(data)
-        self.builder.trigger(channels, event, text, socket_id)  # raises if Pusher would refuse it
+        checked = self.builder.trigger_body(channels, event, text, socket_id)  # raises if Pusher would refuse
         base = {"name": event, "data": text}
         if socket_id:
             base["socket_id"] = socket_id
-        pending = coalesce.current()
-        flush_now = pending is None
-        if flush_now:
-            pending = coalesce.PendingEvents()
+        scope = coalesce.current()
+        pending = coalesce.PendingEvents() if scope is None else scope
         names = []
-        for channel in validation.channel_list(channels):
+        for channel in checked["channels"]:
             item = {"channel": channel, **base}
             names.append(pending.add(item, wire.encode_event(item)))
-        if flush_now:
+        if scope is None:
             self.flush(pending)
         return names[0]
 

@@ -61,6 +61,7 @@ class TaskRequest:
     eta: float | None = None  # seconds since the epoch; None: now
 
     def header(self, name: str) -> str | None:
+        """The value of header ``name`` (any case), or ``None``."""
         lowered = name.lower()
         return next((value for key, value in self.headers if key.lower() == lowered), None)
 
@@ -90,6 +91,7 @@ class ParkedTask:
     retry_count: int = 0
 
     def to_json(self) -> dict[str, Any]:
+        """The task as the admin endpoint lists it (the body as text)."""
         return {
             "name": self.name,
             "url": self.url,

@@ -36,7 +36,7 @@ def encode_event(event: Event) -> bytes:
 def event_task(event: Event, *, name: str | None = None, queue_name: str | None = None) -> TaskRequest:
     """The single-event task for ``event`` (whose data is already text)."""
     url = f"{WORKER_PUSH_PATH}/{quote(event['channel'], safe='')}/{quote(event['name'], safe='')}"
-    headers = JSON_HEADERS
+    headers: tuple[tuple[str, str], ...] = JSON_HEADERS
     if event.get("socket_id"):
         headers += ((SOCKET_ID_HEADER, event["socket_id"]),)
     return TaskRequest(url, event["data"].encode("utf-8"), headers, queue_name=queue_name, name=name)

@@ -139,13 +139,11 @@ class Worker:
                 outcome, http_status = Outcome.RETRIED, 503
                 message = f"{message}; could not park: {exc}"
         tasklog.record(outcome.value, task.name, channel, event, task.retry_count, pusher_status)
-        logs.log(
+        _log(
             _LEVELS[outcome],
             f"pusher task {outcome.value}",
+            task,
             exc_info=error is not None and not isinstance(error, (PusherError, ValueError, TypeError)),
-            task=task.name,
-            queue=task.queue_name,
-            retry_count=task.retry_count,
             channel=channel,
             event=event,
             events=count,
@@ -165,12 +163,10 @@ class Worker:
         except (QueueError, TypeError, ValueError):
             return self._settle(task, error, channel, event, len(rest), task.request)
         tasklog.record(Outcome.QUEUED.value, name, channel, event)
-        logs.log(
+        _log(
             logging.WARNING,
             "pusher task partly delivered; the rest queued again",
-            task=task.name,
-            queue=task.queue_name,
-            retry_count=task.retry_count,
+            task,
             channel=channel,
             event=event,
             events=len(rest),
@@ -182,6 +178,20 @@ class Worker:
         return Result(Outcome.DELIVERED, 200, 200)
 
 
+def _log(level: int, message: str, task: IncomingTask, *, exc_info: bool = False, **fields: Any) -> None:
+    """One structured line about ``task``: its name, queue and retry count, and ``fields``."""
+    logs.log(
+        level,
+        message,
+        exc_info=exc_info,
+        task=task.name,
+        queue=task.queue_name,
+        retry_count=task.retry_count,
+        **fields,
+    )
+
+
 def _first_names(events: list[Any]) -> tuple[str, str]:
+    """The channel and event name of a batch's first event, for its log line."""
     first = events[0] if isinstance(events[0], dict) else {}
     return str(first.get("channel", "")), str(first.get("name", ""))

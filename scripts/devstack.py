@@ -55,6 +55,7 @@ class StartError(RuntimeError):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The ports and credentials: flags, else environment variables, else the defaults."""
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--app-port", type=int, default=int(env.get("DEV_APP_PORT", 8080)))
@@ -219,6 +220,7 @@ class Stack:
         self._color = sys.stdout.isatty()
 
     def say(self, line: str, name: str = "devstack") -> None:
+        """Print ``line`` prefixed by the part it comes from."""
         prefix = f"{name:>8} |"
         if self._color:
             prefix = f"\033[{COLORS.get(name, '1')}m{prefix}\033[0m"
@@ -297,6 +299,7 @@ def signal_group(group: int, signum: int) -> bool:
 
 
 def summary(args: argparse.Namespace) -> list[str]:
+    """The lines that say what runs where."""
     app = f"http://{HOST}:{args.app_port}"
     return [
         "ready. Open the demo page: " + app + "/",
@@ -310,6 +313,7 @@ def summary(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Start the stack, wait for Ctrl-C, stop it; the exit status."""
     args = parse_args(argv)
     parts = build_parts(args)
     problems = preflight(parts)

@@ -11,10 +11,8 @@ from tests.support.subscriber import Subscriber
 
 @pytest.fixture(scope="session")
 def soketi():
-    server = Soketi()
-    server.start()
-    yield server
-    server.stop()
+    with Soketi() as server:
+        yield server
 
 
 @pytest.fixture
@@ -28,5 +26,12 @@ def pusher(soketi):
 
 @pytest.fixture
 def subscriber(soketi):
+    with Subscriber(soketi.ws_url) as connection:
+        yield connection
+
+
+@pytest.fixture
+def other_subscriber(soketi):
+    """A second subscriber: for what one connection must get and another must not."""
     with Subscriber(soketi.ws_url) as connection:
         yield connection

@@ -24,10 +24,8 @@ pytestmark = pytest.mark.emulator
 
 @pytest.fixture(scope="module")
 def soketi():
-    server = Soketi(name="soketi-cloudtasks")
-    server.start()
-    yield server
-    server.stop()
+    with Soketi(name="soketi-cloudtasks") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +34,6 @@ def stack(soketi):
     # events retrying (not parked) while soketi is down.
     with running_stack({"PUSHER_URL": soketi.url, "PUSHER_MAX_ATTEMPTS": "100000"}) as stack:
         yield stack
-
-
-@pytest.fixture
-def subscriber(soketi):
-    with Subscriber(soketi.ws_url) as connection:
-        yield connection
 
 
 def outcomes(app, task: str) -> list[str]:

@@ -212,7 +212,7 @@ def burst(request: webapp2.Request) -> webapp2.Response:
     return webapp2.Response(json.dumps(sorted(names)).encode(), content_type="application/json")
 
 
-def burst_routes(settings):
+def burst_routes(services):
     return [webapp2.Route("/burst", burst)]
 
 
@@ -279,9 +279,8 @@ def small_soketi():
     """A soketi accepting at most 1 KB of event data: it answers 413 for more."""
     server = Soketi(name="soketi-small-payload")
     server.env["SOKETI_EVENT_MAX_SIZE_IN_KB"] = "1"
-    server.start()
-    yield server
-    server.stop()
+    with server:
+        yield server
 
 
 def test_pusher_400_parks_the_event_and_acknowledges_it(app, queue_stub):
@@ -497,7 +496,7 @@ class MyWebAppRequestHandler(webapp2.RequestHandler):
         taskqueue.add(url="/worker/push/channel/event", params={"msg": "Hello world!"})
 
 
-def seed_routes(settings):
+def seed_routes(services):
     return [webapp2.Route("/seed", MyWebAppRequestHandler)]
 
 

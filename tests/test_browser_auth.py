@@ -151,12 +151,8 @@ def real_path(soketi):
     app_port = free_port()
     with running_emulator(app_port, name="tasks-emulator-browser-auth") as emulator:
         env = {**emulator.app_env(), "PUSHER_URL": soketi.url, "DEMO_MODE": "1"}
-        server = E2EAppServer(env, port=app_port)
-        server.start()
-        try:
+        with E2EAppServer(env, port=app_port) as server:
             yield server, emulator
-        finally:
-            server.stop()
 
 
 @pytest.mark.emulator

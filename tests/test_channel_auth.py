@@ -173,7 +173,7 @@ def test_the_authorizer_sees_the_request(app, endpoints):
         ({"socket_id": "1.2.3", "channel_name": "private-a"}, "invalid socket_id"),
         ({"socket_id": "1.2\n", "channel_name": "private-a"}, "invalid socket_id"),
         ({"socket_id": SOCKET}, "channel_name is required"),
-        ({"socket_id": SOCKET, "channel_name": ""}, "invalid channel name"),
+        ({"socket_id": SOCKET, "channel_name": ""}, "channel name must not be empty"),
         ({"socket_id": SOCKET, "channel_name": "private-a b"}, "invalid channel name"),
         ({"socket_id": SOCKET, "channel_name": "private-" + "x" * 160}, "at most 164"),
         ({"socket_id": SOCKET, "channel_name": "news"}, "not a private- or presence- channel"),

@@ -8,7 +8,9 @@ import pytest
 import webapp2
 import webtest
 
+import pushqueue
 from handlers import pusher_endpoints
+from handlers.application import create_app, create_services
 from handlers.demo_auth import install_demo_auth
 from settings import Settings
 from tests.support.endpoints import MASTER_KEY, offline_endpoints, webtest_app
@@ -63,7 +65,19 @@ def test_the_apps_route_group_installs_the_demo_authorizer_only_in_demo_mode(dem
             "DEMO_MODE": demo_mode,
         }
     )
-    app = webtest.TestApp(webapp2.WSGIApplication(pusher_endpoints.routes(settings)))
+    app = webtest.TestApp(webapp2.WSGIApplication(pusher_endpoints.routes(create_services(settings))))
     app.set_cookie("user", "alice")
     app.post("/pusher/auth", {"socket_id": SOCKET, "channel_name": "presence-lobby"}, status=status)
     app.post("/pusher/user-auth", {"socket_id": SOCKET}, status=status)
+
+
+def test_the_apps_endpoints_sign_with_the_processs_one_pusher_client():
+    settings = Settings.from_env(
+        {"PUSHER_URL": "http://test-key:test-secret@127.0.0.1:6001/apps/4242", "GOOGLE_CLOUD_PROJECT": "p"}
+    )
+    try:
+        app = create_app(settings, [pusher_endpoints.routes], app_engine_apis=False)
+    finally:
+        pushqueue.configure(None)
+    endpoints = {route.handler.__self__ for route in app.router.match_routes}
+    assert [endpoint.client for endpoint in endpoints] == [app.services.pusher]

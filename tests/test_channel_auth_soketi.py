@@ -51,9 +51,8 @@ def test_soketi_accepts_a_private_subscription(app, subscriber):
     assert subscriber.subscribe("private-room", auth(app, subscriber, "private-room"))["event"] == SUCCEEDED
 
 
-def test_soketi_refuses_an_answer_made_for_another_socket(app, soketi, subscriber):
-    with Subscriber(soketi.ws_url) as other:
-        stolen = auth(app, other, "private-room")
+def test_soketi_refuses_an_answer_made_for_another_socket(app, subscriber, other_subscriber):
+    stolen = auth(app, other_subscriber, "private-room")
     assert subscriber.subscribe("private-room", stolen)["event"] == "pusher:subscription_error"
 
 
@@ -101,7 +100,6 @@ def test_soketi_signs_in_with_the_user_auth_answer(app, pusher, subscriber):
     assert json.loads(subscriber.event("note")["data"]) == {"hello": "alice"}
 
 
-def test_soketi_refuses_a_signin_answer_made_for_another_socket(app, soketi, subscriber):
-    with Subscriber(soketi.ws_url) as other:
-        stolen = app.post("/pusher/user-auth", {"socket_id": other.socket_id}).json
+def test_soketi_refuses_a_signin_answer_made_for_another_socket(app, subscriber, other_subscriber):
+    stolen = app.post("/pusher/user-auth", {"socket_id": other_subscriber.socket_id}).json
     assert subscriber.signin(stolen)["event"] == "pusher:error"

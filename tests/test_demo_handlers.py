@@ -8,6 +8,7 @@ import webapp2
 import webtest
 
 from handlers import demo
+from handlers.application import create_services
 from settings import Settings
 
 SOKETI_URL = "http://app-key:app-secret@127.0.0.1:6001/apps/1"
@@ -20,7 +21,7 @@ def settings_for(demo_mode: bool = True, **env: str) -> Settings:
 
 @pytest.fixture
 def app() -> webtest.TestApp:
-    return webtest.TestApp(webapp2.WSGIApplication(demo.routes(settings_for())))
+    return webtest.TestApp(webapp2.WSGIApplication(demo.routes(create_services(settings_for()))))
 
 
 def test_the_page_and_its_files_are_served(app):
@@ -80,4 +81,4 @@ def test_pusher_itself_is_reached_by_cluster(env, cluster):
 
 
 def test_without_demo_mode_there_is_no_demo():
-    assert demo.routes(settings_for(demo_mode=False)) == []
+    assert demo.routes(create_services(settings_for(demo_mode=False))) == []

@@ -6,7 +6,9 @@ import base64
 import json
 from urllib.parse import parse_qsl, urlsplit
 
-from pusherlib import Pusher
+import pytest
+
+from pusherlib import Pusher, PusherValueError
 from pusherlib.encryption import decrypt, shared_secret
 from pusherlib.transports import Request
 
@@ -42,6 +44,15 @@ def test_trigger_request():
     assert request.url.startswith("https://api.pusherapp.com/apps/77/events?")
     query = dict(parse_qsl(urlsplit(request.target).query))
     assert set(query) == {"auth_key", "auth_timestamp", "auth_version", "body_md5", "auth_signature"}
+
+
+def test_trigger_body_is_the_checked_body_of_trigger():
+    requests = client().requests
+    body = requests.trigger_body(("a", "b"), "ev", {"n": 1}, "1.2")
+    assert body == {"name": "ev", "channels": ["a", "b"], "data": '{"n": 1}', "socket_id": "1.2"}
+    assert json.loads(requests.trigger(("a", "b"), "ev", {"n": 1}, "1.2").body) == body
+    with pytest.raises(PusherValueError, match="invalid channel name"):
+        requests.trigger_body("a b", "ev", {})
 
 
 def test_get_requests_have_no_body():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 
 import nacl.exceptions
 import pytest
@@ -13,11 +12,8 @@ from websockets.exceptions import ConnectionClosed
 
 from pusherlib import Pusher
 from pusherlib.encryption import decrypt
+from tests.support.soketi import unique
 from tests.support.subscriber import Subscriber
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture
@@ -40,10 +36,9 @@ def test_soketi_refuses_a_wrong_signature(impostor, subscriber):
     assert refused["event"] == "pusher:subscription_error"
 
 
-def test_auth_for_another_socket_is_refused(pusher, soketi, subscriber):
+def test_auth_for_another_socket_is_refused(pusher, subscriber, other_subscriber):
     channel = unique("private-")
-    with Subscriber(soketi.ws_url) as other:
-        answer = pusher.authenticate(channel, other.socket_id)
+    answer = pusher.authenticate(channel, other_subscriber.socket_id)
     assert subscriber.subscribe(channel, answer)["event"] == "pusher:subscription_error"
 
 
@@ -54,7 +49,7 @@ def test_legacy_auth_shapes(pusher, subscriber):
     assert subscriber.subscribe(channel, answer)["event"] == "pusher_internal:subscription_succeeded"
 
 
-def test_presence_members_users_info_and_channel_info(pusher, soketi, subscriber):
+def test_presence_members_users_info_and_channel_info(pusher, subscriber, other_subscriber):
     channel = unique("presence-")
     first = pusher.authenticate_subscription(
         channel=channel,
@@ -62,22 +57,21 @@ def test_presence_members_users_info_and_channel_info(pusher, soketi, subscriber
         custom_data={"user_id": "ana", "user_info": {"name": "Ana", "city": "Zürich"}},
     )
     subscriber.subscribe(channel, first)
-    with Subscriber(soketi.ws_url) as other:
-        succeeded = other.subscribe(
-            channel, pusher.authenticate(channel, other.socket_id, {"user_id": "ben"})
-        )
-        assert succeeded["event"] == "pusher_internal:subscription_succeeded"
-        presence = json.loads(succeeded["data"])["presence"]
-        assert sorted(presence["ids"]) == ["ana", "ben"]
-        assert presence["count"] == 2
-        assert presence["hash"]["ana"] == {"name": "Ana", "city": "Zürich"}
-        added = subscriber.event("pusher_internal:member_added", channel)
-        assert json.loads(added["data"])["user_id"] == "ben"
+    succeeded = other_subscriber.subscribe(
+        channel, pusher.authenticate(channel, other_subscriber.socket_id, {"user_id": "ben"})
+    )
+    assert succeeded["event"] == "pusher_internal:subscription_succeeded"
+    presence = json.loads(succeeded["data"])["presence"]
+    assert sorted(presence["ids"]) == ["ana", "ben"]
+    assert presence["count"] == 2
+    assert presence["hash"]["ana"] == {"name": "Ana", "city": "Zürich"}
+    added = subscriber.event("pusher_internal:member_added", channel)
+    assert json.loads(added["data"])["user_id"] == "ben"
 
-        assert sorted(user["id"] for user in pusher.users_info(channel)["users"]) == ["ana", "ben"]
-        info = pusher.channel_info(channel, ["user_count"])
-        assert info["occupied"] is True
-        assert info["user_count"] == 2
+    assert sorted(user["id"] for user in pusher.users_info(channel)["users"]) == ["ana", "ben"]
+    info = pusher.channel_info(channel, ["user_count"])
+    assert info["occupied"] is True
+    assert info["user_count"] == 2
 
 
 def test_presence_with_a_numeric_user_id(pusher, subscriber):
@@ -113,13 +107,15 @@ def test_encrypted_data_does_not_open_with_another_channels_secret(pusher, subsc
         decrypt(subscriber.event("sealed", channel)["data"], wrong_secret)
 
 
-def test_user_signin_accepted_and_refused(pusher, impostor, soketi, subscriber):
+def test_user_signin_accepted_and_refused(pusher, impostor, subscriber, other_subscriber):
     user = {"id": unique("user-"), "user_info": {"name": "Ana"}}
     accepted = subscriber.signin(pusher.authenticate_user(subscriber.socket_id, user))
     assert accepted["event"] == "pusher:signin_success"
     assert json.loads(accepted["data"]["user_data"]) == user
-    with Subscriber(soketi.ws_url) as other:
-        assert other.signin(impostor.authenticate_user(other.socket_id, user))["event"] == "pusher:error"
+    assert (
+        other_subscriber.signin(impostor.authenticate_user(other_subscriber.socket_id, user))["event"]
+        == "pusher:error"
+    )
 
 
 def test_terminate_user_connections(pusher, soketi, subscriber):

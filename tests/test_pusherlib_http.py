@@ -11,7 +11,6 @@ import select
 import socket
 import ssl
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -23,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from pusherlib import HTTPTransport, Pusher, PusherConnectionError, PusherValueError
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
-from tests.support.soketi import Soketi
+from tests.support.soketi import Soketi, unique
 from tests.support.subscriber import Subscriber
 
 
@@ -79,7 +78,7 @@ def test_stale_connection_retry_happens_only_once(fault):
 
 
 def test_one_client_shared_by_threads(pusher, subscriber):
-    channel = f"threads-{uuid.uuid4().hex[:8]}"
+    channel = unique("threads-")
     subscriber.subscribe(channel)
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(lambda i: pusher.trigger(channel, "n", str(i)), range(120)))
@@ -131,9 +130,8 @@ def tls_soketi(tmp_path_factory):
     server.env.update(
         {"SOKETI_SSL_CERT": str(folder / "cert.pem"), "SOKETI_SSL_KEY": str(folder / "key.pem")}
     )
-    server.start()
-    yield server, folder / "ca.pem"
-    server.stop()
+    with server:
+        yield server, folder / "ca.pem"
 
 
 @pytest.fixture

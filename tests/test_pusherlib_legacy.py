@@ -15,11 +15,7 @@ from google.cloud import ndb
 from pusherlib import Pusher, PusherConnectionError, PusherValueError, TriggerResult, pusher_from_url
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.processes import free_port
-from tests.support.subscriber import Subscriber
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
+from tests.support.soketi import unique
 
 
 def test_first_app_engine_wrapper_handler(soketi, subscriber):
@@ -41,13 +37,12 @@ def test_first_app_engine_wrapper_handler(soketi, subscriber):
     assert json.loads(subscriber.event("event", channel)["data"]) == data
 
 
-def test_old_module_positional_socket_id(pusher, soketi, subscriber):
+def test_old_module_positional_socket_id(pusher, subscriber, other_subscriber):
     channel = unique("seed-")
     subscriber.subscribe(channel)
-    with Subscriber(soketi.ws_url) as other:
-        other.subscribe(channel)
-        assert pusher[channel].trigger("an_event", {"some": "data"}, subscriber.socket_id).status_code == 200
-        assert json.loads(other.event("an_event", channel)["data"]) == {"some": "data"}
+    other_subscriber.subscribe(channel)
+    assert pusher[channel].trigger("an_event", {"some": "data"}, subscriber.socket_id).status_code == 200
+    assert json.loads(other_subscriber.event("an_event", channel)["data"]) == {"some": "data"}
     pusher.trigger(channel, "marker", "m")
     assert subscriber.wait_for(lambda m: m["event"] in ("an_event", "marker"))["event"] == "marker"
 

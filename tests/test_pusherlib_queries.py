@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
+from tests.support.soketi import unique
 from tests.support.subscriber import Subscriber
 
 
 def test_channels_info_lists_occupied_channels_by_prefix(pusher, soketi, subscriber):
-    prefix = f"query-{uuid.uuid4().hex[:8]}-"
+    prefix = unique("query-") + "-"
     names = [f"{prefix}a", f"{prefix}b", f"{prefix}c=@,.;"]
     for name in names:
         subscriber.subscribe(name)
@@ -25,7 +24,7 @@ def test_channels_info_lists_occupied_channels_by_prefix(pusher, soketi, subscri
 
 
 def test_channels_info_with_presence_prefix_and_attributes(pusher, soketi):
-    prefix = f"presence-q{uuid.uuid4().hex[:8]}-"
+    prefix = unique("presence-q") + "-"
     with Subscriber(soketi.ws_url) as member:
         member.subscribe(
             f"{prefix}room", pusher.authenticate(f"{prefix}room", member.socket_id, {"user_id": "u"})
@@ -35,22 +34,21 @@ def test_channels_info_with_presence_prefix_and_attributes(pusher, soketi):
     assert list(answer["channels"]) == [f"{prefix}room"]
 
 
-def test_channel_info_occupied_and_counts(pusher, subscriber, soketi):
-    channel = f"info-{uuid.uuid4().hex[:8]}"
+def test_channel_info_occupied_and_counts(pusher, subscriber, other_subscriber):
+    channel = unique("info-")
     assert pusher.channel_info(channel)["occupied"] is False
     subscriber.subscribe(channel)
-    with Subscriber(soketi.ws_url) as second:
-        second.subscribe(channel)
-        info = pusher.channel_info(channel, ["subscription_count"])
-        assert info == {"occupied": True, "subscription_count": 2}
+    other_subscriber.subscribe(channel)
+    info = pusher.channel_info(channel, ["subscription_count"])
+    assert info == {"occupied": True, "subscription_count": 2}
 
 
 def test_users_info_of_an_empty_presence_channel(pusher):
-    assert pusher.users_info(f"presence-empty-{uuid.uuid4().hex[:8]}") == {"users": []}
+    assert pusher.users_info(unique("presence-empty-")) == {"users": []}
 
 
 def test_channel_info_of_a_user_channel(pusher, subscriber):
-    user_id = f"user-{uuid.uuid4().hex[:8]}"
+    user_id = unique("user-")
     subscriber.signin(pusher.authenticate_user(subscriber.socket_id, {"id": user_id}))
     # The path carries "#" as %23: soketi checks the signature over that same path.
     assert isinstance(pusher.channel_info(f"#server-to-user-{user_id}")["occupied"], bool)

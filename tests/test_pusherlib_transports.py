@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
 import pytest
 from google.appengine.ext import ndb as legacy_ndb
@@ -25,10 +24,7 @@ from pusherlib import (
 from pusherlib.transports.asyncio import AsyncioTransport
 from pusherlib.transports.urlfetch import UrlfetchTransport
 from tests.support.fault_server import FaultServer, Reply
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
+from tests.support.soketi import unique
 
 
 def wrong_secret(soketi) -> str:

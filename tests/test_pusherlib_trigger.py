@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import uuid
 
 import pytest
 
 from pusherlib import Pusher, PusherValueError
+from tests.support.soketi import unique
 from tests.support.subscriber import Subscriber
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def other_subscriber(soketi):
-    with Subscriber(soketi.ws_url) as connection:
-        yield connection
 
 
 def assert_not_received(subscriber: Subscriber, pusher: Pusher, channel: str, event: str) -> None:

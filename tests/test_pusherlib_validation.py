@@ -91,7 +91,14 @@ def test_every_allowed_character(client, accepted):
 
 def test_server_to_user_channels(client, refused, accepted):
     accepted(client.trigger, "#server-to-user-" + "u" * 200, "e", "x")
-    refused(PusherValueError, "longer than 200", client.trigger, "#server-to-user-" + "u" * 201, "e", "x")
+    refused(
+        PusherValueError,
+        "201 characters long; at most 200",
+        client.trigger,
+        "#server-to-user-" + "u" * 201,
+        "e",
+        "x",
+    )
     refused(PusherValueError, "user id", client.trigger, "#server-to-user-a b", "e", "x")
 
 
@@ -177,7 +184,7 @@ def test_socket_id_type_and_the_accepted_forms(client, refused, accepted):
 
 @pytest.mark.parametrize(
     ("user_id", "match"),
-    [("", "must not be empty"), ("a b", "invalid user id"), ("u" * 201, "longer than 200")],
+    [("", "must not be empty"), ("a b", "invalid user id"), ("u" * 201, "201 characters long; at most 200")],
 )
 def test_bad_user_ids(client, refused, user_id, match):
     refused(PusherValueError, match, client.send_to_user, user_id, "e", "x")

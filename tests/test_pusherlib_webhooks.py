@@ -8,7 +8,7 @@ import time
 import pytest
 import webob
 
-from pusherlib import Pusher
+from pusherlib import Pusher, WebhookRejected
 from pusherlib.signing import webhook_signature
 from tests.support.fault_server import FaultServer, ReceivedRequest
 from tests.support.processes import wait_until
@@ -29,13 +29,10 @@ def received():
                 }
             ],
         )
-        server.start()
-        try:
+        with server:
             with Subscriber(server.ws_url) as subscriber:
                 subscriber.subscribe("watched")
             wait_until(lambda: receiver.request_count >= 2, 10, "two webhooks")
-        finally:
-            server.stop()
         yield server, receiver.requests
 
 
@@ -144,3 +141,19 @@ def test_age_limit_is_five_minutes(client):
 def test_signed_but_malformed_bodies(client, body):
     signature = webhook_signature(client.secret.encode(), body.encode())
     assert client.validate_webhook(client.key, signature, body) is None
+
+
+def test_check_webhook_says_why_it_refuses(client, occupied):
+    key, signature = headers_of(occupied)
+    assert client.check_webhook(key, signature, occupied.body)["events"][0]["name"] == "channel_occupied"
+    with pytest.raises(WebhookRejected) as refused:
+        client.check_webhook("another-key", signature, occupied.body)
+    assert refused.value.reason == "key"
+    with pytest.raises(WebhookRejected) as refused:
+        client.check_webhook(key, signature, occupied.body + b" ")
+    assert refused.value.reason == "signature"
+    old = signed(client, {"time_ms": time.time() * 1000 - 60_000, "events": []})
+    assert client.check_webhook(client.key, old[1], old[0])["events"] == []
+    with pytest.raises(WebhookRejected) as refused:
+        client.check_webhook(client.key, old[1], old[0], max_age=30)
+    assert refused.value.reason == "time"

@@ -67,11 +67,8 @@ def stack():
                 {"url": f"{server.url}/pusher/events/presence", "event_types": PRESENCE},
             ],
         )
-        soketi.start()
-        try:
+        with soketi:
             yield soketi, server, received
-        finally:
-            soketi.stop()
 
 
 def subscribe(server: WSGIThread, subscriber: Subscriber, channel: str, user: str) -> None:

@@ -32,6 +32,7 @@ class Reply:
 
 
 def refusal(status: int, message: str) -> Reply:
+    """A refusal: ``status`` with ``{"error": message}``."""
     return Reply(status, {"error": message})
 
 

@@ -47,12 +47,15 @@ class PusherEndpoints(PusherHooks):
         ]
 
     def channel_auth(self, request: webapp2.Request) -> webapp2.Response:
+        """``POST <prefix>/auth``: one channel, or a pusher-js-auth batch."""
         return _json(answer_channel_auth(self.client, self, request, request.POST))
 
     def user_auth(self, request: webapp2.Request) -> webapp2.Response:
+        """``POST <prefix>/user-auth``: the signed-in user for ``pusher:signin``."""
         return _json(answer_user_auth(self.client, self, request, request.POST))
 
     def webhook(self, request: webapp2.Request, group: str | None = None) -> webapp2.Response:
+        """``POST <prefix>/webhooks`` and ``<prefix>/events/<group>``: a checked webhook."""
         key, signature, body = webhook_from_request(request)
         reply = receive_webhook(
             self.client,

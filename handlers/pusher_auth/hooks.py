@@ -41,12 +41,15 @@ class WebhookGroups:
         return handler
 
     def channel_existence(self, handler: WebhookHandler) -> WebhookHandler:
+        """Register a handler of ``/events/channel_existence`` webhooks."""
         return self._register("channel_existence", handler)
 
     def presence(self, handler: WebhookHandler) -> WebhookHandler:
+        """Register a handler of ``/events/presence`` webhooks."""
         return self._register("presence", handler)
 
     def client(self, handler: WebhookHandler) -> WebhookHandler:
+        """Register a handler of ``/events/client`` webhooks."""
         return self._register("client", handler)
 
 

@@ -16,7 +16,8 @@ import socket
 import ssl
 import threading
 from collections import deque
-from typing import BinaryIO
+from io import BufferedReader
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import certifi
@@ -46,7 +47,8 @@ class Connection:
 
     def __init__(self, sock: socket.socket, timeout: float):
         self.sock = sock
-        self.rfile: BinaryIO = sock.makefile("rb", buffering=MAX_LINE)
+        # typeshed types a buffered "rb" makefile of any other size as a plain IOBase
+        self.rfile = cast(BufferedReader, sock.makefile("rb", buffering=MAX_LINE))
         self.timeout = timeout
 
     def is_dropped(self) -> bool:
@@ -109,7 +111,7 @@ class Connection:
         return Response(status, body, headers), keep_alive
 
     def _read_chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         readline = self.rfile.readline
         while True:
             size_line = readline(MAX_LINE)

@@ -99,15 +99,10 @@ class AppServer(ManagedProcess):
         super().stop()
 
 
-@contextmanager
-def running_app(env: Mapping[str, str], **options) -> Iterator[AppServer]:
-    """A started :class:`AppServer` (options as its constructor's), stopped on exit."""
-    server = AppServer(env, **options)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def running_app(env: Mapping[str, str], **options) -> AppServer:
+    """An :class:`AppServer` (options as its constructor's) for a ``with`` block: started on
+    entry, stopped on exit."""
+    return AppServer(env, **options)
 
 
 @dataclass

@@ -18,8 +18,6 @@ needs its address::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
@@ -115,12 +113,7 @@ class TasksEmulator(ManagedProcess):
         super().stop()
 
 
-@contextmanager
-def running_emulator(target_port: int, **options) -> Iterator[TasksEmulator]:
-    """A started :class:`TasksEmulator` (options as its constructor's), stopped on exit."""
-    emulator = TasksEmulator(target_port, **options)
-    emulator.start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+def running_emulator(target_port: int, **options) -> TasksEmulator:
+    """A :class:`TasksEmulator` (options as its constructor's) for a ``with`` block: started
+    on entry, stopped on exit."""
+    return TasksEmulator(target_port, **options)

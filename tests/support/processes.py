@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
@@ -31,6 +32,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Something accepts TCP connections on ``host:port``."""
     try:
         with socket.create_connection((host, port), timeout=0.2):
             return True
@@ -63,6 +65,14 @@ class ManagedProcess:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
         return port_open(self.port)
+
+    def __enter__(self) -> Self:
+        """Started on entering a ``with`` block, stopped on leaving it."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.process is None:

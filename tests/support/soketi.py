@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from .processes import ROOT, ManagedProcess, free_port, wait_until
 
 SOKETI = ROOT / "node_modules" / "@soketi" / "soketi" / "bin" / "server.js"
+
+
+def unique(prefix: str) -> str:
+    """``prefix`` plus a random suffix: a channel or user name no other test on the
+    session's shared soketi uses."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
 class Soketi(ManagedProcess):
