@@ -5,7 +5,8 @@ module; :func:`create_app` builds the services once per process (one Pusher clie
 queue client), then the app from a sequence of groups, so adding a group is one line in
 ``main.py``. Every request runs in an event-coalescing scope (see
 :mod:`pushqueue.coalesce`); with bundled services the app is wrapped for the App Engine
-APIs. Errors are answered in JSON.
+APIs. Errors are answered in JSON, including a path that is not UTF-8 once percent-decoded
+(400, before routing: webapp2 cannot route it).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Application(webapp2.WSGIApplication):
         self._pipeline = pipeline
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not _utf8_path(environ):
+            return _refuse_path(environ, start_response)
         return self._pipeline(environ, start_response)
 
 
@@ -111,12 +114,38 @@ def create_app(
     return Application(routes, services, app_engine_apis=app_engine_apis)
 
 
+def _utf8_path(environ: dict[str, Any]) -> bool:
+    """Whether the request's path (WSGI: its bytes as latin-1) is UTF-8, as webapp2 needs."""
+    path = environ.get("PATH_INFO", "")
+    if path.isascii():
+        return True
+    try:
+        path.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _path_for_log(environ: dict[str, Any]) -> str:
+    """The request's path as text whatever its bytes (undecodable ones as ``\\xff``)."""
+    return environ.get("PATH_INFO", "").encode("latin-1", "replace").decode("utf-8", "backslashreplace")[:300]
+
+
+def _refuse_path(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    logs.log(logging.INFO, "request refused: the path is not UTF-8", path=_path_for_log(environ))
+    body = json.dumps({"error": "the URL path is not UTF-8 once percent-decoded"}).encode("utf-8")
+    start_response(
+        "400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
 def _json_error(
     request: webapp2.Request, response: webapp2.Response, exception: Exception
 ) -> webapp2.Response:
     status = getattr(exception, "code", 500)
     if status == 500:
-        logs.log(logging.ERROR, "unhandled error", exc_info=True, path=request.path)
+        logs.log(logging.ERROR, "unhandled error", exc_info=True, path=_path_for_log(request.environ))
     message = getattr(exception, "explanation", None) if status != 500 else "internal error"
     response.status_int = status
     response.content_type = "application/json"

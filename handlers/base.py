@@ -1,5 +1,4 @@
-"""What the app's handlers share: JSON answers, bounded bodies, form fields, query limits,
-admin checks."""
+"""What the app's handlers share: JSON answers, form fields, query parameters, admin checks."""
 
 from __future__ import annotations
 
@@ -17,12 +16,8 @@ if TYPE_CHECKING:
 ADMIN_HEADER = "X-AppEngine-User-Is-Admin"  # "1" for a signed-in admin; App Engine strips it from others
 
 
-class BodyTooLarge(Exception):
-    """The request body is larger than allowed."""
-
-
-class BadLimit(ValueError):
-    """The ``limit`` parameter is not a whole number in range."""
+class BadQuery(ValueError):
+    """A query parameter cannot be read (the query string is not UTF-8) or is out of range."""
 
 
 class JsonHandler(webapp2.RequestHandler):
@@ -43,16 +38,6 @@ class JsonHandler(webapp2.RequestHandler):
         """Answer ``status`` with ``{"error": message}``."""
         self.send_json(status, {"error": message})
 
-    def read_body(self, limit: int) -> bytes:
-        """The request body, refused early (``BodyTooLarge``) when above ``limit`` bytes."""
-        length = self.request.content_length
-        if length is not None and length > limit:
-            raise BodyTooLarge(f"the body is {length} bytes; at most {limit} are accepted")
-        body = self.request.body if length is not None else self.request.body_file_raw.read(limit + 1)
-        if len(body) > limit:
-            raise BodyTooLarge(f"the body is larger than {limit} bytes")
-        return body
-
 
 class AdminHandler(JsonHandler):
     """Serves only App Engine admins (``login: admin`` in app.yaml; checked here too)."""
@@ -63,12 +48,23 @@ class AdminHandler(JsonHandler):
         return super().dispatch()
 
 
+def query_param(request: webapp2.Request, name: str) -> str | None:
+    """The query parameter ``name`` (``None`` when absent); :class:`BadQuery` when the query
+    string is not UTF-8 once percent-decoded."""
+    try:
+        return request.GET.get(name)
+    except UnicodeDecodeError:
+        raise BadQuery("the query string is not UTF-8 once percent-decoded") from None
+
+
 def limit_param(request: webapp2.Request, *, default: int, maximum: int) -> int:
-    """The ``limit`` query parameter (``default`` when absent); :class:`BadLimit` unless it is a
+    """The ``limit`` query parameter (``default`` when absent); :class:`BadQuery` unless it is a
     whole number from 1 to ``maximum``."""
-    text = request.GET.get("limit", str(default))
+    text = query_param(request, "limit")
+    if text is None:
+        return default
     if not text.isdigit() or not 1 <= int(text) <= maximum:
-        raise BadLimit(f"limit must be a whole number from 1 to {maximum}")
+        raise BadQuery(f"limit must be a whole number from 1 to {maximum}")
     return int(text)
 
 

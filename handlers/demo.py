@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import webapp2
 from webob import Response
 
+from handlers.body_limit import BodyTooLarge, read_body
 from handlers.demo_auth import USER_COOKIE, demo_user
 from settings import Settings
 
@@ -44,7 +45,9 @@ def routes(services: Services) -> list[webapp2.Route]:
     return [
         webapp2.Route("/", demo_page, methods=["GET"]),
         webapp2.Route("/demo/config.json", partial(demo_config, config), methods=["GET"]),
-        webapp2.Route("/demo/name", choose_name, methods=["POST"]),
+        webapp2.Route(
+            "/demo/name", partial(choose_name, services.settings.max_request_bytes), methods=["POST"]
+        ),
         webapp2.Route(f"/static/vendor/{_FILE_NAME}", vendor_file, methods=["GET"]),
         webapp2.Route(f"/static/{_FILE_NAME}", static_file, methods=["GET"]),
     ]
@@ -81,8 +84,13 @@ def demo_config(config: dict[str, Any], request: webapp2.Request) -> Response:
     return _json(200, {**config, "user": demo_user(request)})
 
 
-def choose_name(request: webapp2.Request) -> Response:
-    """Form field ``name``: checked, then set as the ``user`` cookie the demo authorizer reads."""
+def choose_name(max_body_bytes: int, request: webapp2.Request) -> Response:
+    """Form field ``name``: checked, then set as the ``user`` cookie the demo authorizer reads.
+    A body above ``max_body_bytes`` gets 413 before it is read."""
+    try:
+        read_body(request, max_body_bytes)
+    except BodyTooLarge as exc:
+        return _json(413, {"error": str(exc)})
     name = request.POST.get("name", "").strip()
     if not NAME_PATTERN.fullmatch(name):
         return _json(400, {"error": "a name is 1 to 24 letters, digits, '-' or '_'"})

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import webapp2
 
-from handlers.base import AdminHandler, BadLimit, limit_param
+from handlers.base import AdminHandler, BadQuery, limit_param
 from pushqueue import ParkedTaskNotFound, QueueError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class ParkedAdminHandler(AdminHandler):
     """Answers the queue's errors: 404 for an unknown task, 503 when unreachable."""
 
     def handle_exception(self, exception: Exception, debug: bool) -> Any:
-        if isinstance(exception, BadLimit):
+        if isinstance(exception, BadQuery):
             return self.send_error(400, str(exception))
         if isinstance(exception, ParkedTaskNotFound):
             return self.send_error(404, str(exception))

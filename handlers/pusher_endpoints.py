@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 
 def routes(services: Services) -> list[webapp2.Route]:
-    """The endpoints, signing and checking webhooks with the process's one Pusher client."""
-    endpoints = PusherEndpoints(services.pusher)
+    """The endpoints, signing and checking webhooks with the process's one Pusher client,
+    refusing bodies above ``MAX_REQUEST_BYTES``."""
+    endpoints = PusherEndpoints(services.pusher, max_body_bytes=services.settings.max_request_bytes)
     if services.settings.demo_mode:
         install_demo_auth(endpoints)
     return endpoints.routes()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import webapp2
 
-from handlers.base import BadLimit, JsonHandler, is_admin, limit_param
+from handlers.base import BadQuery, JsonHandler, is_admin, limit_param
 from pushqueue import tasklog
 
 if TYPE_CHECKING:
@@ -34,6 +34,6 @@ class RecentTasksHandler(JsonHandler):
             return self.send_error(403, "the task log is shown in DEMO_MODE or to administrators")
         try:
             limit = limit_param(self.request, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
-        except BadLimit as exc:
+        except BadQuery as exc:
             return self.send_error(400, str(exc))
         self.send_json(200, {"tasks": tasklog.recent(limit)})

@@ -132,13 +132,11 @@ class RequestBuilder:
         """Event data as sent: a ``str`` as it is, anything else as JSON."""
         if isinstance(data, str):
             return data
-        try:
-            return self.encode_json(data)
-        except (TypeError, ValueError) as exc:
-            raise PusherTypeError(f"event data cannot be encoded as JSON: {exc}") from None
+        return json_text(self.encode_json, data, "event data")
 
     def _event_data(self, channels: list[str], data: Any) -> str:
         text = self.encode_data(data)
+        validation.payload_size(text, self.max_payload_bytes)  # also refuses text that is not UTF-8
         encrypted = [c for c in channels if c.startswith(validation.ENCRYPTED_PREFIX)]
         if encrypted:
             if len(channels) > 1:
@@ -146,7 +144,7 @@ class RequestBuilder:
                     "an event for a private-encrypted- channel must go to that channel alone"
                 )
             text = encryption.encrypt(channels[0], text, self._master_key)
-        validation.payload_size(text, self.max_payload_bytes)
+            validation.payload_size(text, self.max_payload_bytes)
         return text
 
     def _batch_event(self, index: int, event: Event) -> dict[str, Any]:
@@ -197,6 +195,17 @@ class RequestBuilder:
         return Request(
             method, self.scheme, self.host, self.port, f"{full_path}?{query}", body, self.timeout, headers
         )
+
+
+def json_text(encode: Callable[[Any], str], value: Any, what: str) -> str:
+    """``encode(value)``; what JSON cannot hold (an object, NaN, an infinite float, a
+    circular reference) raises ``PusherTypeError`` / ``PusherValueError`` naming ``what``."""
+    try:
+        return encode(value)
+    except TypeError as exc:
+        raise PusherTypeError(f"{what} cannot be encoded as JSON: {exc}") from None
+    except ValueError as exc:
+        raise PusherValueError(f"{what} cannot be encoded as JSON: {exc}") from None
 
 
 def _path_segment(channel: str) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import auth, encryption
-from .api import Channels, Event, Info, RequestBuilder, read_response
+from .api import Channels, Event, Info, RequestBuilder, json_text, read_response
 from .errors import PusherTypeError, PusherValueError
 from .legacy import LegacyChannel
 from .transports.base import Request, Transport
@@ -76,9 +77,10 @@ class Pusher:
         self.port = port or (443 if ssl else 80)
         self.timeout = timeout
         # JSON written as the official library writes it, so that browsers get the same
-        # event data and auth answers are byte for byte the same.
-        self._encode_json = encoder_cls(ensure_ascii=False).encode
-        self._encode_auth_json = encoder_cls().encode
+        # event data and auth answers are byte for byte the same; but never NaN or Infinity,
+        # which are not JSON (JSON.parse refuses them): those raise PusherValueError.
+        self._encode_json = encoder_cls(ensure_ascii=False, allow_nan=False).encode
+        self._encode_auth_json = partial(json_text, encoder_cls(allow_nan=False).encode, what="auth data")
         self._master_key = (
             encryption.parse_master_key(encryption_master_key_base64)
             if encryption_master_key_base64
@@ -215,6 +217,11 @@ class Pusher:
         return self._send_async(self._requests.users_info(channel))
 
     # -- authentication -----------------------------------------------------------------
+
+    @property
+    def encrypted_channels_enabled(self) -> bool:
+        """Whether ``private-encrypted-`` channels can be used: an encryption master key is set."""
+        return self._master_key is not None
 
     def authenticate(
         self, channel: str, socket_id: str, custom_data: Mapping[str, Any] | None = None

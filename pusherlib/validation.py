@@ -76,7 +76,9 @@ def channel_list(channels: object) -> list[str]:
 
 def event_name(name: object) -> str:
     """Return ``name`` if it is a valid event name, else raise."""
-    return _name(name, "event name", MAX_EVENT_NAME_LENGTH)
+    name = _name(name, "event name", MAX_EVENT_NAME_LENGTH)
+    utf8_size(name, "event name")
+    return name
 
 
 def socket_id(value: object) -> str:
@@ -110,10 +112,21 @@ def info_attributes(info: object) -> str | None:
     return ",".join(attributes) or None
 
 
+def utf8_size(text: str, what: str) -> int:
+    """The length of ``text`` in UTF-8; raise when it cannot be encoded (a lone surrogate,
+    such as JSON's ``"\\ud800"`` read by Python, is not text)."""
+    if text.isascii():  # constant time in CPython: ordinary data is never encoded here
+        return len(text)
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise PusherValueError(
+            f"{what} is not valid Unicode: a lone surrogate {text[exc.start]!r} at character {exc.start}"
+        ) from None
+
+
 def payload_size(data: str, limit: int) -> None:
-    """Raise when ``data`` is more than ``limit`` bytes once encoded as UTF-8."""
-    # A str of n code points is at most 4n bytes: skip the encode for small data.
-    if len(data) * 4 > limit:
-        size = len(data.encode("utf-8"))
-        if size > limit:
-            raise PusherValueError(f"event data is {size} bytes; at most {limit} are allowed")
+    """Raise when ``data`` is more than ``limit`` bytes once encoded as UTF-8, or is not text."""
+    size = utf8_size(data, "event data")
+    if size > limit:
+        raise PusherValueError(f"event data is {size} bytes; at most {limit} are allowed")

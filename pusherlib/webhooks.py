@@ -10,10 +10,10 @@ Flask, WebOb or webapp2 request object.
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from typing import Any
 
+from . import strict_json
 from .errors import PusherValueError
 from .signing import webhook_signature
 
@@ -42,7 +42,8 @@ def check_webhook(
     """The parsed body when the webhook is genuine, else raise :class:`WebhookRejected`.
 
     Genuine means: ``key`` is the app key, ``signature`` is the HMAC-SHA256 of the exact
-    body (both compared in constant time), the body is a JSON object, and its ``time_ms``
+    body (both compared in constant time), the body is a JSON object (strict, see
+    :mod:`pusherlib.strict_json`), and its ``time_ms``
     is within ``max_age`` seconds of ``now``.
     """
     if not isinstance(key, str) or not isinstance(signature, str):
@@ -56,7 +57,9 @@ def check_webhook(
     if not signature_ok:
         raise WebhookRejected("signature", "X-Pusher-Signature does not match the body")
     try:
-        parsed = json.loads(raw)
+        parsed = strict_json.loads(raw)
+    except strict_json.JSONRefused as exc:
+        raise WebhookRejected("body", f"the webhook body is refused: {exc}") from None
     except ValueError:
         raise WebhookRejected("body", "the webhook body is not JSON") from None
     time_ms = parsed.get("time_ms") if isinstance(parsed, dict) else None

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from pusherlib import strict_json
+
 from .tasks import TaskRequest
 
 WORKER_PUSH_PATH = "/worker/push"
@@ -56,11 +58,12 @@ def fits_event_url(event: Event) -> bool:
 
 
 def parse_batch(body: bytes) -> list[Any]:
-    """The events of a batch body; ``ValueError`` when it is not a non-empty JSON list.
+    """The events of a batch body; ``ValueError`` when it is not a non-empty JSON list
+    (strict JSON, nested at most :data:`pusherlib.strict_json.MAX_DEPTH` deep).
 
     The events themselves are checked by pusherlib when they are sent.
     """
-    events = json.loads(body)
+    events = strict_json.loads(body)
     if not isinstance(events, list) or not events:
         raise ValueError("a batch task's body must be a non-empty JSON list of events")
     return events

@@ -7,6 +7,7 @@ count unchanged, an accepted edge case must reach it.
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -162,6 +163,42 @@ def test_data_limit_in_batches(client, refused, accepted):
 
 def test_data_that_is_not_json(client, refused):
     refused(PusherTypeError, "cannot be encoded as JSON", client.trigger, "c", "e", {"when": object()})
+    circular: list = []
+    circular.append(circular)
+    refused(PusherValueError, "Circular reference", client.trigger, "c", "e", circular)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), {"a": [float("nan")]}])
+def test_nan_and_infinity_are_not_sent_as_json(client, refused, value):
+    """Python would write NaN / Infinity, which JSON.parse refuses in the browser."""
+    refused(PusherValueError, "Out of range float", client.trigger, "c", "e", value)
+    refused(
+        PusherValueError,
+        "Out of range float",
+        client.trigger_batch,
+        [{"channel": "c", "name": "e", "data": value}],
+    )
+    with pytest.raises(PusherValueError, match="auth data cannot be encoded as JSON"):
+        client.authenticate("presence-c", "1.1", {"user_id": "u", "user_info": {"score": value}})
+    with pytest.raises(PusherValueError, match="auth data cannot be encoded as JSON"):
+        client.authenticate_user("1.1", {"id": "u", "score": value})
+
+
+@pytest.mark.parametrize("channel", ["c", "private-encrypted-c"])
+def test_lone_surrogates_are_refused(client, refused, accepted, channel):
+    """A lone surrogate (JSON's "\\ud800", read by Python) cannot be encoded as UTF-8."""
+    for data in ("\ud800", "x" * 5000 + "\udc00", {"k": ["é\ud83d"]}):
+        refused(PusherValueError, "lone surrogate", client.trigger, channel, "e", data)
+        refused(
+            PusherValueError,
+            "lone surrogate",
+            client.trigger_batch,
+            [{"channel": channel, "name": "e", "data": data}],
+        )
+    refused(PusherValueError, "event name is not valid Unicode", client.trigger, channel, "e\udfff", "x")
+    pair = json.loads(r'"\ud83d\ude00 é"')  # JSON's surrogate pair: one character, fine
+    assert pair == "\U0001f600 é"
+    accepted(client.trigger, channel, "é😀", pair)
 
 
 # -- socket ids and user ids ------------------------------------------------------------

@@ -157,3 +157,15 @@ def test_check_webhook_says_why_it_refuses(client, occupied):
     with pytest.raises(WebhookRejected) as refused:
         client.check_webhook(client.key, old[1], old[0], max_age=30)
     assert refused.value.reason == "time"
+
+
+@pytest.mark.parametrize(
+    ("events", "says"),
+    [("[" * 30_000 + "]" * 30_000, "nested more than 256 levels"), ("[NaN]", "NaN is not a JSON value")],
+)
+def test_signed_bodies_that_are_not_strict_json_are_refused_as_bodies(client, events, says):
+    body = f'{{"time_ms": {int(time.time() * 1000)}, "events": {events}}}'.encode()
+    signature = webhook_signature(client.secret.encode(), body)
+    with pytest.raises(WebhookRejected, match=says) as refused:
+        client.check_webhook(client.key, signature, body)
+    assert refused.value.reason == "body"

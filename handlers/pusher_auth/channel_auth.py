@@ -100,6 +100,8 @@ def _answer_channel(client: Pusher, hooks: PusherHooks, request: Any, channel: s
         return refusal(400, f"{channel!r} is not a private- or presence- channel: it needs no auth")
     if hooks.authorize is None or hooks.authorize(request, channel, socket_id) is not True:
         return refusal(403, f"this connection may not join {channel!r}")
+    if channel.startswith(validation.ENCRYPTED_PREFIX) and not client.encrypted_channels_enabled:
+        return refusal(404, "encrypted channels are not enabled on this server (no encryption master key)")
     member = _presence_member(hooks, request, channel, socket_id) if channel.startswith("presence-") else None
     return _signed(lambda: client.authenticate(channel, socket_id, member))
 
@@ -116,7 +118,8 @@ def _presence_member(hooks: PusherHooks, request: Any, channel: str, socket_id: 
 
 
 def _signed(sign: Callable[[], dict[str, str]]) -> Reply:
-    """Sign with pusherlib; a refusal there is the server's fault (say, no master key)."""
+    """Sign with pusherlib; a refusal there is the server's fault (say, member data that is
+    not JSON)."""
     try:
         return Reply(200, sign())
     except PusherError as exc:

@@ -16,23 +16,35 @@ import json
 
 import webapp2
 
+from handlers.body_limit import BodyTooLarge, read_body
 from pusherlib import Pusher
 from pusherlib.webhooks import webhook_from_request
 
-from .channel_auth import Reply, answer_channel_auth, answer_user_auth
+from .channel_auth import Reply, answer_channel_auth, answer_user_auth, refusal
 from .hooks import GROUP_ROUTES, PusherHooks
 from .webhook_receiver import ReplayGuard, receive_webhook
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 class PusherEndpoints(PusherHooks):
     """Channel auth (``/auth``, batch too), user auth (``/user-auth``) and webhooks
-    (``/webhooks``, ``/events/channel_existence``, ``/events/presence``, ``/events/client``)."""
+    (``/webhooks``, ``/events/channel_existence``, ``/events/presence``, ``/events/client``).
 
-    def __init__(self, client: Pusher, prefix: str = "/pusher", replay_guard: ReplayGuard | None = None):
+    A body above ``max_body_bytes`` gets 413 before it is read."""
+
+    def __init__(
+        self,
+        client: Pusher,
+        prefix: str = "/pusher",
+        replay_guard: ReplayGuard | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ):
         super().__init__()
         self.client = client
         self.prefix = prefix.rstrip("/")
         self.replay_guard = replay_guard or ReplayGuard()
+        self.max_body_bytes = max_body_bytes
 
     def routes(self) -> list[webapp2.Route]:
         """The routes to add to a ``webapp2.WSGIApplication``."""
@@ -48,14 +60,19 @@ class PusherEndpoints(PusherHooks):
 
     def channel_auth(self, request: webapp2.Request) -> webapp2.Response:
         """``POST <prefix>/auth``: one channel, or a pusher-js-auth batch."""
-        return _json(answer_channel_auth(self.client, self, request, request.POST))
+        return _json(
+            self._too_large(request) or answer_channel_auth(self.client, self, request, request.POST)
+        )
 
     def user_auth(self, request: webapp2.Request) -> webapp2.Response:
         """``POST <prefix>/user-auth``: the signed-in user for ``pusher:signin``."""
-        return _json(answer_user_auth(self.client, self, request, request.POST))
+        return _json(self._too_large(request) or answer_user_auth(self.client, self, request, request.POST))
 
     def webhook(self, request: webapp2.Request, group: str | None = None) -> webapp2.Response:
         """``POST <prefix>/webhooks`` and ``<prefix>/events/<group>``: a checked webhook."""
+        too_large = self._too_large(request)
+        if too_large:
+            return _json(too_large)
         key, signature, body = webhook_from_request(request)
         reply = receive_webhook(
             self.client,
@@ -68,6 +85,14 @@ class PusherEndpoints(PusherHooks):
             group=group,
         )
         return _json(reply)
+
+    def _too_large(self, request: webapp2.Request) -> Reply | None:
+        """413 when the body is above ``max_body_bytes`` (declared, or read up to the limit)."""
+        try:
+            read_body(request, self.max_body_bytes)
+        except BodyTooLarge as exc:
+            return refusal(413, str(exc))
+        return None
 
 
 def _json(reply: Reply) -> webapp2.Response:
