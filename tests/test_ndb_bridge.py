@@ -25,8 +25,9 @@ from pusherlib.transports.http import HTTPTransport
 from pusherlib.transports.ndb import NdbBridge, ThreadedNdbBridge
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
 from tests.support.processes import free_port
-from tests.test_pusherlib_http import (  # soketi serving TLS with a CA made there, and a proxy
-    ForwardProxy,
+from tests.support.proxy import ForwardProxy
+from tests.support.raw_replies import MALFORMED_ANSWERS, READABLE_ANSWERS, RawReplyServer
+from tests.support.tls import (  # soketi serving TLS with a CA made there
     tls_client,
     tls_soketi,  # noqa: F401 - a fixture
     tls_subscriber,  # noqa: F401 - a fixture
@@ -128,6 +129,8 @@ def test_timeout_fails_only_the_slow_request(ndb_context):
     with FaultServer([Reply(200, b"{}", delay=3)], default=OK) as server:
         client = client_for(server, timeout=0.3)
         slow = client.trigger_async("c", "e", "slow")
+        while not server.request_count:  # the slow answer is the first request's, whichever arrives first
+            ndb.tasklets.sleep(0.01).result()  # runs the event loop, which sends the request
         fast = [client.trigger_async("c", "e", str(n)) for n in range(5)]
         assert [future.result() for future in fast] == [{"ok": True}] * 5
         with pytest.raises(PusherTimeout):
@@ -171,6 +174,27 @@ def test_chunked_answer_split_in_small_pieces(ndb_context):
         assert client.channels_info_async().result() == json.loads(body)
         assert client.trigger_async("c", "e", "after").result() == {"ok": True}
         assert server.connections == 1
+        client.close()
+
+
+@pytest.mark.parametrize(("answer", "carried"), READABLE_ANSWERS.values(), ids=READABLE_ANSWERS)
+def test_answers_read_as_they_come(answer, carried, ndb_context):
+    with RawReplyServer([answer], default=OK) as server:
+        client = client_for(server)
+        assert client.trigger_async("c", "e", "x").result() == carried
+        assert client.trigger_async("c", "e", "x").result() == {"ok": True}
+        assert server.connections == (1 if answer.keep_open else 2)
+        client.close()
+
+
+@pytest.mark.parametrize(("answer", "message"), MALFORMED_ANSWERS.values(), ids=MALFORMED_ANSWERS)
+def test_malformed_answers_fail_through_the_future(answer, message, ndb_context):
+    with RawReplyServer([answer]) as server:
+        client = client_for(server)
+        with pytest.raises(PusherConnectionError, match=message):
+            client.trigger_async("c", "e", "x").result()
+        assert client.trigger_async("c", "e", "x").result() == {}  # on a new connection
+        assert server.connections == 2
         client.close()
 
 

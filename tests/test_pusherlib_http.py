@@ -3,27 +3,22 @@ answers, verified TLS (soketi serving a certificate made here) and an HTTP proxy
 
 from __future__ import annotations
 
-import datetime
-import http.client
-import ipaddress
 import json
-import select
-import socket
 import ssl
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from pusherlib import HTTPTransport, Pusher, PusherConnectionError, PusherValueError
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
-from tests.support.soketi import Soketi, unique
-from tests.support.subscriber import Subscriber
+from tests.support.proxy import ForwardProxy
+from tests.support.raw_replies import MALFORMED_ANSWERS, READABLE_ANSWERS, RawReplyServer
+from tests.support.soketi import unique
+from tests.support.tls import (  # soketi serving TLS with a CA made there
+    tls_client,
+    tls_soketi,  # noqa: F401 - a fixture
+    tls_subscriber,  # noqa: F401 - a fixture
+)
 
 
 @pytest.fixture
@@ -77,6 +72,31 @@ def test_stale_connection_retry_happens_only_once(fault):
     assert fault.request_count == 3
 
 
+# -- answers read as they come -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answer", "carried"), READABLE_ANSWERS.values(), ids=READABLE_ANSWERS)
+def test_answers_read_as_they_come(answer, carried):
+    with RawReplyServer([answer], default=Reply.json(200, {"ok": True})) as server:
+        client = Pusher.from_url(server.pusher_url)
+        assert client.trigger("c", "e", "x") == carried
+        assert client.trigger("c", "e", "x") == {"ok": True}
+        assert server.connections == (1 if answer.keep_open else 2)
+        client.close()
+
+
+@pytest.mark.parametrize(("answer", "message"), MALFORMED_ANSWERS.values(), ids=MALFORMED_ANSWERS)
+def test_malformed_answers_fail_with_what_is_wrong(answer, message):
+    with RawReplyServer([answer]) as server:
+        client = Pusher.from_url(server.pusher_url)
+        with pytest.raises(PusherConnectionError, match=message) as caught:
+            client.trigger("c", "e", "x")
+        assert (caught.value.status, caught.value.retryable) == (None, True)
+        assert client.trigger("c", "e", "x") == {}  # on a new connection
+        assert server.connections == 2
+        client.close()
+
+
 def test_one_client_shared_by_threads(pusher, subscriber):
     channel = unique("threads-")
     subscriber.subscribe(channel)
@@ -90,63 +110,7 @@ def test_one_client_shared_by_threads(pusher, subscriber):
 # -- TLS -------------------------------------------------------------------------------------
 
 
-def _certificate(subject: str, issuer_key, public_key, issuer: x509.Name | None = None, ca: bool = False):
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-@pytest.fixture(scope="module")
-def tls_soketi(tmp_path_factory):
-    """soketi serving TLS with a certificate of a CA made here; yields it and the CA's PEM path."""
-    folder = tmp_path_factory.mktemp("tls")
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate("pusherlib test CA", ca_key, ca_key.public_key(), ca=True)
-    leaf = _certificate("localhost", ca_key, server_key.public_key(), issuer=ca.subject)
-    pem = serialization.Encoding.PEM
-    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (folder / "cert.pem").write_bytes(leaf.public_bytes(pem))
-    (folder / "key.pem").write_bytes(
-        server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    server = Soketi(name="soketi-tls")
-    server.env.update(
-        {"SOKETI_SSL_CERT": str(folder / "cert.pem"), "SOKETI_SSL_KEY": str(folder / "key.pem")}
-    )
-    with server:
-        yield server, folder / "ca.pem"
-
-
-@pytest.fixture
-def tls_subscriber(tls_soketi, monkeypatch):
-    server, ca_path = tls_soketi
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca_path))  # the websocket client's default trust
-    with Subscriber(server.ws_url.replace("ws://", "wss://")) as connection:
-        yield connection
-
-
-def tls_client(server: Soketi, transport: HTTPTransport, host: str = "localhost") -> Pusher:
-    return Pusher(server.app_id, server.key, server.secret, host=host, port=server.port, transport=transport)
-
-
-def test_tls_with_a_trusted_certificate(tls_soketi, tls_subscriber):
+def test_tls_with_a_trusted_certificate(tls_soketi, tls_subscriber):  # noqa: F811
     server, ca_path = tls_soketi
     trusted = HTTPTransport(ssl_context=ssl.create_default_context(cafile=str(ca_path)))
     with tls_client(server, trusted) as client:
@@ -157,7 +121,7 @@ def test_tls_with_a_trusted_certificate(tls_soketi, tls_subscriber):
         assert "secure" in client.channels_info()["channels"]
 
 
-def test_tls_certificate_not_trusted_by_default(tls_soketi):
+def test_tls_certificate_not_trusted_by_default(tls_soketi):  # noqa: F811
     server, _ = tls_soketi
     with tls_client(server, HTTPTransport()) as client, pytest.raises(PusherConnectionError) as caught:
         client.trigger("secure", "e", "x")
@@ -165,7 +129,7 @@ def test_tls_certificate_not_trusted_by_default(tls_soketi):
     assert (caught.value.status, caught.value.retryable) == (None, True)
 
 
-def test_tls_host_name_is_checked(tls_soketi):
+def test_tls_host_name_is_checked(tls_soketi):  # noqa: F811
     server, ca_path = tls_soketi
     trusted = HTTPTransport(ssl_context=ssl.create_default_context(cafile=str(ca_path)))
     with tls_client(server, trusted, host="127.0.0.2") as client, pytest.raises(PusherConnectionError):
@@ -173,70 +137,6 @@ def test_tls_host_name_is_checked(tls_soketi):
 
 
 # -- HTTP proxy ---------------------------------------------------------------------------------
-
-
-class ForwardProxy:
-    """A tiny HTTP proxy: absolute-form requests for ``http://``, ``CONNECT`` tunnels for
-    ``https://``. Records ``(method, target, Proxy-Authorization)`` of each request."""
-
-    def __init__(self):
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self.seen: list[tuple[str, str, str | None]] = []
-        self._stopping = threading.Event()
-
-    def __enter__(self) -> ForwardProxy:
-        threading.Thread(target=self._accept_loop, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stopping.set()
-        self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-
-    def _accept_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        with client, client.makefile("rb") as rfile:
-            method, target, _ = rfile.readline().decode("latin-1").split(" ", 2)
-            headers = {}
-            while (line := rfile.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
-            self.seen.append((method, target, headers.pop("proxy-authorization", None)))
-            if method == "CONNECT":
-                host, _, port = target.rpartition(":")
-                with socket.create_connection((host, int(port))) as upstream:
-                    client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    self._pipe(client, upstream)
-                return
-            body = rfile.read(int(headers.get("content-length", 0)))
-            url = urlsplit(target)
-            upstream = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
-            upstream.request(method, f"{url.path}?{url.query}", body, headers)
-            answer = upstream.getresponse()
-            content = answer.read()
-            upstream.close()
-            client.sendall(
-                f"HTTP/1.1 {answer.status} {answer.reason}\r\nContent-Length: {len(content)}\r\n"
-                f"Connection: close\r\n\r\n".encode("latin-1")
-                + content
-            )
-
-    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
-        while not self._stopping.is_set():
-            readable, _, _ = select.select([a, b], [], [], 0.2)
-            for sock in readable:
-                data = sock.recv(65536)
-                if not data:
-                    return
-                (b if sock is a else a).sendall(data)
 
 
 def test_http_through_a_proxy(soketi, subscriber):
@@ -255,7 +155,7 @@ def test_http_through_a_proxy(soketi, subscriber):
     assert len(proxy.seen) == 2
 
 
-def test_https_through_a_proxy_tunnel(tls_soketi, tls_subscriber):
+def test_https_through_a_proxy_tunnel(tls_soketi, tls_subscriber):  # noqa: F811
     server, ca_path = tls_soketi
     with ForwardProxy() as proxy:
         transport = HTTPTransport(

@@ -29,10 +29,14 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
 
     @property
-    def url(self) -> str:
+    def authority(self) -> str:
+        """``host``, or ``host:port`` when the port is not the scheme's default."""
         default = 443 if self.scheme == "https" else 80
-        netloc = self.host if self.port == default else f"{self.host}:{self.port}"
-        return f"{self.scheme}://{netloc}{self.target}"
+        return self.host if self.port == default else f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.authority}{self.target}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,17 +34,17 @@ from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from google.cloud.ndb import _eventloop, tasklets
+from google.cloud.ndb import _eventloop, tasklets  # type: ignore[import-untyped]
 
 from ..errors import PusherConnectionError, PusherError, PusherTimeout
 from .base import Request, Response, Transport
 from .http import HTTPTransport
+from .http11 import ProtocolError, ResponseParser
 
 T = TypeVar("T")
 
 DEFAULT_MAX_WORKERS = 16
 RECEIVE_BYTES = 65536
-MAX_HEAD_BYTES = 65536
 # While gRPC calls of the same event loop are pending too, look at both this often.
 SHARED_WAIT_SECONDS = 0.001
 CONNECT_PENDING = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
@@ -58,7 +58,7 @@ def bridge_for(transport: Transport) -> NdbBridge | ThreadedNdbBridge:
     if (
         isinstance(transport, HTTPTransport)
         and type(transport).send is HTTPTransport.send
-        and transport._proxy is None
+        and transport.proxy is None
     ):
         return NdbBridge(transport)
     return ThreadedNdbBridge(transport.send)
@@ -74,13 +74,13 @@ class NdbBridge:
 
     def __init__(self, transport: HTTPTransport, max_connections: int | None = None):
         self._transport = transport
-        self.max_connections = max_connections or max(1, transport._max_idle)
+        self.max_connections = max_connections or max(1, transport.max_idle_per_host)
         self._idle: dict[HostKey, deque[socket.socket]] = {}
 
     def submit(self, request: Request, read: Callable[[Response], T]) -> tasklets.Future:
         """Send ``request`` now; return an NDB future of ``read(response)``."""
         future = tasklets.Future(info=f"pusherlib {request.method} {request.target.split('?', 1)[0]}")
-        exchange = _Exchange(self, request, self._transport._encode(request), read, future)
+        exchange = _Exchange(self, request, self._transport.encode(request), read, future)
         _loop_driver().add(exchange)
         return future
 
@@ -102,7 +102,7 @@ class NdbBridge:
 
     def wrap_tls(self, sock: socket.socket, host: str) -> ssl.SSLSocket:
         """``sock`` under TLS (the transport's context), its handshake not done yet."""
-        return self._transport._tls_context().wrap_socket(
+        return self._transport.tls_context().wrap_socket(
             sock, server_hostname=host, do_handshake_on_connect=False
         )
 
@@ -128,8 +128,8 @@ class _Exchange:
         "deadline",
         "future",
         "key",
+        "parser",
         "read",
-        "received",
         "request",
         "reused",
         "sent",
@@ -152,7 +152,7 @@ class _Exchange:
         self.addresses: list[Any] = []
         self.reused = False
         self.sent = 0
-        self.received = bytearray()
+        self.parser: ResponseParser  # from the moment it is sent
         self.deadline = 0.0
 
     def where(self) -> str:
@@ -319,7 +319,7 @@ class _LoopDriver:
         """Write ``exchange`` on ``sock``, already registered with this driver."""
         exchange.sock, exchange.reused, exchange.state = sock, reused, EXCHANGING
         exchange.sent = 0
-        exchange.received.clear()
+        exchange.parser = ResponseParser(exchange.request.method == "HEAD")
         self._send_more(exchange)
 
     def _send_more(self, exchange: _Exchange) -> None:
@@ -348,16 +348,16 @@ class _LoopDriver:
         except OSError as exc:
             self._broken(exchange, exc)
             return
-        exchange.received += chunk
+        if not chunk and not exchange.parser.started:
+            self._broken(exchange, ConnectionResetError("closed by the server"))
+            return
         try:
-            answer = _parse_response(exchange.received, exchange.request.method == "HEAD", eof=not chunk)
-        except (_ProtocolError, ValueError) as exc:
+            parsed = exchange.parser.feed(chunk)
+        except ProtocolError as exc:
             self._fail(exchange, PusherConnectionError(f"request to {exchange.where()} failed: {exc}"))
             return
-        if answer is not None:
-            self._complete(exchange, *answer)
-        elif not chunk:
-            self._broken(exchange, ConnectionResetError("closed by the server"))
+        if parsed is not None:
+            self._complete(exchange, parsed.response, parsed.keep_alive)
 
     def _complete(self, exchange: _Exchange, response: Response, keep_alive: bool) -> None:
         self._release(exchange, keep_alive)
@@ -370,7 +370,7 @@ class _LoopDriver:
 
     def _broken(self, exchange: _Exchange, error: OSError) -> None:
         """The connection failed: retry on another if it was pooled and had not answered."""
-        if exchange.reused and not exchange.received:
+        if exchange.reused and not exchange.parser.started:
             self._release(exchange, keep_alive=False, start_next=False)
             self._start(exchange)
             return
@@ -420,67 +420,6 @@ class _LoopDriver:
         waiting = self._waiting.get(bridge)
         while waiting and self._in_flight[bridge] < bridge.max_connections:
             self._start(waiting.popleft())
-
-
-class _ProtocolError(Exception):
-    """The server's answer is not HTTP/1.x as expected."""
-
-
-def _parse_response(buffer: bytearray, head_only: bool, eof: bool) -> tuple[Response, bool] | None:
-    """The response at the start of ``buffer`` and whether the connection can be reused,
-    or None while it is incomplete. ``eof``: the server closed the connection after it."""
-    head_end = buffer.find(b"\r\n\r\n")
-    if head_end < 0:
-        if len(buffer) > MAX_HEAD_BYTES:
-            raise _ProtocolError("response head too long")
-        return None
-    status_line, *header_lines = buffer[:head_end].decode("latin-1").split("\r\n")
-    version, _, rest = status_line.partition(" ")
-    if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
-        raise _ProtocolError(f"bad status line {status_line[:80]!r}")
-    status = int(rest[:3])
-    headers: dict[str, str] = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    connection = headers.get("connection", "").lower()
-    keep_alive = connection == "keep-alive" or (version == "HTTP/1.1" and connection != "close")
-    start = head_end + 4
-    if head_only or status in (204, 304) or status < 200:
-        body, end = b"", start
-    elif "chunked" in headers.get("transfer-encoding", "").lower():
-        chunked = _dechunk(buffer, start)
-        if chunked is None:
-            return None
-        body, end = chunked
-    elif "content-length" in headers:
-        end = start + int(headers["content-length"])
-        if len(buffer) < end:
-            return None
-        body = bytes(buffer[start:end])
-    elif eof:
-        body, end, keep_alive = bytes(buffer[start:]), len(buffer), False
-    else:
-        return None
-    return Response(status, body, headers), keep_alive and not eof and len(buffer) == end
-
-
-def _dechunk(buffer: bytearray, position: int) -> tuple[bytes, int] | None:
-    """A chunked body starting at ``position`` and the offset after it, or None if incomplete."""
-    chunks = []
-    while True:
-        line_end = buffer.find(b"\r\n", position)
-        if line_end < 0:
-            return None
-        size = int(bytes(buffer[position:line_end]).split(b";", 1)[0], 16)
-        position = line_end + 2
-        if size == 0:
-            trailer_end = buffer.find(b"\r\n\r\n", position - 2)
-            return None if trailer_end < 0 else (b"".join(chunks), trailer_end + 4)
-        if len(buffer) < position + size + 2:
-            return None
-        chunks.append(bytes(buffer[position : position + size]))
-        position += size + 2
 
 
 class ThreadedNdbBridge:

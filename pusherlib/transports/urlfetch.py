@@ -33,7 +33,7 @@ class UrlfetchTransport(Transport):
         }
 
     def send(self, request: Request) -> Response:
-        from google.appengine.api import urlfetch
+        from google.appengine.api import urlfetch  # type: ignore[import-untyped]
 
         try:
             result = urlfetch.fetch(request.url, **self._fetch_arguments(request))
@@ -43,7 +43,7 @@ class UrlfetchTransport(Transport):
 
     def request_async(self, request: Request, read: Callable[[Response], T]) -> Any:
         """A legacy NDB future of ``read(response)``."""
-        from google.appengine.ext import ndb
+        from google.appengine.ext import ndb  # type: ignore[import-untyped]
 
         fetch = ndb.get_context().urlfetch(request.url, **self._fetch_arguments(request))
 

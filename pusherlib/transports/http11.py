@@ -1,0 +1,348 @@
+"""HTTP/1.1 on the client's side, without I/O: request heads out, responses in.
+
+:func:`encode_request` turns a :class:`~.base.Request` into the bytes to write.
+:class:`ResponseParser` reads one response from bytes fed as they arrive, in pieces of any
+size, and says when it is complete::
+
+    parser = ResponseParser(head_only=request.method == "HEAD")
+    while (parsed := parser.feed(sock.recv(65536))) is None:
+        pass  # feed(b"") says the server closed the connection
+    parsed.response, parsed.keep_alive, parsed.consumed
+
+Both transports that speak HTTP themselves use it: the blocking pooled one
+(:mod:`.http`) and the NDB event loop's non-blocking bridge (:mod:`.ndb`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import ClassVar, NamedTuple
+
+from .base import Request, Response
+
+MAX_HEADERS = 100
+MAX_HEAD_BYTES = 65536
+MAX_STATUS_LINE_BYTES = 1024
+
+_REASON = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # tabs, spaces, visible and obs-text characters
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
+
+
+def encode_request(request: Request, *, absolute_form: bool = False, extra_headers: str = "") -> bytes:
+    """``request`` as the bytes to write: head and body, with ``Host`` and ``Content-Length``.
+
+    ``absolute_form`` writes the whole URL as the target (what an HTTP proxy expects);
+    ``extra_headers`` are whole header lines, each ending in CRLF.
+    """
+    target = request.url if absolute_form else request.target
+    lines = [f"{request.method} {target} HTTP/1.1\r\nHost: {request.authority}\r\n{extra_headers}"]
+    lines.extend(f"{name}: {value}\r\n" for name, value in request.headers)
+    body = request.body
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}\r\n\r\n")
+        return "".join(lines).encode("latin-1") + body
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+def encode_connect(authority: str, extra_headers: str = "") -> bytes:
+    """A ``CONNECT`` request asking an HTTP proxy for a tunnel to ``authority`` (host:port)."""
+    return f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{extra_headers}\r\n".encode("latin-1")
+
+
+class ProtocolError(Exception):
+    """The server's answer is not HTTP/1.x this client can read, or it broke off."""
+
+
+class ParsedResponse(NamedTuple):
+    """A complete response; ``keep_alive``: the connection can carry the next request (the
+    server allows it and sent nothing after this response); ``consumed``: the bytes it took."""
+
+    response: Response
+    keep_alive: bool
+    consumed: int
+
+
+# What the parser reads next (indexes into ResponseParser._STEPS).
+_HEAD, _FIXED_BODY, _CHUNK_SIZE_LINE, _CHUNK_DATA, _TRAILER, _UNTIL_EOF, _DONE = range(7)
+_WHERE = {
+    _HEAD: "in the response head",
+    _FIXED_BODY: "in the response body",
+    _CHUNK_SIZE_LINE: "in a chunked body",
+    _CHUNK_DATA: "in a chunked body",
+    _TRAILER: "in the trailer of a chunked body",
+}
+
+
+class ResponseParser:
+    """One response, from bytes fed as they arrive.
+
+    ``feed(data)`` returns a :class:`ParsedResponse` once the response is complete and None
+    while it needs more; ``feed(b"")`` says the server closed the connection (the end of a
+    body without a length). Malformed input raises :class:`ProtocolError` as soon as it is
+    seen. Interim ``1xx`` responses are skipped; the body of an answer to ``HEAD``
+    (``head_only``), of 204 and of 304 is empty; chunked bodies are joined (chunk extensions
+    and trailer fields are checked and dropped). A head (or trailer) is at most
+    ``max_head_bytes`` with at most ``max_headers`` fields.
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_end",
+        "_buffer",
+        "_chunks",
+        "_headers",
+        "_keep_alive",
+        "_position",
+        "_scanned",
+        "_section_start",
+        "_state",
+        "_status",
+        "_trailer_fields",
+        "head_only",
+        "max_head_bytes",
+        "max_headers",
+    )
+    # Set once the head is read:
+    _status: int
+    _headers: dict[str, str]
+    _keep_alive: bool
+    _body: bytes
+    _chunks: list[bytes]  # the pieces of a chunked body
+    _body_end: int  # where the body (or the current chunk) ends
+    _trailer_fields: int
+
+    def __init__(
+        self, head_only: bool = False, *, max_headers: int = MAX_HEADERS, max_head_bytes: int = MAX_HEAD_BYTES
+    ):
+        self.head_only = head_only
+        self.max_headers = max_headers
+        self.max_head_bytes = max_head_bytes
+        self._buffer = bytearray()
+        self._position = 0  # where the bytes not parsed yet start
+        self._scanned = 0  # how far the search for the current line's end got
+        self._section_start = 0  # where the current head, chunk-size line or trailer started
+        self._state = _HEAD
+
+    @property
+    def started(self) -> bool:
+        """Whether any byte of the answer arrived."""
+        return bool(self._buffer)
+
+    def feed(self, data: bytes) -> ParsedResponse | None:
+        """Take the next bytes (``b""``: the connection closed); the response once complete."""
+        if not data:
+            return self._closed()
+        self._buffer += data
+        steps = self._STEPS
+        while self._state != _DONE:
+            if not steps[self._state](self):
+                return None
+        return self._result()
+
+    # -- the parts of a response --------------------------------------------------------
+
+    def _read_head(self) -> bool:
+        end = self._find(b"\r\n\r\n")
+        if end < 0:
+            self._check_status_line_so_far()
+            return False
+        text = self._buffer[self._position : end].decode("latin-1")
+        self._position = self._section_start = end + 4
+        lines = text.split("\r\n")
+        _check_status_line(lines.pop(0))
+        if len(lines) > self.max_headers:
+            raise ProtocolError(f"more than {self.max_headers} response header fields")
+        headers = _fields(lines)
+        status = int(text[9:12])
+        if status < 200:
+            if status == 101:
+                raise ProtocolError("unexpected 101 Switching Protocols: no upgrade was asked for")
+            return True  # an interim response: the final one follows
+        self._status, self._headers = status, headers
+        self._keep_alive = _keep_alive(text[7] != "0", headers.get("connection"))
+        self._state = self._body_kind(status, headers)
+        return True
+
+    def _body_kind(self, status: int, headers: dict[str, str]) -> int:
+        if self.head_only or status in (204, 304):
+            self._body = b""
+            return _DONE
+        transfer_encoding = headers.get("transfer-encoding")
+        if transfer_encoding is not None:
+            if "content-length" in headers:  # both: a sign of response splitting, do not reuse
+                self._keep_alive = False
+            if transfer_encoding.rsplit(",", 1)[-1].strip().lower() == "chunked":
+                self._chunks = []
+                return _CHUNK_SIZE_LINE
+            self._keep_alive = False
+            return _UNTIL_EOF
+        content_length = headers.get("content-length")
+        if content_length is None:
+            self._keep_alive = False
+            return _UNTIL_EOF
+        self._body_end = self._position + _parse_content_length(content_length)
+        return _FIXED_BODY
+
+    def _read_fixed_body(self) -> bool:
+        if len(self._buffer) < self._body_end:
+            return False
+        self._body = bytes(self._buffer[self._position : self._body_end])
+        self._position = self._body_end
+        self._state = _DONE
+        return True
+
+    def _read_chunk_size(self) -> bool:
+        line = self._take_line()
+        if line is None:
+            return False
+        match = _CHUNK_SIZE.fullmatch(line)
+        if match is None:
+            raise ProtocolError(f"bad chunk size line {bytes(line[:80])!r}")
+        size = int(match[1], 16)
+        self._section_start = self._position
+        if size:
+            self._body_end = self._position + size
+            self._state = _CHUNK_DATA
+        else:
+            self._state, self._trailer_fields = _TRAILER, 0
+        return True
+
+    def _read_chunk_data(self) -> bool:
+        buffer, end = self._buffer, self._body_end
+        if len(buffer) < end + 2:
+            return False
+        if buffer[end : end + 2] != b"\r\n":
+            raise ProtocolError("a chunk is longer than its size line says")
+        self._chunks.append(bytes(buffer[self._position : end]))
+        self._position = self._section_start = end + 2
+        self._state = _CHUNK_SIZE_LINE
+        return True
+
+    def _read_trailer(self) -> bool:
+        line = self._take_line()
+        if line is None:
+            return False
+        if not line:
+            self._body = b"".join(self._chunks)
+            self._state = _DONE
+        elif self._trailer_fields == self.max_headers:
+            raise ProtocolError(f"more than {self.max_headers} trailer fields")
+        else:
+            _fields([line.decode("latin-1")])  # checked, then dropped
+            self._trailer_fields += 1
+        return True
+
+    def _closed(self) -> ParsedResponse:
+        if self._state == _UNTIL_EOF:
+            self._body = bytes(self._buffer[self._section_start :])
+            self._position = len(self._buffer)
+            return self._result()
+        if not self._buffer:
+            raise ProtocolError("the connection closed before a response arrived")
+        raise ProtocolError(f"the connection closed {_WHERE[self._state]}")
+
+    def _result(self) -> ParsedResponse:
+        keep_alive = self._keep_alive and self._position == len(self._buffer)
+        return ParsedResponse(Response(self._status, self._body, self._headers), keep_alive, self._position)
+
+    # -- scanning ---------------------------------------------------------------------
+
+    def _find(self, terminator: bytes) -> int:
+        """Where ``terminator`` starts after the current position, or -1; bytes fed one at a
+        time are not searched again and again."""
+        buffer = self._buffer
+        end = buffer.find(terminator, max(self._position, self._scanned - len(terminator) + 1))
+        if (len(buffer) if end < 0 else end) - self._section_start > self.max_head_bytes:
+            raise ProtocolError(f"response head, chunk-size line or trailer over {self.max_head_bytes} bytes")
+        if end < 0:
+            self._scanned = len(buffer)
+        return end
+
+    def _take_line(self) -> bytearray | None:
+        """The next line without its CRLF, or None while it is incomplete."""
+        end = self._find(b"\r\n")
+        if end < 0:
+            return None
+        line = self._buffer[self._position : end]
+        self._position = end + 2
+        return line
+
+    def _check_status_line_so_far(self) -> None:
+        """Fail at once on an answer that does not start like HTTP/1.x, rather than wait."""
+        buffer, start = self._buffer, self._position
+        line_end = buffer.find(b"\r\n", start, start + MAX_STATUS_LINE_BYTES + 2)
+        if line_end >= 0:
+            _check_status_line(buffer[start:line_end].decode("latin-1"))
+        elif not b"HTTP/1.".startswith(bytes(buffer[start : start + 7])):
+            raise ProtocolError(f"not an HTTP/1.x response: {bytes(buffer[start : start + 80])!r}")
+        elif len(buffer) - start > MAX_STATUS_LINE_BYTES:
+            raise ProtocolError(f"status line over {MAX_STATUS_LINE_BYTES} bytes")
+
+    _STEPS: ClassVar[tuple[Callable[[ResponseParser], bool], ...]] = (
+        _read_head,
+        _read_fixed_body,
+        _read_chunk_size,
+        _read_chunk_data,
+        _read_trailer,
+        lambda parser: False,  # _UNTIL_EOF: only the end of the connection ends the body
+    )
+
+
+def _check_status_line(line: str) -> None:
+    """``HTTP/1.x NNN[ reason]`` with a status from 100 to 599. String methods rather than a
+    regular expression: this runs for every response, and the regex engine costs more there
+    (in the event loop of the NDB bridge) than a micro-benchmark shows."""
+    code, reason = line[9:12], line[12:]
+    if not (
+        line.startswith("HTTP/1.")
+        and line[7:8].isdecimal()
+        and line[8:9] == " "
+        and len(code) == 3
+        and code.isdecimal()
+        and "1" <= code[0] <= "5"
+        and (not reason or (reason[0] == " " and (reason.isprintable() or _REASON.fullmatch(reason))))
+    ):
+        raise ProtocolError(f"bad status line {line[:80]!r}")
+
+
+def _fields(lines: list[str]) -> dict[str, str]:
+    """Field lines ("Name: value") as a dict of lowercased names, repeated fields joined.
+
+    A name must not be empty nor hold whitespace or control characters (what response
+    splitting or obsolete line folding would give); values are taken as they are.
+    """
+    fields: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise ProtocolError(f"bad header line {line[:80]!r}")
+        name = name.lower()
+        value = value.strip(" \t")
+        fields[name] = f"{fields[name]}, {value}" if name in fields else value
+    names = "".join(fields)  # checked at once: the common case costs one pass
+    if "" in fields or " " in names or not names.isprintable():
+        bad = next(name for name in fields if not name or not name.isprintable() or " " in name)
+        raise ProtocolError(f"bad header name {bad[:80]!r}")
+    return fields
+
+
+def _keep_alive(http_1_1: bool, connection: str | None) -> bool:
+    if connection is None:
+        return http_1_1
+    connection = connection.lower()
+    if connection in ("close", "keep-alive"):  # most answers: one option
+        return connection == "keep-alive"
+    options = {option.strip() for option in connection.split(",")}
+    return "close" not in options and (http_1_1 or "keep-alive" in options)
+
+
+def _parse_content_length(value: str) -> int:
+    """The body's length (a repeated Content-Length must repeat the same number)."""
+    if value.isdigit() and value.isascii():  # most answers
+        return int(value)
+    length, *others = {part.strip(" \t") for part in value.split(",")}
+    if others or not (length.isdigit() and length.isascii()):
+        raise ProtocolError(f"bad Content-Length {value[:80]!r}")
+    return int(length)
