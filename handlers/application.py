@@ -64,6 +64,8 @@ class Application(webapp2.WSGIApplication):
     """A ``webapp2.WSGIApplication`` with :class:`Services` and request-scoped coalescing."""
 
     request_class = Request
+    # Cloud Tasks may send PATCH tasks too: they must reach the worker (which parks them).
+    allowed_methods = webapp2.WSGIApplication.allowed_methods | frozenset({"PATCH"})
 
     def __init__(self, routes: Sequence[webapp2.BaseRoute], services: Services, *, app_engine_apis: bool):
         super().__init__(list(routes))

@@ -23,6 +23,7 @@ from settings import Settings
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.processes import ROOT, free_port
 from tests.support.soketi import Soketi
+from tests.support.subscriber import Subscriber
 
 QUEUE = "pusher"
 PULL_QUEUE = "pusher-parked-pull"
@@ -340,6 +341,17 @@ def test_a_connection_failure_is_retried_then_parked_past_the_budget(make_app, q
     assert parked(app)[0]["retry_count"] == 2
 
 
+def test_attempts_that_never_reached_the_app_do_not_use_up_the_budget(make_app, queue_stub):
+    """After a long outage of the app the retry count is high but the execution count is
+    not: the task is retried, not parked at its first failure."""
+    app = make_app(fault_url(free_port()), PUSHER_MAX_ATTEMPTS="3")
+    outage = {"X-AppEngine-TaskRetryCount": "50", "X-AppEngine-TaskExecutionCount": "1"}
+    response = post_task(app, "/worker/push/ch/ev", name="tout", extra=outage, status=500)
+    assert response.json["outcome"] == "retried" and parked(app) == []
+    outage["X-AppEngine-TaskExecutionCount"] = "2"  # the third attempt that reached the app
+    assert post_task(app, "/worker/push/ch/ev", name="tout", extra=outage).json["outcome"] == "parked"
+
+
 def test_a_failed_replay_from_the_parked_queue_is_not_acknowledged(make_app, queue_stub):
     app = make_app(fault_url(free_port()), PUSHER_MAX_ATTEMPTS="1")
     post_task(app, "/worker/push/ch/ev", name="treplay", retries=5, queue="pusher-parked", status=500)
@@ -410,6 +422,29 @@ def test_a_permanently_bad_chunk_is_parked_and_the_others_delivered(make_app, qu
         assert pusher.request_count == 2
         [record] = parked(app)
         assert sent_numbers(json.loads(record["body"])) == list(range(10))
+
+
+def test_each_bad_chunk_is_parked_under_its_own_name(make_app, small_soketi, queue_stub):
+    """25 events, too large for Pusher at 0 and 20: chunks 0-9 and 20-24 parked apart (the
+    bundled queue refuses a second task of one name), 10-19 delivered; a lost ack parks
+    them again under the same names, once."""
+    events = [{"channel": "chunks", "name": "tick", "data": json.dumps({"i": i})} for i in range(25)]
+    for bad in (0, 20):
+        events[bad]["data"] = json.dumps({"i": bad, "pad": "x" * 3000})
+    app = make_app(small_soketi.url)
+    with Subscriber(small_soketi.ws_url) as subscriber:
+        subscriber.subscribe("chunks")
+        for _ in range(2):  # the second time: the acknowledgement was lost
+            assert post_task(app, "/worker/batch", json.dumps(events), name="t25").json["outcome"] == "parked"
+        received = [json.loads(subscriber.event("tick", "chunks")["data"])["i"] for _ in range(20)]
+    assert sorted(received) == sorted(list(range(10, 20)) * 2)
+    records = sorted(parked(app), key=lambda record: record["name"])
+    assert [record["name"] for record in records] == ["t25-0", "t25-20"]
+    assert [sent_numbers(json.loads(record["body"])) for record in records] == [
+        list(range(10)),
+        list(range(20, 25)),
+    ]
+    assert all(record["original_task"] == "t25" for record in records)
 
 
 @pytest.mark.parametrize("body", ["not json", "[]", '{"channel": "a"}', '[{"channel": "a"}]'])
@@ -521,3 +556,25 @@ def test_taskqueue_add_returns_the_task_and_keeps_names_unique(app, queue_stub):
         taskqueue.add(url="/worker/push/ch/ev", name="once")
     with pytest.raises(taskqueue.Error):
         taskqueue.add(url="/worker/push/ch/ev", queue_name="no-such-queue")
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD"])
+def test_a_task_for_the_worker_must_be_a_post(app, queue_stub, method):
+    with pytest.raises(taskqueue.InvalidTaskError, match=f"POST tasks only; a {method} task"):
+        taskqueue.add(url="/worker/push/ch/ev", method=method)
+    assert queued(queue_stub) == []
+    assert taskqueue.add(url="/elsewhere", method=method).method == method  # other URLs: any method
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"])
+@pytest.mark.parametrize("path", ["/worker/push/ch/ev", "/worker/batch", "/worker/other"])
+def test_a_task_of_another_method_is_parked_not_dropped(app, queue_stub, capsys, method, path):
+    """A task added through the bundled API itself (which takes any method) reaches the
+    worker: parked and logged, not answered 405 until the queue drops it."""
+    headers = task_headers(f"t{method}")
+    response = app.request(path, method=method, headers=headers, body=b"", expect_errors=True)
+    assert response.status_int == 200
+    [record] = parked(app)
+    assert (record["method"], record["name"], record["url"]) == (method, f"t{method}", path)
+    assert f"a {method} task cannot be served" in record["reason"]
+    assert "pusher task parked" in capsys.readouterr().out
