@@ -126,7 +126,8 @@ class Worker:
             channel, event = _first_names(events)
             return self._settle(task, first_error, channel, event, len(events), task.request, task.name)
         if again:
-            return self._requeue(task, again, first_error)
+            requeued = self._requeue(task, again, first_error)
+            return result if requeued.outcome is Outcome.DELIVERED else requeued
         return result
 
     def refuse(self, task: IncomingTask, error: TaskRefused) -> Result:

@@ -578,3 +578,107 @@ def test_a_task_of_another_method_is_parked_not_dropped(app, queue_stub, capsys,
     assert (record["method"], record["name"], record["url"]) == (method, f"t{method}", path)
     assert f"a {method} task cannot be served" in record["reason"]
     assert "pusher task parked" in capsys.readouterr().out
+
+
+# -- coalescing: a request's events, flushed or dropped with the response ----------------------
+
+
+@pytest.fixture
+def event_queue(app, queue_stub):
+    """The app's event queue (the testbed's stub), also pushqueue's default."""
+    return pushqueue.default_queue()
+
+
+def run_wsgi(app, status: str, *, before: int, after: int) -> list[str]:
+    """Serve one request of a WSGI ``app`` that enqueues ``before`` events, starts its
+    response with ``status``, then enqueues ``after`` more; the task names it was given."""
+    names: list[str] = []
+
+    def wsgi(environ, start_response):
+        names.extend(pushqueue.enqueue_event("co", "ev", {"i": i}) for i in range(before))
+        start_response(status, [("Content-Type", "text/plain")])
+        names.extend(pushqueue.enqueue_event("co", "late", {"i": i}) for i in range(after))
+        return [b""]
+
+    middleware = pushqueue.CoalescingMiddleware(wsgi, app)
+    list(middleware(webtest.TestRequest.blank("/").environ, lambda *args: None))
+    return names
+
+
+def test_an_event_enqueued_after_start_response_is_queued_at_once(event_queue, queue_stub):
+    names = run_wsgi(event_queue, "200 OK", before=2, after=3)
+    tasks = {task.name: task for task in queued(queue_stub)}
+    assert set(names) <= set(tasks)  # every name handed out is a task
+    late = [json.loads(tasks[name].payload) for name in names[2:]]
+    assert late == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+@pytest.mark.parametrize("status", ["400 Bad Request", "403 Forbidden", "404 Not Found", "500 Server Error"])
+def test_an_error_response_drops_the_requests_events(event_queue, queue_stub, capsys, status):
+    run_wsgi(event_queue, status, before=3, after=0)
+    assert queued(queue_stub) == []
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["message"] == "events dropped: the request failed" and line["events"] == 3
+
+
+def test_a_collecting_block_flushes_its_events_at_its_end(event_queue, queue_stub):
+    with pushqueue.collecting() as pending:
+        names = [pushqueue.enqueue_event("co", "ev", {"i": i}) for i in range(12)]
+        assert queued(queue_stub) == [] and len(pending) == 12
+    tasks = {task.name: task for task in queued(queue_stub)}
+    assert set(tasks) == set(names) and len(tasks) == 2  # 10 + 2
+    events = [event for name in dict.fromkeys(names) for event in json.loads(tasks[name].payload)]
+    assert [json.loads(event["data"])["i"] for event in events] == list(range(12))
+
+
+def test_a_collecting_block_ending_with_an_error_queues_nothing(event_queue, queue_stub):
+    with pytest.raises(RuntimeError), pushqueue.collecting():
+        pushqueue.enqueue_event("co", "ev", {"i": 0})
+        raise RuntimeError("the request failed")
+    assert queued(queue_stub) == []
+
+
+def test_without_a_configured_queue_the_module_functions_say_so():
+    pushqueue.configure(None)
+    with pytest.raises(pushqueue.NotConfigured, match=r"pushqueue\.configure"):
+        pushqueue.enqueue_event("co", "ev", {})
+    with pytest.raises(pushqueue.NotConfigured):
+        taskqueue.add(url="/worker/push/co/ev")
+
+
+# -- PUSHER_TRANSPORT=ndb: the worker on google-cloud-ndb futures ------------------------------
+
+
+def test_with_ndb_a_batch_tasks_chunks_are_in_flight_together(make_app, queue_stub):
+    with FaultServer(default=Reply(200, b"{}", delay=2)) as pusher:
+        app = make_app(fault_url(pusher.port), PUSHER_TRANSPORT="ndb")
+        assert post_task(app, "/worker/batch", batch_body(30), status=200).json == {"outcome": "delivered"}
+        assert pusher.request_count == 3 and pusher.max_in_flight == 3
+
+
+def test_without_ndb_a_batch_tasks_chunks_are_sent_in_order(make_app, queue_stub):
+    with FaultServer() as pusher:
+        app = make_app(fault_url(pusher.port))
+        post_task(app, "/worker/batch", batch_body(30), status=200)
+        assert pusher.request_count == 3 and pusher.max_in_flight == 1
+
+
+def test_with_ndb_chunks_settle_one_by_one(make_app, queue_stub):
+    """In flight together, then each chunk settled as in order: the bad one parked under
+    its own name, the passing failure queued again, the delivered one not resent."""
+    script = [Reply.json(400, {"error": "bad"}), Reply(200), Reply.json(503, {"error": "busy"})]
+    with FaultServer(script) as pusher:
+        app = make_app(fault_url(pusher.port), PUSHER_TRANSPORT="ndb")
+        assert post_task(app, "/worker/batch", batch_body(30), name="tn").json["outcome"] == "parked"
+        assert pusher.request_count == 3
+    [record] = parked(app)
+    [rest] = queued(queue_stub)
+    assert record["name"].startswith("tn-")
+    assert len(json.loads(record["body"])) == 10 and len(json.loads(rest.payload)) == 10
+
+
+def test_with_ndb_one_event_reaches_a_subscriber(make_app, soketi, subscriber):
+    app = make_app(soketi.url, PUSHER_TRANSPORT="ndb")
+    subscriber.subscribe("ndb-one")
+    assert post_task(app, "/worker/push/ndb-one/ev", '{"n": 1}').json == {"outcome": "delivered"}
+    assert json.loads(subscriber.event("ev", "ndb-one")["data"]) == {"n": 1}
