@@ -83,10 +83,13 @@ class Worker:
         self, task: IncomingTask, channel: str, event: str, data: Any, socket_id: str | None
     ) -> Result:
         """Trigger one event: ``data`` is sent as pusherlib sends it, bytes as their UTF-8 text."""
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return self.refuse(task, TaskRefused(f"the event data is not UTF-8: {exc}"))
         error = None
         try:
-            if isinstance(data, bytes):
-                data = data.decode("utf-8")
             if self.async_context is None:
                 self.pusher.trigger(channel, event, data, socket_id)
             else:

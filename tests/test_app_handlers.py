@@ -364,6 +364,14 @@ def test_parking_twice_keeps_one_copy(app, queue_stub):
     assert [record["name"] for record in parked(app)] == ["tdup"]
 
 
+def test_event_data_that_is_not_utf8_is_parked_at_once(app, queue_stub):
+    """A malformed task, not a passing failure (a bare ValueError is no longer permanent)."""
+    headers = task_headers("tutf")
+    response = app.post("/worker/push/ch/ev", b"\x80", headers=headers, content_type="text/plain")
+    assert response.json["outcome"] == "parked" and "not UTF-8" in response.json["error"]
+    assert parked(app)[0]["name"] == "tutf"
+
+
 def test_a_task_for_an_unknown_worker_url_is_parked(app, queue_stub):
     assert post_task(app, "/worker/nothing/here", "x", name="tlost").json["outcome"] == "parked"
     assert parked(app)[0]["url"] == "/worker/nothing/here"
