@@ -281,9 +281,7 @@ def test_the_worker_serves_cloud_tasks_headers(app, subscriber):
 @pytest.fixture(scope="module")
 def small_soketi():
     """A soketi accepting at most 1 KB of event data: it answers 413 for more."""
-    server = Soketi(name="soketi-small-payload")
-    server.env["SOKETI_EVENT_MAX_SIZE_IN_KB"] = "1"
-    with server:
+    with Soketi(name="soketi-small-payload", max_event_kb=1) as server:
         yield server
 
 
