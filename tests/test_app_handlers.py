@@ -301,6 +301,15 @@ def test_pusher_413_parks_the_event(make_app, small_soketi, queue_stub):
     assert "413" in record["reason"] and record["body"] == body
 
 
+def test_a_task_that_cannot_be_parked_is_retried_with_500(make_app, soketi, queue_stub):
+    """The parked queue is missing: the task stays in its queue (500, not 503: the queue
+    need not slow down for it)."""
+    app = make_app(soketi.url, TASKS_PARKED_PULL_QUEUE="no-such-queue")
+    bad = {"X-Pusher-Socket-Id": "not-a-socket"}
+    response = post_task(app, "/worker/push/ch/ev", name="tnopark", extra=bad, status=500)
+    assert response.json["outcome"] == "retried" and "could not park" in response.json["error"]
+
+
 def test_an_event_failing_pusherlibs_checks_is_parked(app, queue_stub):
     response = post_task(app, "/worker/push/ch/ev", name="tbad", extra={"X-Pusher-Socket-Id": "not-a-socket"})
     assert response.json["outcome"] == "parked"
