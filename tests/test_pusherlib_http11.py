@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pusherlib import PusherConnectionError
 from pusherlib.transports.base import Request, Response
 from pusherlib.transports.http11 import (
     MAX_HEAD_BYTES,
@@ -79,6 +80,27 @@ def test_host_names_the_port_only_when_not_the_default(scheme, port, authority):
     assert sent.authority == authority
     assert f"\r\nHost: {authority}\r\n".encode() in encode_request(sent)
     assert sent.url == f"{scheme}://{authority}/apps/1/events?x=1"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "authority", "host_and_port"),
+    [
+        ("::1", 6001, "[::1]:6001", "[::1]:6001"),
+        ("2001:db8::7", 80, "[2001:db8::7]", "[2001:db8::7]:80"),
+        ("b\u00fccher.example", 80, "xn--bcher-kva.example", "xn--bcher-kva.example:80"),
+        ("\u043f\u0440\u0438\u043c\u0435\u0440.ru", 8080, "xn--e1afmkfd.ru:8080", "xn--e1afmkfd.ru:8080"),
+    ],
+)
+def test_ipv6_literals_are_bracketed_and_names_idna_encoded(host, port, authority, host_and_port):
+    sent = request(host=host, port=port)
+    assert (sent.authority, sent.host_and_port) == (authority, host_and_port)
+    assert f"\r\nHost: {authority}\r\n".encode() in encode_request(sent)
+    assert sent.url == f"http://{authority}/apps/1/events?x=1"
+
+
+def test_a_host_name_idna_cannot_encode():
+    with pytest.raises(PusherConnectionError, match="cannot be IDNA-encoded"):
+        encode_request(request(host="\u00fc" + "x" * 70 + ".example"))
 
 
 def test_absolute_form_and_extra_headers_for_a_proxy():
