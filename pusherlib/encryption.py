@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 
+import nacl.exceptions
 import nacl.secret
 import nacl.utils
 
@@ -29,6 +30,19 @@ def parse_master_key(encryption_master_key_base64: str | bytes) -> bytes:
     if len(key) != MASTER_KEY_LENGTH:
         raise PusherValueError(f"encryption master key must be {MASTER_KEY_LENGTH} bytes, got {len(key)}")
     return key
+
+
+def master_key(raw: str | bytes | None, base64_key: str | bytes | None) -> bytes | None:
+    """The master key given either way: ``raw`` (the official library's older
+    ``encryption_master_key``, 32 bytes as they are) or ``base64_key``; not both."""
+    if raw is not None and base64_key is not None:
+        raise PusherValueError("give encryption_master_key_base64 or encryption_master_key, not both")
+    if raw is not None:
+        key = raw.encode("utf-8") if isinstance(raw, str) else raw
+        if not isinstance(key, bytes) or len(key) != MASTER_KEY_LENGTH:
+            raise PusherValueError(f"encryption_master_key must be {MASTER_KEY_LENGTH} bytes")
+        return key
+    return parse_master_key(base64_key) if base64_key else None
 
 
 def shared_secret(channel: str, master_key: bytes | None) -> bytes:
@@ -58,3 +72,12 @@ def decrypt(payload: str | Mapping[str, str], secret: bytes) -> str:
     nonce = base64.b64decode(fields["nonce"])
     ciphertext = base64.b64decode(fields["ciphertext"])
     return box.decrypt(ciphertext, nonce).decode("utf-8")
+
+
+def decrypt_for_channel(channel: str, payload: str, master_key: bytes) -> str:
+    """Decrypt ``payload`` (``{"nonce", "ciphertext"}`` as JSON) sent on encrypted
+    ``channel``; anything that does not decrypt raises ``PusherValueError``."""
+    try:
+        return decrypt(payload, shared_secret(channel, master_key))
+    except (ValueError, KeyError, TypeError, nacl.exceptions.CryptoError) as exc:
+        raise PusherValueError(f"the data on {channel!r} does not decrypt: {type(exc).__name__}") from None
