@@ -2,6 +2,8 @@
 
 Each channel's key is SHA-256(channel name + master key); the browser receives it as
 ``shared_secret`` when it subscribes, and the server never sees the plaintext.
+PyNaCl is needed only here, and only when something is encrypted or decrypted
+(``pip install pusherlib[encryption]``).
 """
 
 from __future__ import annotations
@@ -11,10 +13,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Mapping
-
-import nacl.exceptions
-import nacl.secret
-import nacl.utils
+from typing import Any
 
 from .errors import PusherValueError
 
@@ -52,8 +51,22 @@ def shared_secret(channel: str, master_key: bytes | None) -> bytes:
     return hashlib.sha256(channel.encode("utf-8") + master_key).digest()
 
 
+def _nacl() -> Any:
+    """PyNaCl, or a ``PusherValueError`` saying how to install it."""
+    try:
+        import nacl.exceptions
+        import nacl.secret
+        import nacl.utils
+    except ImportError:
+        raise PusherValueError(
+            "encrypted channels need PyNaCl: pip install PyNaCl (or pusherlib[encryption])"
+        ) from None
+    return nacl
+
+
 def encrypt(channel: str, data: str, master_key: bytes | None) -> str:
     """Encrypt ``data`` for ``channel``: the JSON ``{"nonce", "ciphertext"}`` to send."""
+    nacl = _nacl()
     box = nacl.secret.SecretBox(shared_secret(channel, master_key))
     nonce = nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)
     ciphertext = box.encrypt(data.encode("utf-8"), nonce).ciphertext
@@ -68,7 +81,7 @@ def encrypt(channel: str, data: str, master_key: bytes | None) -> str:
 def decrypt(payload: str | Mapping[str, str], secret: bytes) -> str:
     """Decrypt an event payload with a channel's shared secret (what pusher-js does)."""
     fields: Mapping[str, str] = json.loads(payload) if isinstance(payload, str) else payload
-    box = nacl.secret.SecretBox(secret)
+    box = _nacl().secret.SecretBox(secret)
     nonce = base64.b64decode(fields["nonce"])
     ciphertext = base64.b64decode(fields["ciphertext"])
     return box.decrypt(ciphertext, nonce).decode("utf-8")
@@ -77,6 +90,7 @@ def decrypt(payload: str | Mapping[str, str], secret: bytes) -> str:
 def decrypt_for_channel(channel: str, payload: str, master_key: bytes) -> str:
     """Decrypt ``payload`` (``{"nonce", "ciphertext"}`` as JSON) sent on encrypted
     ``channel``; anything that does not decrypt raises ``PusherValueError``."""
+    nacl = _nacl()
     try:
         return decrypt(payload, shared_secret(channel, master_key))
     except (ValueError, KeyError, TypeError, nacl.exceptions.CryptoError) as exc:

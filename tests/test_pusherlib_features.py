@@ -27,6 +27,7 @@ from tests.support.pusher_api import PusherShapedServer
 from tests.support.soketi import unique
 from tests.support.subscriber import Subscriber
 
+MASTER_KEY = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="
 COUNTS = {
     "presence-lobby": {"subscription_count": 51, "user_count": 42},
     "private-orders": {"subscription_count": 4},
@@ -239,3 +240,17 @@ def test_a_custom_transport_returning_response_works(soketi, subscriber):
     with Pusher.from_url(soketi.url, transport=transport) as client:
         client.trigger(channel, "e", "custom")
     assert subscriber.event("e", channel)["data"] == "custom" and transport.sent == 1
+
+
+def test_without_pynacl_only_encryption_is_refused_with_how_to_install(monkeypatch, soketi, subscriber):
+    import sys
+
+    for name in ("nacl", "nacl.secret", "nacl.utils", "nacl.exceptions"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if PyNaCl were not installed
+    channel = unique("no-nacl-")
+    subscriber.subscribe(channel)
+    with Pusher.from_url(soketi.url, encryption_master_key_base64=MASTER_KEY) as client:
+        client.trigger(channel, "e", "plain still works")
+        with pytest.raises(PusherValueError, match="pip install PyNaCl"):
+            client.trigger("private-encrypted-x", "e", "secret")
+    assert subscriber.event("e", channel)["data"] == "plain still works"
