@@ -175,3 +175,16 @@ def test_the_core_and_the_adapters_do_not_import_webapp2():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_group_handler_taking_one_argument_gets_the_decrypted_webhook(http, pusher, soketi):
+    from pusherlib import encryption
+
+    received = []
+    pusher.webhooks.client(received.append)
+    channel = "private-encrypted-room"
+    sealed = encryption.encrypt(channel, "hi", pusher.client._master_key)
+    events = [{"name": "client_event", "channel": channel, "event": "client-x", "data": sealed}]
+    body, headers = signed(soketi, {"time_ms": int(time.time() * 1000), "events": events})
+    assert http.post("/pusher/events/client", data=body, headers=headers).status_code == 200
+    assert received[0]["events"][0]["data"] == "hi"

@@ -21,6 +21,7 @@ every private, presence and user-auth request gets 403.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -57,7 +58,7 @@ class FlaskWebhooks:
         self._hooks = hooks
 
     def _register(self, group: str, function: Handler) -> Handler:
-        wants_webhook = function.__code__.co_argcount > 0
+        wants_webhook = _takes_an_argument(function)
         register = getattr(self._hooks.webhooks, group)
         register(lambda webhook, request: function(webhook) if wants_webhook else function())
         return function
@@ -200,6 +201,15 @@ class Pusher:
             return first_values(request.form)
         except RequestEntityTooLarge:
             return _response(*refusal_json(413, f"the body is larger than {self.max_body_bytes} bytes"))
+
+
+def _takes_an_argument(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` takes a positional argument (Flask-Pusher's handlers take none)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a callable whose signature cannot be read: give it the webhook
+        return True
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in parameters)
 
 
 def _response(body: bytes, status: int, headers: dict[str, str]) -> flask.Response:
