@@ -40,7 +40,7 @@ class RecordedRequest:
     method: str
     path: str  # without the query, e.g. /apps/1/events
     query: dict[str, str]  # the query parameters, signing ones left out
-    body: Any  # the decoded JSON body (None for a GET)
+    body: Any  # the decoded JSON body (None for a GET; the bytes when not JSON)
     request: Request  # the signed request itself
 
     @property
@@ -75,7 +75,7 @@ class RecordingTransport(Transport):
 
     def send(self, request: Request) -> Response:
         path, _, query = request.target.partition("?")
-        body = json.loads(request.body) if request.body else None
+        body = _json_or_bytes(request.body)
         params = {k: v for k, v in parse_qsl(query, keep_blank_values=True) if k not in SIGNING_PARAMS}
         with self._lock:
             self.requests.append(RecordedRequest(request.method, path, params, body, request))
@@ -113,6 +113,15 @@ class RecordingTransport(Transport):
         with self._lock:
             self.requests.clear()
             self._responses.clear()
+
+
+def _json_or_bytes(body: bytes | None) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
 
 
 def _decoded(event: dict[str, Any]) -> dict[str, Any]:

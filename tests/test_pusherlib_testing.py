@@ -84,3 +84,8 @@ def test_clear_forgets_everything(client, recorder):
     recorder.respond(500)
     recorder.clear()
     assert recorder.requests == [] and client.trigger("c", "e", {}) == {}
+
+
+def test_a_body_that_is_not_json_is_recorded_as_bytes(client, recorder):
+    client.post("/custom", b"not json")
+    assert recorder.requests[0].body == b"not json" and recorder.events == []

@@ -23,6 +23,9 @@ from handlers.pusher_auth import (
 from ..client import Pusher
 from ..errors import PusherValueError
 
+#: ``answer_channel_auth`` or ``answer_user_auth``: (client, hooks, request, form fields) -> Reply.
+AuthAnswer = Callable[[Pusher, PusherHooks, Any, Mapping[str, str]], Reply]
+
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 #: The route of each endpoint under the prefix, and the configuration name that moves it.
 DEFAULT_ROUTES = {"PUSHER_AUTH": "/auth", "PUSHER_USER_AUTH": "/user-auth", "PUSHER_WEBHOOKS": "/webhooks"}
@@ -33,12 +36,14 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_ROUTES",
     "GROUPS",
+    "AuthAnswer",
     "PusherHooks",
     "ReplayGuard",
     "Reply",
     "answer_channel_auth",
     "answer_user_auth",
     "client_from_config",
+    "first_values",
     "receive_webhook",
     "refusal_json",
     "reply_json",

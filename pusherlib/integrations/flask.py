@@ -33,6 +33,7 @@ from .core import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_ROUTES,
     GROUPS,
+    AuthAnswer,
     PusherHooks,
     ReplayGuard,
     answer_channel_auth,
@@ -163,16 +164,17 @@ class Pusher:
     # -- views ----------------------------------------------------------------------------
 
     def _channel_auth(self) -> flask.Response:
-        fields = self._form()
-        if isinstance(fields, flask.Response):
-            return fields
-        return _response(*reply_json(answer_channel_auth(self.client, self.hooks, flask.request, fields)))
+        return self._answer(answer_channel_auth)
 
     def _user_auth(self) -> flask.Response:
+        return self._answer(answer_user_auth)
+
+    def _answer(self, answer: AuthAnswer) -> flask.Response:
+        """Read the form, ask the core's ``answer``, write its reply."""
         fields = self._form()
         if isinstance(fields, flask.Response):
             return fields
-        return _response(*reply_json(answer_user_auth(self.client, self.hooks, flask.request, fields)))
+        return _response(*reply_json(answer(self.client, self.hooks, flask.request, fields)))
 
     def _webhook(self, group: str | None = None) -> flask.Response:
         request = flask.request

@@ -14,6 +14,7 @@ from ...client import Pusher
 from ...webhooks import webhook_from_request
 from ..core import (
     DEFAULT_MAX_BODY_BYTES,
+    AuthAnswer,
     ReplayGuard,
     answer_channel_auth,
     answer_user_auth,
@@ -64,22 +65,24 @@ def _form(request: HttpRequest) -> dict[str, str] | HttpResponse:
         return _response(*refusal_json(413, str(exc)))
 
 
-@require_POST
-def channel_auth(request: HttpRequest) -> HttpResponse:
-    """``POST auth``: one channel, or a pusher-js-auth batch."""
+def _answer(request: HttpRequest, answer: AuthAnswer) -> HttpResponse:
+    """Read the form, ask the core's ``answer``, write its reply."""
     fields = _form(request)
     if isinstance(fields, HttpResponse):
         return fields
-    return _response(*reply_json(answer_channel_auth(client(), hooks, request, fields)))
+    return _response(*reply_json(answer(client(), hooks, request, fields)))
+
+
+@require_POST
+def channel_auth(request: HttpRequest) -> HttpResponse:
+    """``POST auth``: one channel, or a pusher-js-auth batch."""
+    return _answer(request, answer_channel_auth)
 
 
 @require_POST
 def user_auth(request: HttpRequest) -> HttpResponse:
     """``POST user-auth``: the signed-in user for ``pusher:signin``."""
-    fields = _form(request)
-    if isinstance(fields, HttpResponse):
-        return fields
-    return _response(*reply_json(answer_user_auth(client(), hooks, request, fields)))
+    return _answer(request, answer_user_auth)
 
 
 @csrf_exempt
