@@ -455,13 +455,17 @@ class Pusher:
             return value
 
     def send_request_async(self, request: Request, read: Callable[[Response], Any] | None = None) -> Any:
-        """:meth:`send_request` through the transport's futures (no retries); answered
-        requests are reported, failures without an answer surface through the future only."""
+        """:meth:`send_request` through the transport's futures (no retries). Each request
+        is reported when answered; one that failed without an answer is reported when its
+        future has ``add_done_callback`` (NDB and concurrent futures; not asyncio's)."""
         read = read or self._read
         report = self._instrumentation.report
         started = time.perf_counter()
+        answered = False
 
         def read_and_report(response: Response) -> Any:
+            nonlocal answered
+            answered = True
             try:
                 value = read(response)
             except PusherHTTPError as exc:
@@ -470,7 +474,16 @@ class Pusher:
             report(request, started, 1, response.status)
             return value
 
-        return self.transport.request_async(request, read_and_report)
+        def report_failure(future: Any) -> None:
+            error = future.exception()
+            if not answered and isinstance(error, PusherHTTPError):
+                report(request, started, 1, error.status, error)
+
+        future = self.transport.request_async(request, read_and_report)
+        add_done_callback = getattr(future, "add_done_callback", None)
+        if callable(add_done_callback):
+            add_done_callback(report_failure)
+        return future
 
     def close(self) -> None:
         """Close the transport's connections."""

@@ -217,6 +217,25 @@ def test_async_requests_are_reported_too(soketi):
     assert [(r.method, r.status, r.attempt) for r in records] == [("POST", 200, 1)]
 
 
+def test_an_async_request_that_got_no_answer_is_reported():
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import ndb
+
+    from pusherlib import PusherConnectionError
+    from tests.support.fault_server import Reset
+
+    records: list[RequestRecord] = []
+    with (
+        FaultServer([Reset()]) as server,
+        Pusher.from_url(server.pusher_url, on_request=records.append) as client,
+        ndb.Client(project="test", credentials=AnonymousCredentials()).context(),
+    ):
+        future = client.trigger_async("c", "e", "x")
+        with pytest.raises(PusherConnectionError):
+            future.result()
+    assert [(r.status, type(r.error)) for r in records] == [(None, PusherConnectionError)]
+
+
 # -- custom transports --------------------------------------------------------------------------
 
 
