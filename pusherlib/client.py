@@ -187,7 +187,7 @@ class Pusher:
         except ValueError:
             raise PusherValueError("the port of the Pusher URL is not a number") from None
         return cls(
-            segments[1],
+            unquote(segments[1]),
             unquote(parts.username),
             unquote(parts.password),
             host=parts.hostname,

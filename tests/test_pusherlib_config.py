@@ -72,3 +72,9 @@ def test_from_env_unset(monkeypatch):
         Pusher.from_env()
     with pytest.raises(PusherValueError, match="PUSHER_URL is not set"):
         pusher_from_url()
+
+
+def test_from_url_unescapes_a_named_app_id():
+    assert Pusher.from_url("http://k:s@h/apps/my%2Dapp").app_id == "my-app"
+    with pytest.raises(PusherValueError, match="without spaces"):
+        Pusher.from_url("http://k:s@h/apps/my%20app")
