@@ -188,3 +188,17 @@ def test_a_group_handler_taking_one_argument_gets_the_decrypted_webhook(http, pu
     body, headers = signed(soketi, {"time_ms": int(time.time() * 1000), "events": events})
     assert http.post("/pusher/events/client", data=body, headers=headers).status_code == 200
     assert received[0]["events"][0]["data"] == "hi"
+
+
+def test_event_data_is_encoded_like_the_app_encodes_json(pusher, subscriber):
+    import datetime
+    import decimal
+
+    channel = unique("flask-json-")
+    subscriber.subscribe(channel)
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    pusher.trigger(channel, "e", {"at": when, "price": decimal.Decimal("1.50")})
+    assert json.loads(subscriber.event("e", channel)["data"]) == {
+        "at": "Fri, 02 Jan 2026 03:04:05 GMT",
+        "price": "1.50",
+    }

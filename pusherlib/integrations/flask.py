@@ -22,6 +22,7 @@ every private, presence and user-auth request gets 403.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -102,7 +103,7 @@ class Pusher:
     def init_app(self, app: flask.Flask) -> None:
         """Build the client from ``app.config`` (unless one was given) and add the routes."""
         if self._client is None:
-            self._client = client_from_config(app.config.get)
+            self._client = client_from_config(app.config.get, json_encoder=_encoder_of(app))
         app.extensions[EXTENSION_NAME] = self._client
         self.max_body_bytes = int(app.config.get("PUSHER_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
         app.register_blueprint(self.blueprint(app.config.get), url_prefix=self.url_prefix)
@@ -203,6 +204,21 @@ class Pusher:
             return first_values(request.form)
         except RequestEntityTooLarge:
             return _response(*refusal_json(413, f"the body is larger than {self.max_body_bytes} bytes"))
+
+
+def _encoder_of(app: flask.Flask) -> type[json.JSONEncoder] | None:
+    """A JSON encoder writing what the app's JSON provider writes (dates, decimals, UUIDs,
+    dataclasses), as Flask-Pusher used ``app.json_encoder``; ``None`` when the provider
+    has no ``default``."""
+    default = getattr(app.json, "default", None)
+    if not callable(default):
+        return None
+
+    class AppJSONEncoder(json.JSONEncoder):
+        def default(self, o: Any) -> Any:
+            return default(o)
+
+    return AppJSONEncoder
 
 
 def _takes_an_argument(function: Callable[..., Any]) -> bool:
