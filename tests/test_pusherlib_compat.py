@@ -277,3 +277,26 @@ def test_requests_style_proxies_option_with_the_requests_backend():
         "1", "k", "s", backend=pusher.requests.RequestsBackend, proxies={"https": "http://p:3128"}
     )
     assert client.proxy == "http://p:3128" and client.transport.proxy.port == 3128
+
+
+def positional(function) -> list[str]:
+    return [
+        name
+        for name, p in inspect.signature(function).parameters.items()
+        if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and name != "self"
+    ]
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        name
+        for name, member in vars(official.Pusher).items()
+        if callable(member) and not name.startswith("_") and name not in ("from_url", "from_env")
+    ],
+)
+def test_every_official_method_takes_its_positional_arguments_in_the_same_order(method):
+    theirs = positional(getattr(official.Pusher, method))
+    ours = positional(getattr(Pusher, method))
+    renamed = {"batch": "events"}  # trigger_batch's list: also accepted as batch=
+    assert [renamed.get(name, name) for name in theirs] == ours[: len(theirs)]
