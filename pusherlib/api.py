@@ -177,6 +177,11 @@ class RequestBuilder:
             if not isinstance(data, str):
                 raise PusherTypeError(f"already_encoded data must be a str, not {type(data).__name__}")
             validation.payload_size(data, self.max_payload_bytes)
+            if any(c.startswith(validation.ENCRYPTED_PREFIX) for c in channels) and not _sealed(data):
+                raise PusherValueError(
+                    "already_encoded data for a private-encrypted- channel must be already encrypted "
+                    '({"nonce", "ciphertext"} JSON): plaintext would reach Pusher'
+                )
             return data
         text = self.encode_data(data)
         validation.payload_size(text, self.max_payload_bytes)  # also refuses text that is not UTF-8
@@ -249,6 +254,15 @@ def json_text(encode: Callable[[Any], str], value: Any, what: str) -> str:
         raise PusherTypeError(f"{what} cannot be encoded as JSON: {exc}") from None
     except ValueError as exc:
         raise PusherValueError(f"{what} cannot be encoded as JSON: {exc}") from None
+
+
+def _sealed(text: str) -> bool:
+    """Whether ``text`` is an encrypted payload: JSON with str ``nonce`` and ``ciphertext``."""
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(fields, dict) and all(isinstance(fields.get(k), str) for k in ("nonce", "ciphertext"))
 
 
 def _api_path(path: str) -> str:

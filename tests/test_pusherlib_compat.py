@@ -300,3 +300,19 @@ def test_every_official_method_takes_its_positional_arguments_in_the_same_order(
     ours = positional(getattr(Pusher, method))
     renamed = {"batch": "events"}  # trigger_batch's list: also accepted as batch=
     assert [renamed.get(name, name) for name in theirs] == ours[: len(theirs)]
+
+
+def test_already_encoded_plaintext_never_reaches_an_encrypted_channel(soketi, subscriber):
+    channel = unique("private-encrypted-encoded-")
+    base64_key = base64.b64encode(RAW_MASTER_KEY.encode()).decode()
+    with client_for(soketi, encryption_master_key_base64=base64_key) as client:
+        with pytest.raises(PusherValueError, match="plaintext would reach Pusher"):
+            client.trigger(channel, "e", '{"pin": 1234}', already_encoded=True)
+        with pytest.raises(PusherValueError, match="plaintext would reach Pusher"):
+            client.trigger_batch([{"channel": channel, "name": "e", "data": "hello"}], True)
+        answer = client.authenticate(channel, subscriber.socket_id)
+        subscriber.subscribe(channel, answer)
+        sealed = encryption.encrypt(channel, '{"pin": 1234}', base64.b64decode(base64_key))
+        client.trigger(channel, "sealed", sealed, already_encoded=True)  # encrypted beforehand: sent as it is
+    payload = subscriber.event("sealed", channel)["data"]
+    assert encryption.decrypt(payload, base64.b64decode(answer["shared_secret"])) == '{"pin": 1234}'
