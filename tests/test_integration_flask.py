@@ -202,3 +202,21 @@ def test_event_data_is_encoded_like_the_app_encodes_json(pusher, subscriber):
         "at": "Fri, 02 Jan 2026 03:04:05 GMT",
         "price": "1.50",
     }
+
+
+def test_a_chunked_body_above_the_limit_gets_413_not_a_cut_body(http):
+    import io
+
+    chunked = {
+        "headers": {"Transfer-Encoding": "chunked"},
+        "environ_overrides": {"wsgi.input_terminated": True},
+    }
+    form = b"socket_id=1.1&channel_name=private-" + b"x" * 5000
+    answer = http.post(
+        "/pusher/auth",
+        input_stream=io.BytesIO(form),
+        content_type="application/x-www-form-urlencoded",
+        **chunked,
+    )
+    assert answer.status_code == 413
+    assert http.post("/pusher/webhooks", input_stream=io.BytesIO(b" " * 5000), **chunked).status_code == 413

@@ -178,12 +178,10 @@ class Pusher:
         return _response(*reply_json(answer(self.client, self.hooks, flask.request, fields)))
 
     def _webhook(self, group: str | None = None) -> flask.Response:
+        body = self._body()
+        if isinstance(body, flask.Response):
+            return body
         request = flask.request
-        request.max_content_length = self.max_body_bytes
-        try:
-            body = request.get_data(cache=True)
-        except RequestEntityTooLarge:
-            return _response(*refusal_json(413, f"the body is larger than {self.max_body_bytes} bytes"))
         reply = receive_webhook(
             self.client,
             self.hooks,
@@ -198,12 +196,24 @@ class Pusher:
 
     def _form(self) -> dict[str, str] | flask.Response:
         """The form fields, or a 413 answer when the body is above the limit."""
+        body = self._body()
+        return body if isinstance(body, flask.Response) else first_values(flask.request.form)
+
+    def _body(self) -> bytes | flask.Response:
+        """The body, read once and kept for ``request.form``; 413 when above the limit,
+        declared or not (werkzeug cuts an undeclared, chunked body at ``max_content_length``
+        silently, so one byte more is read to tell)."""
         request = flask.request
-        request.max_content_length = self.max_body_bytes
+        limit = self.max_body_bytes
+        too_large = _response(*refusal_json(413, f"the body is larger than {limit} bytes"))
+        if request.content_length is not None and request.content_length > limit:
+            return too_large
+        request.max_content_length = limit + 1
         try:
-            return first_values(request.form)
+            body = request.get_data(cache=True)
         except RequestEntityTooLarge:
-            return _response(*refusal_json(413, f"the body is larger than {self.max_body_bytes} bytes"))
+            return too_large
+        return too_large if len(body) > limit else body
 
 
 def _encoder_of(app: flask.Flask) -> type[json.JSONEncoder] | None:
