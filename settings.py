@@ -48,6 +48,7 @@ class PusherSettings:
     ssl: bool = True
     timeout: float = 5.0
     encryption_master_key_base64: str | None = field(default=None, repr=False)
+    max_payload_bytes: int = 10240  # Pusher's limit; dedicated clusters allow more
 
     def client(self, **options: Any) -> Pusher:
         """A :class:`Pusher` client for these settings (``options``: more keyword arguments)."""
@@ -61,6 +62,7 @@ class PusherSettings:
             ssl=self.ssl,
             timeout=self.timeout,
             encryption_master_key_base64=self.encryption_master_key_base64,
+            max_payload_bytes=self.max_payload_bytes,
             **options,
         )
 
@@ -124,6 +126,7 @@ class Settings:
 
 def _pusher_settings(env: Mapping[str, str]) -> PusherSettings:
     timeout = _float(env, "PUSHER_TIMEOUT", 5.0)
+    max_payload_bytes = _int(env, "PUSHER_MAX_PAYLOAD_BYTES", 10240, minimum=1)
     master_key = env.get("PUSHER_ENCRYPTION_MASTER_KEY_BASE64") or None
     url = env.get("PUSHER_URL")
     if url:
@@ -140,6 +143,7 @@ def _pusher_settings(env: Mapping[str, str]) -> PusherSettings:
             ssl=client.ssl,
             timeout=timeout,
             encryption_master_key_base64=master_key,
+            max_payload_bytes=max_payload_bytes,
         )
     missing = [name for name in ("PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET") if not env.get(name)]
     if missing:
@@ -157,6 +161,7 @@ def _pusher_settings(env: Mapping[str, str]) -> PusherSettings:
         ssl=_bool(env, "PUSHER_SSL", True),
         timeout=timeout,
         encryption_master_key_base64=master_key,
+        max_payload_bytes=max_payload_bytes,
     )
     try:  # the client checks app id, port and master key
         settings.client()

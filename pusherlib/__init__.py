@@ -21,12 +21,16 @@ from .errors import (
     PusherTypeError,
     PusherValueError,
 )
+from .instrumentation import RequestRecord
 from .legacy import TriggerResult
-from .transports import AsyncioTransport, HTTPTransport, Transport, UrlfetchTransport
+from .results import BatchResponse, ChannelCounts, TriggerResponse
+from .transports import AsyncioTransport, HTTPTransport, Request, Response, Transport, UrlfetchTransport
 from .webhooks import Webhook, WebhookRejected
 
 __all__ = [
     "AsyncioTransport",
+    "BatchResponse",
+    "ChannelCounts",
     "HTTPTransport",
     "Pusher",
     "PusherBadAuth",
@@ -42,7 +46,11 @@ __all__ = [
     "PusherTimeout",
     "PusherTypeError",
     "PusherValueError",
+    "Request",
+    "RequestRecord",
+    "Response",
     "Transport",
+    "TriggerResponse",
     "TriggerResult",
     "UrlfetchTransport",
     "Webhook",

@@ -9,6 +9,7 @@ parsed JSON or a :class:`~pusherlib.errors.PusherHTTPError`.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -26,6 +27,9 @@ GET_HEADERS = (LIBRARY_HEADER,)
 Event = Mapping[str, Any]
 Channels = str | Iterable[str]  # one channel name, or a list of up to 100
 Info = str | Iterable[str] | None  # attributes to return: "user_count,subscription_count" or a list
+
+_PARAM_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_SIGNING_PARAMS = frozenset({"auth_key", "auth_timestamp", "auth_version", "auth_signature", "body_md5"})
 
 
 class RequestBuilder:
@@ -59,30 +63,47 @@ class RequestBuilder:
     # -- events --------------------------------------------------------------------
 
     def trigger(
-        self, channels: Channels, event_name: str, data: Any, socket_id: str | None = None, info: Info = None
+        self,
+        channels: Channels,
+        event_name: str,
+        data: Any,
+        socket_id: str | None = None,
+        info: Info = None,
+        already_encoded: bool = False,
     ) -> Request:
         """``POST /events``: one event on one or more channels."""
-        return self._post("/events", self.trigger_body(channels, event_name, data, socket_id, info))
+        body = self.trigger_body(channels, event_name, data, socket_id, info, already_encoded)
+        return self._post("/events", body)
 
     def trigger_body(
-        self, channels: Channels, event_name: str, data: Any, socket_id: str | None = None, info: Info = None
+        self,
+        channels: Channels,
+        event_name: str,
+        data: Any,
+        socket_id: str | None = None,
+        info: Info = None,
+        already_encoded: bool = False,
     ) -> dict[str, Any]:
         """The checked JSON body of :meth:`trigger`, unsigned (``"channels"``: the list of
-        names); raises ``PusherValueError`` / ``PusherTypeError`` where Pusher would refuse."""
+        names); raises ``PusherValueError`` / ``PusherTypeError`` where Pusher would refuse.
+
+        ``already_encoded``: ``data`` is a str in its final form, sent as it is (not
+        JSON-encoded, nor encrypted: already encrypted for an encrypted channel)."""
         names = validation.channel_list(channels)
         body: dict[str, Any] = {
             "name": validation.event_name(event_name),
             "channels": names,
-            "data": self._event_data(names, data),
+            "data": self._event_data(names, data, already_encoded),
         }
         self._add_options(body, socket_id, info)
         return body
 
-    def trigger_batch(self, events: Iterable[Event]) -> Request:
-        """``POST /batch_events``: up to 10 events, each on its own channel."""
+    def trigger_batch(self, events: Iterable[Event], already_encoded: bool = False) -> Request:
+        """``POST /batch_events``: up to 10 events, each on its own channel
+        (``already_encoded``: as in :meth:`trigger_body`, for every event)."""
         if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
             raise PusherTypeError("events must be a list of {'channel', 'name', 'data'} dicts")
-        batch = [self._batch_event(i, event) for i, event in enumerate(events)]
+        batch = [self._batch_event(i, event, already_encoded) for i, event in enumerate(events)]
         if not batch:
             raise PusherValueError("a batch needs at least one event")
         if len(batch) > validation.MAX_BATCH_SIZE:
@@ -126,6 +147,23 @@ class RequestBuilder:
             raise PusherValueError(f"users_info needs a presence- channel, got {channel!r}")
         return self._get(f"/channels/{_path_segment(channel)}/users", {})
 
+    # -- any endpoint ----------------------------------------------------------------
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Request:
+        """A signed ``GET`` of ``path`` (under ``/apps/<app_id>``) with query ``params``."""
+        return self._get(_api_path(path), _query_params(params or {}))
+
+    def post(self, path: str, body: Any) -> Request:
+        """A signed ``POST`` of ``body`` to ``path`` (under ``/apps/<app_id>``): a str or
+        bytes is sent as it is, anything else as JSON."""
+        if isinstance(body, str):
+            payload = body.encode("utf-8")
+        elif isinstance(body, (bytes, bytearray)):
+            payload = bytes(body)
+        else:
+            payload = json_text(self.encode_json, body, "request body").encode("utf-8")
+        return self._request("POST", _api_path(path), {}, payload, POST_HEADERS)
+
     # -- building blocks -------------------------------------------------------------
 
     def encode_data(self, data: Any) -> str:
@@ -134,7 +172,17 @@ class RequestBuilder:
             return data
         return json_text(self.encode_json, data, "event data")
 
-    def _event_data(self, channels: list[str], data: Any) -> str:
+    def _event_data(self, channels: list[str], data: Any, already_encoded: bool = False) -> str:
+        if already_encoded:
+            if not isinstance(data, str):
+                raise PusherTypeError(f"already_encoded data must be a str, not {type(data).__name__}")
+            validation.payload_size(data, self.max_payload_bytes)
+            if any(c.startswith(validation.ENCRYPTED_PREFIX) for c in channels) and not _sealed(data):
+                raise PusherValueError(
+                    "already_encoded data for a private-encrypted- channel must be already encrypted "
+                    '({"nonce", "ciphertext"} JSON): plaintext would reach Pusher'
+                )
+            return data
         text = self.encode_data(data)
         validation.payload_size(text, self.max_payload_bytes)  # also refuses text that is not UTF-8
         encrypted = [c for c in channels if c.startswith(validation.ENCRYPTED_PREFIX)]
@@ -147,7 +195,7 @@ class RequestBuilder:
             validation.payload_size(text, self.max_payload_bytes)
         return text
 
-    def _batch_event(self, index: int, event: Event) -> dict[str, Any]:
+    def _batch_event(self, index: int, event: Event, already_encoded: bool) -> dict[str, Any]:
         if not isinstance(event, Mapping):
             raise PusherTypeError(f"batch event {index} must be a dict, not {type(event).__name__}")
         unknown = set(event) - {"channel", "name", "data", "socket_id", "info"}
@@ -160,7 +208,7 @@ class RequestBuilder:
         item: dict[str, Any] = {
             "channel": channel,
             "name": validation.event_name(event["name"]),
-            "data": self._event_data([channel], event["data"]),
+            "data": self._event_data([channel], event["data"], already_encoded),
         }
         self._add_options(item, event.get("socket_id"), event.get("info"))
         return item
@@ -208,12 +256,48 @@ def json_text(encode: Callable[[Any], str], value: Any, what: str) -> str:
         raise PusherValueError(f"{what} cannot be encoded as JSON: {exc}") from None
 
 
+def _sealed(text: str) -> bool:
+    """Whether ``text`` is an encrypted payload: JSON with str ``nonce`` and ``ciphertext``."""
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(fields, dict) and all(isinstance(fields.get(k), str) for k in ("nonce", "ciphertext"))
+
+
+def _api_path(path: str) -> str:
+    """``path`` (``/channels/x``) with each segment URL-escaped; ``.``, ``..`` and empty
+    segments are refused, so a request cannot leave ``/apps/<app_id>``."""
+    if not isinstance(path, str):
+        raise PusherTypeError(f"path must be a str, not {type(path).__name__}")
+    segments = path.split("/")
+    if not path.startswith("/") or any(s in ("", ".", "..") for s in segments[1:]):
+        raise PusherValueError(f"path must look like /channels/name (under /apps/<app_id>), got {path!r}")
+    return "/".join(quote(s, safe="-_.,;=@:~") for s in segments)
+
+
+def _query_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Query parameters as the signature needs them: names of letters, digits, ``_`` and ``-``,
+    values str or int; the signing parameters are refused."""
+    if not isinstance(params, Mapping):
+        raise PusherTypeError("params must be a dict of query parameters")
+    checked = {}
+    for name, value in params.items():
+        if not isinstance(name, str) or not _PARAM_NAME.fullmatch(name) or name in _SIGNING_PARAMS:
+            raise PusherValueError(f"invalid query parameter name {name!r}")
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise PusherTypeError(f"query parameter {name} must be a str or int, not {type(value).__name__}")
+        checked[name] = str(value)
+    return checked
+
+
 def _path_segment(channel: str) -> str:
     return quote(validation.channel_name(channel), safe="-_.,;=@")
 
 
-def read_response(response: Response) -> Any:
-    """The parsed JSON of a successful answer; otherwise raise its ``PusherHTTPError``.
+def read_response(response: Response, decode: Callable[[str], Any] = json.loads) -> Any:
+    """The parsed JSON of a successful answer (``decode``: the JSON parser); otherwise
+    raise its ``PusherHTTPError``.
 
     A 2xx answer whose body is ``{"error": ..., "code": N}`` with N >= 400 is an error
     with status N: self-hosted soketi answers errors that way.
@@ -224,7 +308,7 @@ def read_response(response: Response) -> Any:
     if not text.strip():
         return {}
     try:
-        parsed = json.loads(text)
+        parsed = decode(text)
     except ValueError:
         raise PusherBadStatus(
             f"Pusher answered {response.status} with a body that is not JSON: {text[:200]!r}",

@@ -9,28 +9,50 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import auth, encryption
 from .api import Channels, Event, Info, RequestBuilder, json_text, read_response
-from .errors import PusherTypeError, PusherValueError
+from .backends import proxy_from_backend_options, transport_for_backend
+from .errors import PusherHTTPError, PusherTypeError, PusherValueError
+from .instrumentation import Instrumentation, RequestHook
 from .legacy import LegacyChannel
-from .transports.base import Request, Transport
+from .proxies import ProxySetting, proxy_for
+from .results import BatchResponse, TriggerResponse, as_batch_response, as_trigger_response
+from .transports.base import Request, Response, Transport
 from .transports.http import HTTPTransport
-from .webhooks import MAX_AGE_SECONDS, Webhook, WebhookRejected, check_webhook, webhook_from_request
+from .webhooks import (
+    MAX_AGE_SECONDS,
+    Token,
+    Webhook,
+    WebhookRejected,
+    check_webhook,
+    decrypt_events,
+    webhook_from_request,
+)
 
 DEFAULT_HOST = "api.pusherapp.com"
+MAX_APP_ID_LENGTH = 200
+MAX_RETRY_WAIT_SECONDS = 1.0
 
 
 class Pusher:
     """A client of one Pusher Channels app.
 
-    The arguments are the official library's. Also accepted, for the seeds' older code:
-    ``encoder=`` (the old name of ``json_encoder``: a ``json.JSONEncoder`` subclass, e.g.
-    one that writes datetimes) and a port given as a string of digits (``PUSHER_PORT = "80"``).
+    The positional arguments are the official library's, in its order. Also accepted:
+    ``encoder=`` (the seeds' name of ``json_encoder``), a port given as a string of digits
+    (``PUSHER_PORT = "80"``), and these keyword arguments of pusherlib's own:
+    ``max_payload_bytes`` (10 KB, Pusher's limit; dedicated clusters allow more),
+    ``transport``, ``proxy`` (a URL, ``False`` for none; by default ``HTTPS_PROXY`` /
+    ``HTTP_PROXY`` / ``NO_PROXY`` decide, as in ``requests``), ``on_request`` (called with
+    each request's :class:`~pusherlib.instrumentation.RequestRecord`), ``retries`` (how many
+    times a blocking request failing with a retryable error is sent again; 0 by default,
+    since a resent event may arrive twice) and ``extra_webhook_tokens`` (more
+    ``(key, secret)`` pairs webhooks may be signed with, while a secret is rotated).
     """
 
     def __init__(
@@ -38,24 +60,30 @@ class Pusher:
         app_id: str | int,
         key: str,
         secret: str,
-        *,
-        cluster: str | None = None,
+        ssl: bool = True,
         host: str | None = None,
         port: int | str | None = None,
-        ssl: bool = True,
         timeout: float = 5,
-        json_encoder: type[json.JSONEncoder] | None = None,
+        cluster: str | None = None,
+        encryption_master_key: str | bytes | None = None,
         encryption_master_key_base64: str | bytes | None = None,
+        json_encoder: type[json.JSONEncoder] | None = None,
+        json_decoder: type[json.JSONDecoder] | None = None,
+        backend: Any = None,
+        *,
         max_payload_bytes: int = 10240,
         transport: Transport | None = None,
+        proxy: ProxySetting = None,
+        on_request: RequestHook | None = None,
+        retries: int = 0,
+        extra_webhook_tokens: Iterable[Token] = (),
         encoder: type[json.JSONEncoder] | None = None,
+        **backend_options: Any,
     ):
         for name, value in (("key", key), ("secret", secret)):
             if not isinstance(value, str) or not value:
                 raise PusherTypeError(f"{name} must be a non-empty str")
-        app_id = str(app_id) if isinstance(app_id, int) and not isinstance(app_id, bool) else app_id
-        if not isinstance(app_id, str) or not app_id.isdigit():
-            raise PusherValueError(f"app_id must be the app's number, got {app_id!r}")
+        app_id = _app_id(app_id)
         if host is None:
             host = f"api-{cluster}.pusher.com" if cluster else DEFAULT_HOST
         if isinstance(port, str) and port.isdigit():  # e.g. PUSHER_PORT = "80" in a config file
@@ -66,28 +94,35 @@ class Pusher:
             raise PusherValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not isinstance(max_payload_bytes, int) or max_payload_bytes <= 0:
             raise PusherValueError("max_payload_bytes must be a positive int")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise PusherValueError(f"retries must be an int >= 0, got {retries!r}")
         self.json_encoder = json_encoder or encoder
         if self.json_encoder is not None and not (
             isinstance(self.json_encoder, type) and issubclass(self.json_encoder, json.JSONEncoder)
         ):
             raise PusherTypeError("json_encoder must be a json.JSONEncoder subclass")
+        if json_decoder is not None and not (
+            isinstance(json_decoder, type) and issubclass(json_decoder, json.JSONDecoder)
+        ):
+            raise PusherTypeError("json_decoder must be a json.JSONDecoder subclass")
+        self.json_decoder = json_decoder
+        self._decode_json: Callable[[str], Any] = partial(json.loads, cls=json_decoder)
         encoder_cls = self.json_encoder or json.JSONEncoder
         self.app_id, self.key, self.secret = app_id, key, secret
         self._secret = secret.encode("utf-8")  # what the HMACs of auth answers and webhooks take
         self.cluster, self.host, self.ssl = cluster, host, bool(ssl)
         self.port = port or (443 if ssl else 80)
         self.timeout = timeout
+        self.retries = retries
+        self.extra_webhook_tokens = _tokens(extra_webhook_tokens)
         # JSON written as the official library writes it, so that browsers get the same
         # event data and auth answers are byte for byte the same; but never NaN or Infinity,
         # which are not JSON (JSON.parse refuses them): those raise PusherValueError.
         self._encode_json = encoder_cls(ensure_ascii=False, allow_nan=False).encode
         self._encode_auth_json = partial(json_text, encoder_cls(allow_nan=False).encode, what="auth data")
-        self._master_key = (
-            encryption.parse_master_key(encryption_master_key_base64)
-            if encryption_master_key_base64
-            else None
-        )
-        self.transport = transport or HTTPTransport()
+        self._master_key = encryption.master_key(encryption_master_key, encryption_master_key_base64)
+        self.transport, self.proxy = self._choose_transport(transport, backend, proxy, backend_options)
+        self._instrumentation = Instrumentation(on_request)
         self._requests = RequestBuilder(
             app_id=app_id,
             key=key,
@@ -100,6 +135,32 @@ class Pusher:
             max_payload_bytes=max_payload_bytes,
             master_key=self._master_key,
         )
+
+    def _choose_transport(
+        self, transport: Transport | None, backend: Any, proxy: ProxySetting, backend_options: dict[str, Any]
+    ) -> tuple[Transport, str | None]:
+        """The transport, and the proxy it goes through (``None``: direct, or the given
+        transport's own business)."""
+        scheme = "https" if self.ssl else "http"
+        if backend_options:
+            if backend is None or proxy is not None:
+                raise PusherTypeError(f"unexpected arguments {sorted(backend_options)}")
+            proxy = proxy_from_backend_options(backend_options, scheme)
+        if transport is not None:
+            if backend is not None:
+                raise PusherTypeError("give transport= or backend=, not both")
+            if isinstance(proxy, str):
+                raise PusherTypeError(
+                    "proxy= configures the default transport: give the proxy to your transport"
+                )
+            if not isinstance(transport, Transport):
+                raise PusherTypeError("transport must be a pusherlib Transport")
+            return transport, None
+        chosen = proxy_for(scheme, self.host, self.port, proxy)
+        if backend is not None:
+            mapped = transport_for_backend(backend, chosen)
+            return mapped, chosen if isinstance(mapped, HTTPTransport) else None
+        return HTTPTransport(proxy=chosen), chosen
 
     @property
     def requests(self) -> RequestBuilder:
@@ -127,7 +188,7 @@ class Pusher:
         except ValueError:
             raise PusherValueError("the port of the Pusher URL is not a number") from None
         return cls(
-            segments[1],
+            unquote(segments[1]),
             unquote(parts.username),
             unquote(parts.password),
             host=parts.hostname,
@@ -147,47 +208,94 @@ class Pusher:
     # -- events -----------------------------------------------------------------------
 
     def trigger(
-        self, channels: Channels, event_name: str, data: Any, socket_id: str | None = None, info: Info = None
-    ) -> dict[str, Any]:
-        """Trigger ``event_name`` on one channel or a list of up to 100."""
-        return self._send(self._requests.trigger(channels, event_name, data, socket_id, info))
+        self,
+        channels: Channels,
+        event_name: str,
+        data: Any,
+        socket_id: str | None = None,
+        info: Info = None,
+        already_encoded: bool = False,
+    ) -> TriggerResponse:
+        """Trigger ``event_name`` on one channel or a list of up to 100.
+
+        ``info`` (``["subscription_count", "user_count"]``) asks for counts, read from the
+        answer's ``.channels``; ``already_encoded``: ``data`` is a str sent as it is."""
+        request = self._requests.trigger(channels, event_name, data, socket_id, info, already_encoded)
+        return self.send_request(request, self.read_trigger)
 
     def trigger_async(
-        self, channels: Channels, event_name: str, data: Any, socket_id: str | None = None, info: Info = None
+        self,
+        channels: Channels,
+        event_name: str,
+        data: Any,
+        socket_id: str | None = None,
+        info: Info = None,
+        already_encoded: bool = False,
     ) -> Any:
         """:meth:`trigger`, returning a future."""
-        return self._send_async(self._requests.trigger(channels, event_name, data, socket_id, info))
+        request = self._requests.trigger(channels, event_name, data, socket_id, info, already_encoded)
+        return self.send_request_async(request, self.read_trigger)
 
     def trigger_batch(
-        self, events: Iterable[Event] | None = None, *, batch: Iterable[Event] | None = None
-    ) -> dict[str, Any]:
+        self,
+        events: Iterable[Event] | None = None,
+        already_encoded: bool = False,
+        *,
+        batch: Iterable[Event] | None = None,
+    ) -> BatchResponse:
         """Trigger up to 10 events, each ``{"channel", "name", "data"}`` (+ ``socket_id``, ``info``).
 
-        ``batch=`` is the official library's name for ``events``.
-        """
-        return self._send(self._requests.trigger_batch(_one_of(events, batch)))
+        ``batch=`` is the official library's name for ``events``; the counts asked for
+        with ``info`` are in the answer's ``.batch``."""
+        request = self._requests.trigger_batch(_one_of(events, batch), already_encoded)
+        return self.send_request(request, self._read_batch)
 
     def trigger_batch_async(
-        self, events: Iterable[Event] | None = None, *, batch: Iterable[Event] | None = None
+        self,
+        events: Iterable[Event] | None = None,
+        already_encoded: bool = False,
+        *,
+        batch: Iterable[Event] | None = None,
     ) -> Any:
         """:meth:`trigger_batch`, returning a future."""
-        return self._send_async(self._requests.trigger_batch(_one_of(events, batch)))
+        request = self._requests.trigger_batch(_one_of(events, batch), already_encoded)
+        return self.send_request_async(request, self._read_batch)
 
     def send_to_user(self, user_id: str, event_name: str, data: Any) -> dict[str, Any]:
         """Send an event to every connection of a signed-in user."""
-        return self._send(self._requests.send_to_user(user_id, event_name, data))
+        return self.send_request(self._requests.send_to_user(user_id, event_name, data))
 
     def send_to_user_async(self, user_id: str, event_name: str, data: Any) -> Any:
         """:meth:`send_to_user`, returning a future."""
-        return self._send_async(self._requests.send_to_user(user_id, event_name, data))
+        return self.send_request_async(self._requests.send_to_user(user_id, event_name, data))
 
     def terminate_user_connections(self, user_id: str) -> dict[str, Any]:
         """Disconnect every connection of a user."""
-        return self._send(self._requests.terminate_user_connections(user_id))
+        return self.send_request(self._requests.terminate_user_connections(user_id))
 
     def terminate_user_connections_async(self, user_id: str) -> Any:
         """:meth:`terminate_user_connections`, returning a future."""
-        return self._send_async(self._requests.terminate_user_connections(user_id))
+        return self.send_request_async(self._requests.terminate_user_connections(user_id))
+
+    # -- any endpoint ---------------------------------------------------------------------
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """A signed ``GET`` of any endpoint under ``/apps/<app_id>``: ``get("/channels",
+        {"filter_by_prefix": "presence-"})``. Returns the parsed JSON answer."""
+        return self.send_request(self._requests.get(path, params))
+
+    def get_async(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """:meth:`get`, returning a future."""
+        return self.send_request_async(self._requests.get(path, params))
+
+    def post(self, path: str, body: Any) -> Any:
+        """A signed ``POST`` to any endpoint under ``/apps/<app_id>``: ``body`` is sent as
+        JSON (a str or bytes as it is). Returns the parsed JSON answer."""
+        return self.send_request(self._requests.post(path, body))
+
+    def post_async(self, path: str, body: Any) -> Any:
+        """:meth:`post`, returning a future."""
+        return self.send_request_async(self._requests.post(path, body))
 
     # -- queries ----------------------------------------------------------------------
 
@@ -195,27 +303,27 @@ class Pusher:
         self, prefix_filter: str | None = None, attributes: Iterable[str] = ()
     ) -> dict[str, Any]:
         """The occupied channels (``{"channels": {name: {...}}}``), optionally by prefix."""
-        return self._send(self._requests.channels_info(prefix_filter, attributes))
+        return self.send_request(self._requests.channels_info(prefix_filter, attributes))
 
     def channels_info_async(self, prefix_filter: str | None = None, attributes: Iterable[str] = ()) -> Any:
         """:meth:`channels_info`, returning a future."""
-        return self._send_async(self._requests.channels_info(prefix_filter, attributes))
+        return self.send_request_async(self._requests.channels_info(prefix_filter, attributes))
 
     def channel_info(self, channel: str, attributes: Iterable[str] = ()) -> dict[str, Any]:
         """One channel's state: ``occupied`` and the requested ``attributes``."""
-        return self._send(self._requests.channel_info(channel, attributes))
+        return self.send_request(self._requests.channel_info(channel, attributes))
 
     def channel_info_async(self, channel: str, attributes: Iterable[str] = ()) -> Any:
         """:meth:`channel_info`, returning a future."""
-        return self._send_async(self._requests.channel_info(channel, attributes))
+        return self.send_request_async(self._requests.channel_info(channel, attributes))
 
     def users_info(self, channel: str) -> dict[str, Any]:
         """The users of a presence channel: ``{"users": [{"id": ...}, ...]}``."""
-        return self._send(self._requests.users_info(channel))
+        return self.send_request(self._requests.users_info(channel))
 
     def users_info_async(self, channel: str) -> Any:
         """:meth:`users_info`, returning a future."""
-        return self._send_async(self._requests.users_info(channel))
+        return self.send_request_async(self._requests.users_info(channel))
 
     # -- authentication -----------------------------------------------------------------
 
@@ -259,19 +367,40 @@ class Pusher:
         body: str | bytes,
         *,
         max_age: float = MAX_AGE_SECONDS,
+        extra_tokens: Iterable[Token] = (),
     ) -> dict[str, Any]:
         """The parsed webhook body when it is genuine and at most ``max_age`` seconds from
-        now; else raise :class:`~pusherlib.webhooks.WebhookRejected` saying why."""
-        return check_webhook(
-            app_key=self.key, secret=self._secret, key=key, signature=signature, body=body, max_age=max_age
+        now; else raise :class:`~pusherlib.webhooks.WebhookRejected` saying why.
+
+        It may be signed with this app's key and secret, or with any ``(key, secret)`` of
+        ``extra_webhook_tokens`` and ``extra_tokens`` (a secret being rotated). With an
+        encryption master key set, the data of events on ``private-encrypted-`` channels
+        comes decrypted (see :func:`~pusherlib.webhooks.decrypt_events`). ``body`` must be
+        the raw body: anything but str or bytes raises ``PusherTypeError``."""
+        webhook = check_webhook(
+            app_key=self.key,
+            secret=self._secret,
+            key=key,
+            signature=signature,
+            body=body,
+            max_age=max_age,
+            extra_tokens=[*self.extra_webhook_tokens, *_tokens(extra_tokens)],
+            decode=self._decode_json if self.json_decoder else None,
         )
+        if self._master_key is not None:
+            decrypt_events(webhook, self._master_key)
+        return webhook
 
     def validate_webhook(
-        self, key: str | None, signature: str | None, body: str | bytes
+        self,
+        key: str | None,
+        signature: str | None,
+        body: str | bytes,
+        extra_tokens: Iterable[Token] = (),
     ) -> dict[str, Any] | None:
         """The parsed webhook body when it is genuine and recent, else ``None``."""
         try:
-            return self.check_webhook(key, signature, body)
+            return self.check_webhook(key, signature, body, extra_tokens=extra_tokens)
         except WebhookRejected:
             return None
 
@@ -292,11 +421,70 @@ class Pusher:
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _send(self, request: Request) -> Any:
-        return read_response(self.transport.send(request))
+    def _read(self, response: Response) -> Any:
+        return read_response(response, self._decode_json)
 
-    def _send_async(self, request: Request) -> Any:
-        return self.transport.request_async(request, read_response)
+    def read_trigger(self, response: Response) -> TriggerResponse:
+        """The answer to a trigger request as a :class:`~pusherlib.results.TriggerResponse`."""
+        return as_trigger_response(self._read(response))
+
+    def _read_batch(self, response: Response) -> BatchResponse:
+        return as_batch_response(self._read(response))
+
+    def send_request(self, request: Request, read: Callable[[Response], Any] | None = None) -> Any:
+        """Send a request built by :attr:`requests` and return ``read(response)`` (by default
+        the parsed JSON); each attempt is reported, and a retryable failure is sent again up
+        to ``retries`` times."""
+        read = read or self._read
+        report = self._instrumentation.report
+        attempt = 1
+        while True:
+            started = time.perf_counter()
+            status = None
+            try:
+                response = self.transport.send(request)
+                status = response.status
+                value = read(response)
+            except PusherHTTPError as exc:
+                report(request, started, attempt, exc.status, exc)
+                if not exc.retryable or attempt > self.retries:
+                    raise
+                time.sleep(min(0.1 * 2 ** (attempt - 1), MAX_RETRY_WAIT_SECONDS))
+                attempt += 1
+                continue
+            report(request, started, attempt, status)
+            return value
+
+    def send_request_async(self, request: Request, read: Callable[[Response], Any] | None = None) -> Any:
+        """:meth:`send_request` through the transport's futures (no retries). Each request
+        is reported when answered; one that failed without an answer is reported when its
+        future has ``add_done_callback`` (NDB and concurrent futures; not asyncio's)."""
+        read = read or self._read
+        report = self._instrumentation.report
+        started = time.perf_counter()
+        answered = False
+
+        def read_and_report(response: Response) -> Any:
+            nonlocal answered
+            answered = True
+            try:
+                value = read(response)
+            except PusherHTTPError as exc:
+                report(request, started, 1, exc.status, exc)
+                raise
+            report(request, started, 1, response.status)
+            return value
+
+        def report_failure(future: Any) -> None:
+            error = future.exception()
+            if not answered and isinstance(error, PusherHTTPError):
+                report(request, started, 1, error.status, error)
+
+        future = self.transport.request_async(request, read_and_report)
+        add_done_callback = getattr(future, "add_done_callback", None)
+        if callable(add_done_callback):
+            add_done_callback(report_failure)
+        return future
 
     def close(self) -> None:
         """Close the transport's connections."""
@@ -311,6 +499,43 @@ class Pusher:
     def __repr__(self) -> str:
         scheme = "https" if self.ssl else "http"
         return f"<Pusher app {self.app_id} at {scheme}://{self.host}:{self.port}>"
+
+
+def _app_id(app_id: Any) -> str:
+    """The app id as a str: Pusher's are numbers, self-hosted servers' are names (soketi's
+    default is ``app-id``); it goes into the path escaped, so only emptiness, length,
+    whitespace and control characters are refused."""
+    if isinstance(app_id, int) and not isinstance(app_id, bool):
+        app_id = str(app_id)
+    if not isinstance(app_id, str):
+        raise PusherTypeError(f"app_id must be a str or int, not {type(app_id).__name__}")
+    if (
+        not app_id
+        or len(app_id) > MAX_APP_ID_LENGTH
+        or not app_id.isprintable()
+        or any(c.isspace() for c in app_id)
+    ):
+        raise PusherValueError(
+            f"app_id must be 1 to {MAX_APP_ID_LENGTH} characters without spaces, got {app_id!r}"
+        )
+    return app_id
+
+
+def _tokens(tokens: Iterable[Token]) -> list[Token]:
+    """Checked ``(key, secret)`` pairs."""
+    checked = []
+    for token in tokens:
+        if not (
+            isinstance(token, tuple)
+            and len(token) == 2
+            and isinstance(token[0], str)
+            and isinstance(token[1], (str, bytes))
+            and token[0]
+            and token[1]
+        ):
+            raise PusherTypeError("webhook tokens are (key, secret) pairs of non-empty str")
+        checked.append(token)
+    return checked
 
 
 def _one_of(events: Iterable[Event] | None, batch: Iterable[Event] | None) -> Iterable[Event]:

@@ -2,6 +2,8 @@
 
 Each channel's key is SHA-256(channel name + master key); the browser receives it as
 ``shared_secret`` when it subscribes, and the server never sees the plaintext.
+PyNaCl is needed only here, and only when something is encrypted or decrypted
+(``pip install pusherlib[encryption]``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Mapping
-
-import nacl.secret
-import nacl.utils
+from typing import Any
 
 from .errors import PusherValueError
 
@@ -31,6 +31,19 @@ def parse_master_key(encryption_master_key_base64: str | bytes) -> bytes:
     return key
 
 
+def master_key(raw: str | bytes | None, base64_key: str | bytes | None) -> bytes | None:
+    """The master key given either way: ``raw`` (the official library's older
+    ``encryption_master_key``, 32 bytes as they are) or ``base64_key``; not both."""
+    if raw is not None and base64_key is not None:
+        raise PusherValueError("give encryption_master_key_base64 or encryption_master_key, not both")
+    if raw is not None:
+        key = raw.encode("utf-8") if isinstance(raw, str) else raw
+        if not isinstance(key, bytes) or len(key) != MASTER_KEY_LENGTH:
+            raise PusherValueError(f"encryption_master_key must be {MASTER_KEY_LENGTH} bytes")
+        return key
+    return parse_master_key(base64_key) if base64_key else None
+
+
 def shared_secret(channel: str, master_key: bytes | None) -> bytes:
     """The 32-byte key of one encrypted channel (``master_key``: ``None`` when none is set)."""
     if master_key is None:
@@ -38,8 +51,22 @@ def shared_secret(channel: str, master_key: bytes | None) -> bytes:
     return hashlib.sha256(channel.encode("utf-8") + master_key).digest()
 
 
+def _nacl() -> Any:
+    """PyNaCl, or a ``PusherValueError`` saying how to install it."""
+    try:
+        import nacl.exceptions
+        import nacl.secret
+        import nacl.utils
+    except ImportError:
+        raise PusherValueError(
+            "encrypted channels need PyNaCl: pip install PyNaCl (or pusherlib[encryption])"
+        ) from None
+    return nacl
+
+
 def encrypt(channel: str, data: str, master_key: bytes | None) -> str:
     """Encrypt ``data`` for ``channel``: the JSON ``{"nonce", "ciphertext"}`` to send."""
+    nacl = _nacl()
     box = nacl.secret.SecretBox(shared_secret(channel, master_key))
     nonce = nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)
     ciphertext = box.encrypt(data.encode("utf-8"), nonce).ciphertext
@@ -54,7 +81,17 @@ def encrypt(channel: str, data: str, master_key: bytes | None) -> str:
 def decrypt(payload: str | Mapping[str, str], secret: bytes) -> str:
     """Decrypt an event payload with a channel's shared secret (what pusher-js does)."""
     fields: Mapping[str, str] = json.loads(payload) if isinstance(payload, str) else payload
-    box = nacl.secret.SecretBox(secret)
+    box = _nacl().secret.SecretBox(secret)
     nonce = base64.b64decode(fields["nonce"])
     ciphertext = base64.b64decode(fields["ciphertext"])
     return box.decrypt(ciphertext, nonce).decode("utf-8")
+
+
+def decrypt_for_channel(channel: str, payload: str, master_key: bytes) -> str:
+    """Decrypt ``payload`` (``{"nonce", "ciphertext"}`` as JSON) sent on encrypted
+    ``channel``; anything that does not decrypt raises ``PusherValueError``."""
+    nacl = _nacl()
+    try:
+        return decrypt(payload, shared_secret(channel, master_key))
+    except (ValueError, KeyError, TypeError, nacl.exceptions.CryptoError) as exc:
+        raise PusherValueError(f"the data on {channel!r} does not decrypt: {type(exc).__name__}") from None

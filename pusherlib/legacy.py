@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import PusherHTTPError
+from .transports.base import Response
 
 if TYPE_CHECKING:
     from .client import Pusher
@@ -39,16 +40,22 @@ class LegacyChannel:
 
     def trigger(self, event: str, data: Any = None, socket_id: str | None = None) -> TriggerResult:
         """Trigger ``event``; HTTP errors come back as the result's ``status_code``."""
+        request = self.pusher.requests.trigger(self.name, event, data, socket_id)
+        return self.pusher.send_request(request, self._result)
+
+    def trigger_async(self, event: str, data: Any = None, socket_id: str | None = None) -> Any:
+        """The old NDB channel's shape: a future (``get_result()``) of the same
+        :class:`TriggerResult` as :meth:`trigger` (see ``Pusher.trigger_async``)."""
+        request = self.pusher.requests.trigger(self.name, event, data, socket_id)
+        return self.pusher.send_request_async(request, self._result)
+
+    def _result(self, response: Response) -> TriggerResult:
         try:
-            return TriggerResult(200, self.pusher.trigger(self.name, event, data, socket_id))
+            return TriggerResult(response.status, self.pusher.read_trigger(response))
         except PusherHTTPError as exc:
             if exc.status is None:
                 raise
             return TriggerResult(exc.status, exc.body)
-
-    def trigger_async(self, event: str, data: Any = None, socket_id: str | None = None) -> Any:
-        """The old NDB channel's shape: a future of the parsed answer (see ``Pusher.trigger_async``)."""
-        return self.pusher.trigger_async(self.name, event, data, socket_id)
 
     def authenticate(self, socket_id: str, custom_data: Any = None) -> dict[str, str]:
         """The auth answer for this private or presence channel."""

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import strict_json
-from .errors import PusherValueError
+from . import encryption, strict_json, validation
+from .errors import PusherTypeError, PusherValueError
 from .signing import webhook_signature
 
 MAX_AGE_SECONDS = 300
+
+Token = tuple[str, str | bytes]  # an app key and its secret
 
 
 class WebhookRejected(PusherValueError):
@@ -38,26 +41,42 @@ def check_webhook(
     body: str | bytes,
     now: float | None = None,
     max_age: float = MAX_AGE_SECONDS,
+    extra_tokens: Iterable[Token] = (),
+    decode: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
     """The parsed body when the webhook is genuine, else raise :class:`WebhookRejected`.
 
-    Genuine means: ``key`` is the app key, ``signature`` is the HMAC-SHA256 of the exact
-    body (both compared in constant time), the body is a JSON object (strict, see
-    :mod:`pusherlib.strict_json`), and its ``time_ms``
-    is within ``max_age`` seconds of ``now``.
+    Genuine means: ``key`` is the app key, or the key of one of ``extra_tokens`` (``(key,
+    secret)`` pairs: a secret being rotated), ``signature`` is the HMAC-SHA256 of the exact
+    body under that key's secret (both compared in constant time), the body is a JSON
+    object (strict, see :mod:`pusherlib.strict_json`; then parsed by ``decode`` when given),
+    and its ``time_ms`` is within ``max_age`` seconds of ``now``.
+    A body that is not a str or bytes (say, a dict already parsed) raises ``PusherTypeError``.
     """
+    if not isinstance(body, (str, bytes, bytearray, memoryview)):
+        raise PusherTypeError(
+            f"the webhook body must be the raw request body (str or bytes), not {type(body).__name__}: "
+            "the signature covers the exact bytes received, so pass request.body / request.get_data()"
+        )
     if not isinstance(key, str) or not isinstance(signature, str):
         raise WebhookRejected("key", "the X-Pusher-Key and X-Pusher-Signature headers are required")
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-    key_ok = hmac.compare_digest(key.encode("utf-8"), app_key.encode("utf-8"))
-    expected = webhook_signature(secret, raw)
-    signature_ok = hmac.compare_digest(signature.strip().lower().encode("utf-8"), expected.encode())
+    given = signature.strip().lower().encode("utf-8")
+    key_ok = signature_ok = False
+    for token_key, token_secret in [(app_key, secret), *extra_tokens]:
+        if not hmac.compare_digest(key.encode("utf-8"), token_key.encode("utf-8")):
+            continue
+        key_ok = True
+        token_bytes = token_secret.encode("utf-8") if isinstance(token_secret, str) else token_secret
+        signature_ok |= hmac.compare_digest(given, webhook_signature(token_bytes, raw).encode())
     if not key_ok:
         raise WebhookRejected("key", "X-Pusher-Key is not this app's key")
     if not signature_ok:
         raise WebhookRejected("signature", "X-Pusher-Signature does not match the body")
     try:
         parsed = strict_json.loads(raw)
+        if decode is not None:
+            parsed = decode(raw.decode("utf-8"))
     except strict_json.JSONRefused as exc:
         raise WebhookRejected("body", f"the webhook body is refused: {exc}") from None
     except ValueError:
@@ -69,6 +88,26 @@ def check_webhook(
     if abs(current - time_ms / 1000.0) > max_age:
         raise WebhookRejected("time", f"the webhook's time_ms is more than {max_age:g} s from now")
     return parsed
+
+
+def decrypt_events(webhook: dict[str, Any], master_key: bytes) -> None:
+    """Decrypt, in place, the ``data`` of each event on a ``private-encrypted-`` channel
+    (client events). An event whose data does not decrypt (a client can send anything)
+    keeps it and gets a ``decryption_error`` saying why; the other events are unaffected."""
+    events = webhook.get("events")
+    for event in events if isinstance(events, list) else ():
+        if not isinstance(event, dict):
+            continue
+        channel, data = event.get("channel"), event.get("data")
+        if (
+            isinstance(channel, str)
+            and channel.startswith(validation.ENCRYPTED_PREFIX)
+            and isinstance(data, str)
+        ):
+            try:
+                event["data"] = encryption.decrypt_for_channel(channel, data, master_key)
+            except PusherValueError as exc:
+                event["decryption_error"] = str(exc)
 
 
 class Webhook:

@@ -50,7 +50,6 @@ def test_from_url_passes_options():
         ("http://k:s@h/other/1", "a Pusher URL looks like"),
         ("http://k:s@h/apps/1/events", "a Pusher URL looks like"),
         ("http://k:s@h:port/apps/1", "port of the Pusher URL is not a number"),
-        ("http://k:s@h/apps/abc", "app_id must be the app's number"),
     ],
 )
 def test_bad_urls(url, match):
@@ -73,3 +72,9 @@ def test_from_env_unset(monkeypatch):
         Pusher.from_env()
     with pytest.raises(PusherValueError, match="PUSHER_URL is not set"):
         pusher_from_url()
+
+
+def test_from_url_unescapes_a_named_app_id():
+    assert Pusher.from_url("http://k:s@h/apps/my%2Dapp").app_id == "my-app"
+    with pytest.raises(PusherValueError, match="without spaces"):
+        Pusher.from_url("http://k:s@h/apps/my%20app")

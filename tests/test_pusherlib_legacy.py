@@ -111,10 +111,21 @@ def test_pusher_from_url(soketi, subscriber, monkeypatch):
 
 
 def test_channel_trigger_async_in_an_ndb_context(pusher, subscriber):
+    # The seed-style future gives the same status object as the blocking trigger.
     channel = unique("gae-ndb-")
     subscriber.subscribe(channel)
     with ndb.Client(project="test", credentials=AnonymousCredentials()).context():
         future = pusher[channel].trigger_async("later", {"n": 1})
         assert isinstance(future, ndb.Future)
-        assert isinstance(future.result(), dict)
+        result = future.get_result()
+    assert result == pusher[channel].trigger("now", {"n": 2})
+    assert isinstance(result, TriggerResult) and result.status_code == 200 and result.ok
     assert json.loads(subscriber.event("later", channel)["data"]) == {"n": 1}
+
+
+def test_channel_trigger_async_gives_an_error_status_like_trigger(soketi):
+    wrong = Pusher(soketi.app_id, soketi.key, "not-the-secret", host="127.0.0.1", port=soketi.port, ssl=False)
+    with ndb.Client(project="test", credentials=AnonymousCredentials()).context():
+        result = wrong["gae-ndb-refused"].trigger_async("e", {"n": 1}).get_result()
+    assert result == wrong["gae-ndb-refused"].trigger("e", {"n": 1})
+    assert (result.status_code, result.ok) == (401, False)

@@ -346,7 +346,9 @@ def test_authenticate_arguments(client):
 @pytest.mark.parametrize(
     ("arguments", "options", "error_type", "match"),
     [
-        (("app", "k", "s"), {}, PusherValueError, "app_id must be the app's number"),
+        (("", "k", "s"), {}, PusherValueError, "app_id must be 1 to 200 characters"),
+        (("my app", "k", "s"), {}, PusherValueError, "app_id must be 1 to 200 characters without spaces"),
+        ((None, "k", "s"), {}, PusherTypeError, "app_id must be a str or int"),
         (("1", "", "s"), {}, PusherTypeError, "key must be a non-empty str"),
         (("1", "k", None), {}, PusherTypeError, "secret must be a non-empty str"),
         (("1", "k", "s"), {"port": 70000}, PusherValueError, "port must be an int from 1 to 65535"),
@@ -354,6 +356,12 @@ def test_authenticate_arguments(client):
         (("1", "k", "s"), {"timeout": 0}, PusherValueError, "timeout must be a positive number"),
         (("1", "k", "s"), {"max_payload_bytes": 0}, PusherValueError, "max_payload_bytes"),
         (("1", "k", "s"), {"json_encoder": object()}, PusherTypeError, "json.JSONEncoder subclass"),
+        (("1", "k", "s"), {"json_decoder": dict}, PusherTypeError, "json.JSONDecoder subclass"),
+        (("1", "k", "s"), {"retries": -1}, PusherValueError, "retries must be an int >= 0"),
+        (("1", "k", "s"), {"encryption_master_key": "short"}, PusherValueError, "must be 32 bytes"),
+        (("1", "k", "s"), {"proxy": 3128}, PusherValueError, "proxy must be a URL"),
+        (("1", "k", "s"), {"colour": "red"}, PusherTypeError, "unexpected arguments"),
+        (("1", "k", "s"), {"backend": object}, PusherTypeError, "backend .* is not known"),
     ],
 )
 def test_bad_configuration(arguments, options, error_type, match):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from pusherlib import PusherValueError
 from settings import ConfigError, Settings
 
 BASE = {"PUSHER_URL": "https://key:secret@api-eu.pusher.com/apps/123", "GOOGLE_CLOUD_PROJECT": "demo"}
@@ -60,10 +61,32 @@ def test_a_bad_variable_is_named(extra, named):
 
 
 def test_bad_pusher_parts_are_refused():
+    # An app id may be a name (soketi's default is "app-id"), but not one with a space.
     with pytest.raises(ConfigError, match="PUSHER_"):
         Settings.from_env(
-            {"PUSHER_APP_ID": "abc", "PUSHER_KEY": "k", "PUSHER_SECRET": "s", "TASKS_BACKEND": "taskqueue"}
+            {"PUSHER_APP_ID": "my app", "PUSHER_KEY": "k", "PUSHER_SECRET": "s", "TASKS_BACKEND": "taskqueue"}
         )
+
+
+def test_a_named_app_id_is_accepted():
+    env = {"PUSHER_APP_ID": "app-id", "PUSHER_KEY": "k", "PUSHER_SECRET": "s", "TASKS_BACKEND": "taskqueue"}
+    assert Settings.from_env(env).pusher.app_id == "app-id"
+
+
+def test_max_payload_bytes_reaches_the_client_and_the_enqueue_check():
+    env = {**BASE, "PUSHER_MAX_PAYLOAD_BYTES": "20480"}
+    client = Settings.from_env(env).pusher_client()
+    assert len(client.requests.trigger("c", "e", "x" * 20000).body) > 20000
+    with pytest.raises(PusherValueError, match="at most 20480"):
+        client.trigger("c", "e", "x" * 20481)
+    with pytest.raises(PusherValueError, match="at most 10240"):
+        Settings.from_env(BASE).pusher_client().requests.trigger("c", "e", "x" * 10241)
+
+
+@pytest.mark.parametrize("value", ["big", "0", "-5"])
+def test_bad_max_payload_bytes_is_refused(value):
+    with pytest.raises(ConfigError, match="PUSHER_MAX_PAYLOAD_BYTES"):
+        Settings.from_env({**BASE, "PUSHER_MAX_PAYLOAD_BYTES": value})
 
 
 def test_an_http_target_makes_the_worker_check_tokens_for_its_origin():
