@@ -24,6 +24,7 @@ class DevStack:
             "app": free_port(),
             "soketi": free_port(),
             "soketi_metrics": free_port(),
+            "proxy": free_port(),
             "tasks": free_port(),
             **ports,
         }
@@ -45,6 +46,8 @@ class DevStack:
             str(self.ports["soketi_metrics"]),
             "--tasks-port",
             str(self.ports["tasks"]),
+            "--proxy-port",
+            str(self.ports["proxy"]),
             "--app-id",
             self.app_id,
             "--key",
