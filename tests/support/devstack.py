@@ -18,8 +18,10 @@ READY_LINE = "ready. Open the demo page"
 class DevStack:
     """One run of ``scripts/devstack.py`` with its output collected (and copied to test-output/)."""
 
-    def __init__(self, name: str = "devstack", wsgi_app: str = "main:app", **ports: int):
-        self.wsgi_app = wsgi_app
+    def __init__(
+        self, name: str = "devstack", wsgi_app: str = "main:app", max_attempts: int = 3, **ports: int
+    ):
+        self.wsgi_app, self.max_attempts = wsgi_app, max_attempts
         self.ports = {
             "app": free_port(),
             "soketi": free_port(),
@@ -56,6 +58,8 @@ class DevStack:
             self.secret,
             "--wsgi-app",
             self.wsgi_app,
+            "--max-attempts",
+            str(self.max_attempts),
         ]
 
     @property
