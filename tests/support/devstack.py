@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .processes import OUTPUT, ROOT, free_port, wait_until
+from .processes import OUTPUT, ROOT, forget, free_port, stop_on_exit, wait_until
 
 DEVSTACK = ROOT / "scripts" / "devstack.py"
 READY_LINE = "ready. Open the demo page"
@@ -82,7 +82,9 @@ class DevStack:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # not stopped by the terminal's Ctrl-C; the tests stop it
         )
+        stop_on_exit(self.process.pid, self.stop)
         threading.Thread(target=self._collect, daemon=True).start()
         try:
             wait_until(self._ready, timeout, "devstack")
@@ -119,6 +121,7 @@ class DevStack:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        forget(self.process.pid)
         return self.process.returncode
 
     def __enter__(self) -> DevStack:
