@@ -15,7 +15,7 @@ from google.cloud import ndb
 from pusherlib import Pusher, PusherConnectionError, PusherValueError, TriggerResult, pusher_from_url
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.processes import free_port
-from tests.support.soketi import unique
+from tests.support.soketi import SOKETI_TRIGGERED, unique
 
 
 def test_first_app_engine_wrapper_handler(soketi, subscriber):
@@ -116,5 +116,5 @@ def test_channel_trigger_async_in_an_ndb_context(pusher, subscriber):
     with ndb.Client(project="test", credentials=AnonymousCredentials()).context():
         future = pusher[channel].trigger_async("later", {"n": 1})
         assert isinstance(future, ndb.Future)
-        assert isinstance(future.result(), dict)
+        assert future.result() == SOKETI_TRIGGERED
     assert json.loads(subscriber.event("later", channel)["data"]) == {"n": 1}
