@@ -92,6 +92,13 @@ def test_push(target: Target, channel, event, body, content_type, socket_id):
     assert target.queued() == (1 if response.status_int == 202 else 0)
 
 
+def test_a_cookie_left_by_another_test_is_not_sent(target: Target):
+    """The module shares one app: a cookie one test sets must not reach the next (test order)."""
+    target.app.set_cookie("user", "alice")
+    response = target.post("/push/%FF/ev", b"{}", "application/json")
+    check_answer("/push", response, {400})
+
+
 @EXAMPLES
 @given(**EVENT_REQUESTS, from_queue=st.booleans())
 def test_worker(target: Target, channel, event, body, content_type, from_queue):
