@@ -5,7 +5,9 @@ demo page can show what the queue does while Pusher is unreachable, without stop
 
 * Websocket connections (``GET /app/...``) always pass through: the page stays connected.
 * HTTP API requests pass through while the mode is ``off``. With ``outage`` each one gets
-  503 (the worker retries the task); with ``permanent`` each gets 400 (the worker parks it).
+  503 after OUTAGE_DELAY seconds (the worker retries the task; the delay paces the Cloud Tasks
+  emulator, which retries without backoff); with ``permanent`` each gets 400 (the worker
+  parks it).
   Arming a mode closes the API connections already open, so that every later request is seen.
 * ``GET /demo-fault-proxy/mode`` answers the mode; ``POST`` with the body ``off``, ``outage``
   or ``permanent`` sets it. The app's ``POST /demo/outage`` (``DEMO_MODE`` only) calls this.
@@ -22,6 +24,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 
 HOST = "127.0.0.1"
 CONTROL_PATH = "/demo-fault-proxy/mode"
@@ -30,6 +33,7 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_CONTROL_BODY = 64
 IDLE_TIMEOUT = 300.0  # a pass-through connection silent this long is closed
 HEAD_TIMEOUT = 10.0
+OUTAGE_DELAY = 1.0
 
 
 class ProxyState:
@@ -126,6 +130,8 @@ class ProxyHandler(socketserver.BaseRequestHandler):
                 state.api_connections.add(client)
         if refusal is not None:
             status, reason = refusal
+            if status >= 500:
+                time.sleep(OUTAGE_DELAY)
             return answer(client, status, reason, {"error": f"simulated by the demo fault proxy ({reason})"})
         try:
             upstream = socket.create_connection((HOST, self.server.upstream_port), timeout=HEAD_TIMEOUT)

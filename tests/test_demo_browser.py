@@ -23,7 +23,7 @@ WAIT_MS = 20_000
 @pytest.fixture(scope="module")
 def stack():
     # Attempts enough that a retried task is still retrying when the test ends the outage.
-    with DevStack(name="devstack-browser", max_attempts=20) as devstack:
+    with DevStack(name="devstack-browser", max_attempts=100_000) as devstack:
         yield devstack
 
 
