@@ -19,9 +19,14 @@ class DevStack:
     """One run of ``scripts/devstack.py`` with its output collected (and copied to test-output/)."""
 
     def __init__(
-        self, name: str = "devstack", wsgi_app: str = "main:app", max_attempts: int = 3, **ports: int
+        self,
+        name: str = "devstack",
+        wsgi_app: str = "main:app",
+        max_attempts: int = 3,
+        env: dict[str, str] | None = None,
+        **ports: int,
     ):
-        self.wsgi_app, self.max_attempts = wsgi_app, max_attempts
+        self.wsgi_app, self.max_attempts, self.extra_env = wsgi_app, max_attempts, env or {}
         self.ports = {
             "app": free_port(),
             "soketi": free_port(),
@@ -74,6 +79,7 @@ class DevStack:
         """Start it and wait for its "ready" line; fail (after stopping it) if it exits first."""
         OUTPUT.mkdir(exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHER_", "DEV_"))}
+        env.update(self.extra_env)
         self.process = subprocess.Popen(
             self.argv,
             cwd=ROOT,
