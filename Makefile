@@ -21,10 +21,11 @@ $(EMULATOR_VENV)/.installed: requirements-emulator.txt
 	$(EMULATOR_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-emulator.txt
 	@touch $@
 
-# `npm ci`: installs exactly the lock and never rewrites it. The lock lists every platform's
-# optional packages (msgpackr-extract's): a lock written without them is rewritten by npm.
+# The lock lists every platform's optional packages (msgpackr-extract's), as npm 11 writes it,
+# so `npm install` leaves it unchanged (a lock without them was rewritten at every fresh
+# install). Not `npm ci`: it empties node_modules first, even a shared one behind a symlink.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 test: install
