@@ -71,6 +71,33 @@ def test_a_push_reaches_a_websocket_subscriber_through_the_queue(stack):
     assert task
 
 
+def test_soketi_sends_its_webhooks_to_the_app_which_accepts_them(stack):
+    """The stack is wired: soketi signs webhooks with the app's secret and posts them to
+    /pusher/webhooks, which checks them (a wrong key or signature would get 401)."""
+    accepted = '"POST /pusher/webhooks HTTP/1.1" 200'
+    before = stack.output().count(accepted)
+    with Subscriber(stack.ws_url, timeout=20) as subscriber:
+        subscriber.subscribe("devstack-webhook")  # channel_occupied
+        wait_until(lambda: stack.output().count(accepted) > before, 30, "a webhook accepted by the app")
+
+
+def test_encrypted_channels_work_out_of_the_box(stack):
+    """A master key is set: the app signs private-encrypted- subscriptions with a shared secret."""
+    with Subscriber(stack.ws_url, timeout=20) as subscriber:
+        request = urllib.request.Request(
+            stack.app_url + "/pusher/auth",
+            data=urllib.parse.urlencode(
+                {"socket_id": subscriber.socket_id, "channel_name": "private-encrypted-devstack"}
+            ).encode(),
+        )
+        request.add_header("Cookie", "user=alice")  # the demo authorizer's user
+        with urllib.request.urlopen(request, timeout=20) as response:
+            answer = json.loads(response.read())
+        assert set(answer) == {"auth", "shared_secret"}
+        reply = subscriber.subscribe("private-encrypted-devstack", {"auth": answer["auth"]})
+        assert reply["event"] == "pusher_internal:subscription_succeeded"
+
+
 @pytest.mark.parametrize(
     ("role", "label"),
     [
