@@ -71,21 +71,17 @@ class Subscriber:
         )
 
     def events_before_sentinel(self, pusher: Any, channel: str) -> list[dict[str, Any]]:
-        """Trigger a sentinel event on ``channel`` now (through ``pusher``) and return the
-        channel's events that arrived before it: what did not arrive by then never will
-        (soketi delivers to one connection in order), and no waiting is needed."""
+        """Trigger a sentinel event on ``channel`` now (through ``pusher``) and return (and
+        consume) the channel's events that arrived before it: what did not arrive by then
+        never will (soketi delivers to one connection in order), and no waiting is needed."""
         pusher.trigger(channel, SENTINEL_EVENT, "sentinel")
-        before: list[dict[str, Any]] = []
 
-        def is_sentinel(message: dict[str, Any]) -> bool:
-            if message.get("channel") != channel or message["event"].startswith("pusher"):
-                return False
-            if message["event"] == SENTINEL_EVENT:
-                return True
-            before.append(message)
-            return False
+        def on_channel(message: dict[str, Any]) -> bool:
+            return message.get("channel") == channel and not message["event"].startswith("pusher")
 
-        self.wait_for(is_sentinel)
+        self.wait_for(lambda m: on_channel(m) and m["event"] == SENTINEL_EVENT)
+        before = [message for message in self.events if on_channel(message)]
+        self.events = [message for message in self.events if not on_channel(message)]
         return before
 
     def close(self) -> None:
