@@ -4,7 +4,9 @@ queue, and leaves no process behind on Ctrl-C."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -220,3 +222,26 @@ def test_help_lists_the_port_options():
     assert result.returncode == 0
     for option in ("--app-port", "--soketi-port", "--tasks-port", "--soketi-metrics-port"):
         assert option in result.stdout
+
+
+def test_a_port_offset_moves_every_default_port(monkeypatch):
+    """DEV_PORT_OFFSET: a second stack beside the first, no port shared (an explicit port wins)."""
+    spec = importlib.util.spec_from_file_location("devstack_script", ROOT / "scripts" / "devstack.py")
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, script)  # its dataclasses look themselves up there
+    spec.loader.exec_module(script)
+    for name in [name for name in os.environ if name.startswith("DEV_")]:
+        monkeypatch.delenv(name)
+    first = script.parse_args([])
+    monkeypatch.setenv("DEV_PORT_OFFSET", "10")
+    monkeypatch.setenv("DEV_TASKS_PORT", "9999")
+    second = script.parse_args([])
+    roles = ["app", "soketi", "soketi_metrics", "proxy", "tasks"]
+    ports = {role: (getattr(first, f"{role}_port"), getattr(second, f"{role}_port")) for role in roles}
+    assert ports == {
+        "app": (8080, 8090),
+        "soketi": (6001, 6011),
+        "soketi_metrics": (9601, 9611),
+        "proxy": (6101, 6111),
+        "tasks": (8123, 9999),
+    }
