@@ -13,8 +13,8 @@ soketi through it, so the page can simulate an outage); the Cloud Tasks emulator
 [DEV_TASKS_PORT] for project local-dev [GOOGLE_CLOUD_PROJECT] in us-central1 [TASKS_LOCATION];
 the app under gunicorn on 127.0.0.1:8080 [DEV_APP_PORT] with DEMO_MODE=1, a task parked at its
 10th failed attempt [PUSHER_MAX_ATTEMPTS] (about 10 s of simulated outage), reloading on code
-changes. soketi sends its webhooks to
-the app's /pusher/webhooks, and an encryption master key is set, so encrypted channels work.
+changes. soketi sends its webhooks to the app's /pusher/webhooks, and an encryption master key
+is set, so encrypted channels work.
 DEV_PORT_OFFSET=N [--port-offset] adds N to every default port: a second stack beside the first.
 Command-line flags win over both.
 """
@@ -86,7 +86,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--secret", default=env.get("PUSHER_SECRET") or "app-secret")
     parser.add_argument("--project", default=env.get("GOOGLE_CLOUD_PROJECT") or "local-dev")
     parser.add_argument("--location", default=env.get("TASKS_LOCATION") or "us-central1")
-    parser.add_argument("--max-attempts", default=env.get("PUSHER_MAX_ATTEMPTS") or "10")
+    parser.add_argument(
+        "--max-attempts",
+        default=env.get("PUSHER_MAX_ATTEMPTS") or "10",
+        help="the attempt at which the worker parks a task",
+    )
     parser.add_argument("--wsgi-app", default="main:app", help="the WSGI application gunicorn serves")
     parser.add_argument(
         "--purge-queue",

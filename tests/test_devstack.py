@@ -107,6 +107,7 @@ def test_encrypted_channels_work_out_of_the_box(stack):
         ("soketi", "soketi"),
         ("soketi_metrics", "soketi metrics"),
         ("tasks", "Cloud Tasks emulator"),
+        ("proxy", "demo fault proxy"),
     ],
 )
 def test_a_taken_port_is_named_and_nothing_starts(role, label):
