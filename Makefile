@@ -1,15 +1,15 @@
 # The two commands: `make dev` runs the local stack, `make test` runs the whole suite.
-# Both create or reuse .venv in the checkout and install what is missing.
+# Both create or reuse .venv in the checkout and install what is missing. System packages
+# are installed only by the command that needs them: Chromium by `make test`, wrk by `make bench`.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 EMULATOR_VENV := .venv-tasks-emulator
 
-.PHONY: install test dev bench lint clean
+.PHONY: install test dev bench lint clean purge-queue
 
 install: $(VENV)/.installed node_modules/.installed $(EMULATOR_VENV)/.installed
-	@bash scripts/install-system-deps.sh
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,20 +21,29 @@ $(EMULATOR_VENV)/.installed: requirements-emulator.txt
 	$(EMULATOR_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-emulator.txt
 	@touch $@
 
-# `npm install` with the lock file, not `npm ci`: npm 11's ci refuses locks that leave out
-# other platforms' optional packages (msgpackr-extract's), which `npm install` accepts.
+# The lock lists every platform's optional packages (msgpackr-extract's), as npm 11 writes it,
+# so `npm install` leaves it unchanged (a lock without them was rewritten at every fresh
+# install). Not `npm ci`: it empties node_modules first, even a shared one behind a symlink.
 node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 test: install
+	@bash scripts/install-system-deps.sh chromium
 	$(PY) -m pytest
 
 dev: install
 	$(PY) scripts/devstack.py
 
 bench: install
+	@bash scripts/install-system-deps.sh wrk
 	$(PY) -m bench
+
+# Delete every task of a queue of the running `make dev` stack (QUEUE=pusher by default):
+# a task for a URL that answers 404 or 405 is otherwise retried again and again.
+QUEUE ?= pusher
+purge-queue: $(VENV)/.installed
+	$(PY) scripts/devstack.py --purge-queue $(QUEUE)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -1,14 +1,16 @@
 """The App Engine entry point (``gunicorn main:app``): the routes and their wiring.
 
-Each line of ``ROUTE_GROUPS`` is a handler module's ``routes(services)``; add a group of
-routes with one more line. The configuration is read once, here: a missing or malformed
-variable stops the start-up with a message naming it.
+Each line of ``ROUTE_GROUPS`` is a handler module's ``routes(services)``. Your own handlers
+need no edit here: list their modules in ``EXTRA_ROUTE_MODULES`` (see
+:mod:`handlers.extra_routes`); they are served after these. The configuration is read once,
+here: a missing or malformed variable stops the start-up with a message naming it.
 """
 
-from handlers import demo, parked, push, pusher_endpoints, recent_tasks, warmup, worker
+from handlers import demo, extra_routes, parked, push, pusher_endpoints, recent_tasks, warmup, worker
 from handlers.application import create_app
 from settings import Settings
 
+SETTINGS = Settings.from_env()
 ROUTE_GROUPS = (
     worker.routes,  # first: the hottest path matches at once
     push.routes,
@@ -17,6 +19,7 @@ ROUTE_GROUPS = (
     warmup.routes,
     pusher_endpoints.routes,  # /pusher/auth, /pusher/user-auth, /pusher/webhooks, /pusher/events/...
     demo.routes,  # the demo page at / and its static files
+    *extra_routes.route_groups(SETTINGS.extra_route_modules),  # yours: EXTRA_ROUTE_MODULES
 )
 
-app = create_app(Settings.from_env(), ROUTE_GROUPS)
+app = create_app(SETTINGS, ROUTE_GROUPS)

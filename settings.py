@@ -50,6 +50,12 @@ class PusherSettings:
     encryption_master_key_base64: str | None = field(default=None, repr=False)
     max_payload_bytes: int = 10240  # Pusher's limit; dedicated clusters allow more
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PusherSettings:
+        """Only the ``PUSHER_*`` variables (``os.environ`` by default): for code that needs a
+        Pusher client and nothing of the queue's configuration."""
+        return _pusher_settings(os.environ if environ is None else environ)
+
     def client(self, **options: Any) -> Pusher:
         """A :class:`Pusher` client for these settings (``options``: more keyword arguments)."""
         return Pusher(
@@ -89,6 +95,9 @@ class Settings:
     http_target_url: str | None = None
     local_development: bool = False
     app_engine_standard: bool = False
+    #: ``EXTRA_ROUTE_MODULES``: your modules with a ``routes(services)`` function, served after
+    #: the app's own routes (see :mod:`handlers.extra_routes`).
+    extra_route_modules: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +120,7 @@ class Settings:
             max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
             demo_mode=_bool(env, "DEMO_MODE", False),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
+            extra_route_modules=_module_names(env, "EXTRA_ROUTE_MODULES"),
             **_oidc_settings(env, backend),
             **_platform_settings(env),
         )
@@ -216,6 +226,18 @@ def _platform_settings(env: Mapping[str, str]) -> dict[str, bool]:
             "shows a deployment, where it would let anyone call the worker"
         )
     return {"local_development": local, "app_engine_standard": env.get("GAE_ENV") == "standard"}
+
+
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _module_names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated Python module names (``a.b, c``), or ``()`` when unset."""
+    names = tuple(part.strip() for part in (env.get(name) or "").split(",") if part.strip())
+    for module in names:
+        if not _MODULE_NAME.fullmatch(module):
+            raise ConfigError(f"{name} lists Python modules separated by commas, got {module!r}")
+    return names
 
 
 def _url(env: Mapping[str, str], name: str) -> str | None:

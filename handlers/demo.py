@@ -7,8 +7,11 @@ is from ``/demo/config.json``. pusher-js is served from npm's package, never fro
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import re
+import urllib.error
+import urllib.request
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +37,10 @@ USER_COOKIE_MAX_AGE = 30 * 24 * 3600
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,24}")
 _PUSHER_API_HOST = re.compile(r"api(?:-([a-z0-9-]+))?\.pusher(?:app)?\.com")  # Pusher's own service
 _FILE_NAME = r"<name:[A-Za-z0-9_-][A-Za-z0-9_.-]*>"
+#: The control path of ``scripts/demo_fault_proxy.py``, which `make dev` puts in front of soketi.
+FAULT_PROXY_PATH = "/demo-fault-proxy/mode"
+OUTAGE_MODES = ("off", "outage", "permanent")
+FAULT_PROXY_TIMEOUT = 5.0
 
 
 def routes(services: Services) -> list[webapp2.Route]:
@@ -47,6 +54,11 @@ def routes(services: Services) -> list[webapp2.Route]:
         webapp2.Route("/demo/config.json", partial(demo_config, config), methods=["GET"]),
         webapp2.Route(
             "/demo/name", partial(choose_name, services.settings.max_request_bytes), methods=["POST"]
+        ),
+        webapp2.Route(
+            "/demo/outage",
+            partial(simulate_outage, fault_proxy_url(services.settings)),
+            methods=["GET", "POST"],
         ),
         webapp2.Route(f"/static/vendor/{_FILE_NAME}", vendor_file, methods=["GET"]),
         webapp2.Route(f"/static/{_FILE_NAME}", static_file, methods=["GET"]),
@@ -72,6 +84,34 @@ def browser_config(settings: Settings) -> dict[str, Any]:
         port = pusher.port or (443 if pusher.ssl else 80)
         config.update(wsHost=pusher.host, wsPort=port, wssPort=port)
     return config
+
+
+def fault_proxy_url(settings: Settings) -> str:
+    """Where the demo fault proxy would answer: on the configured Pusher's host and port."""
+    pusher = settings.pusher
+    scheme = "https" if pusher.ssl else "http"
+    port = pusher.port or (443 if pusher.ssl else 80)
+    return f"{scheme}://{pusher.host or 'api.pusherapp.com'}:{port}{FAULT_PROXY_PATH}"
+
+
+def simulate_outage(proxy_url: str, request: webapp2.Request) -> Response:
+    """``GET``: the fault proxy's mode. ``POST`` form field ``mode`` (off, outage: Pusher
+    answers 503 and tasks are retried, permanent: 400 and tasks are parked) arms it."""
+    data = None
+    if request.method == "POST":
+        mode = request.POST.get("mode", "")
+        if mode not in OUTAGE_MODES:
+            return _json(400, {"error": f"mode is one of {', '.join(OUTAGE_MODES)}"})
+        data = mode.encode()
+    try:
+        with urllib.request.urlopen(proxy_url, data=data, timeout=FAULT_PROXY_TIMEOUT) as answer:
+            return _json(200, json.loads(answer.read()))
+    except (OSError, ValueError) as exc:  # no proxy there: a real Pusher, or the proxy is down
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        return _json(
+            409,
+            {"error": f"no demo fault proxy answers in front of Pusher ({reason}); `make dev` starts one"},
+        )
 
 
 def demo_page(request: webapp2.Request) -> Response:

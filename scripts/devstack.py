@@ -1,20 +1,28 @@
 """The local stack behind `make dev`: soketi, the Cloud Tasks emulator and the app.
 
-Starts the three parts, waits until each answers, prints what runs where, streams their
-logs prefixed by part, and on Ctrl-C (SIGINT) or SIGTERM stops every process it started.
-Standard library only, so it runs before anything else is involved.
+Starts the parts, waits until each answers, prints what runs where, streams their logs
+prefixed by part, and on Ctrl-C (SIGINT) or SIGTERM stops every process it started.
+Standard library only, so it runs before anything else is involved (``--purge-queue``
+alone uses the project's google-cloud-tasks).
 
 Defaults (each overridable by the environment variable named in brackets):
 soketi on 127.0.0.1:6001 [DEV_SOKETI_PORT] with app id 1 [PUSHER_APP_ID], key app-key
 [PUSHER_KEY] and secret app-secret [PUSHER_SECRET]; its metrics on 9601 [DEV_SOKETI_METRICS_PORT];
-the Cloud Tasks emulator on 8123 [DEV_TASKS_PORT] for project local-dev [GOOGLE_CLOUD_PROJECT]
-in us-central1 [TASKS_LOCATION]; the app under gunicorn on 127.0.0.1:8080 [DEV_APP_PORT]
-with DEMO_MODE=1, reloading on code changes. Command-line flags win over both.
+the demo's fault proxy in front of soketi on 6101 [DEV_PROXY_PORT] (the app and the page reach
+soketi through it, so the page can simulate an outage); the Cloud Tasks emulator on 8123
+[DEV_TASKS_PORT] for project local-dev [GOOGLE_CLOUD_PROJECT] in us-central1 [TASKS_LOCATION];
+the app under gunicorn on 127.0.0.1:8080 [DEV_APP_PORT] with DEMO_MODE=1, a task parked at its
+10th failed attempt [PUSHER_MAX_ATTEMPTS] (about 10 s of simulated outage), reloading on code
+changes. soketi sends its webhooks to the app's /pusher/webhooks, and an encryption master key
+is set, so encrypted channels work.
+DEV_PORT_OFFSET=N [--port-offset] adds N to every default port: a second stack beside the first.
+Command-line flags win over both.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -30,12 +38,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
+PROXY_SCRIPT = ROOT / "scripts" / "demo_fault_proxy.py"
 SOKETI_SERVER = ROOT / "node_modules" / "@soketi" / "soketi" / "bin" / "server.js"
 TASKS_EMULATOR = ROOT / ".venv-tasks-emulator" / "bin" / "gcloud-tasks-emulator"
 QUEUE_YAML = ROOT / "queue.yaml"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
-COLORS = {"soketi": "36", "tasks": "35", "app": "32"}
+COLORS = {"soketi": "36", "proxy": "34", "tasks": "35", "app": "32"}
+DEFAULT_PORTS = {"app": 8080, "soketi": 6001, "soketi_metrics": 9601, "proxy": 6101, "tasks": 8123}
+#: A fixed, public key for local development only (32 bytes, base64): encrypted channels work.
+DEV_ENCRYPTION_MASTER_KEY = "ZGV2LW9ubHktbWFzdGVyLWtleS1ub3QtYS1zZWNyZXQ="
+WEBHOOK_EVENTS = ["channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event"]
+#: App log lines not worth showing: the demo page asks for the task log every second.
+QUIET_APP_LINES = ("GET /tasks/recent",)
 
 
 @dataclass
@@ -58,19 +73,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The ports and credentials: flags, else environment variables, else the defaults."""
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--app-port", type=int, default=int(env.get("DEV_APP_PORT", 8080)))
-    parser.add_argument("--soketi-port", type=int, default=int(env.get("DEV_SOKETI_PORT", 6001)))
     parser.add_argument(
-        "--soketi-metrics-port", type=int, default=int(env.get("DEV_SOKETI_METRICS_PORT", 9601))
+        "--port-offset",
+        type=int,
+        default=int(env.get("DEV_PORT_OFFSET") or 0),
+        help="added to every default port (a second stack: --port-offset 10)",
     )
-    parser.add_argument("--tasks-port", type=int, default=int(env.get("DEV_TASKS_PORT", 8123)))
+    for role in DEFAULT_PORTS:
+        parser.add_argument(f"--{role.replace('_', '-')}-port", type=int, default=None)
     parser.add_argument("--app-id", default=env.get("PUSHER_APP_ID") or "1")
     parser.add_argument("--key", default=env.get("PUSHER_KEY") or "app-key")
     parser.add_argument("--secret", default=env.get("PUSHER_SECRET") or "app-secret")
     parser.add_argument("--project", default=env.get("GOOGLE_CLOUD_PROJECT") or "local-dev")
     parser.add_argument("--location", default=env.get("TASKS_LOCATION") or "us-central1")
+    parser.add_argument(
+        "--max-attempts",
+        default=env.get("PUSHER_MAX_ATTEMPTS") or "10",
+        help="the attempt at which the worker parks a task",
+    )
     parser.add_argument("--wsgi-app", default="main:app", help="the WSGI application gunicorn serves")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--purge-queue",
+        metavar="QUEUE",
+        nargs="?",
+        const="pusher",
+        help="delete every task of QUEUE (default: pusher) in the running stack's emulator, and exit",
+    )
+    args = parser.parse_args(argv)
+    for role, default in DEFAULT_PORTS.items():
+        if getattr(args, f"{role}_port") is None:
+            from_env = env.get(f"DEV_{role.upper()}_PORT")
+            setattr(args, f"{role}_port", int(from_env) if from_env else default + args.port_offset)
+    return args
 
 
 def build_parts(args: argparse.Namespace) -> list[Part]:
@@ -84,6 +118,9 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
         "SOKETI_DEFAULT_APP_SECRET": args.secret,
         "SOKETI_DEFAULT_APP_USER_AUTHENTICATION": "true",
         "SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES": "true",
+        "SOKETI_DEFAULT_APP_WEBHOOKS": json.dumps(
+            [{"url": f"http://{HOST}:{args.app_port}/pusher/webhooks", "event_types": WEBHOOK_EVENTS}]
+        ),
         "SOKETI_SHUTDOWN_GRACE_PERIOD": "0",
         "NODE_NO_WARNINGS": "1",  # not the AWS SDK's end-of-support notice at every start
     }
@@ -104,7 +141,9 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
         args.location,
     ]
     app_env = {
-        "PUSHER_URL": f"http://{args.key}:{args.secret}@{HOST}:{args.soketi_port}/apps/{args.app_id}",
+        "PUSHER_URL": f"http://{args.key}:{args.secret}@{HOST}:{args.proxy_port}/apps/{args.app_id}",
+        "PUSHER_ENCRYPTION_MASTER_KEY_BASE64": DEV_ENCRYPTION_MASTER_KEY,
+        "PUSHER_MAX_ATTEMPTS": str(args.max_attempts),
         "TASKS_BACKEND": "cloudtasks",
         "GOOGLE_CLOUD_PROJECT": args.project,
         "TASKS_LOCATION": args.location,
@@ -140,6 +179,20 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
             lambda: http_answers(args.soketi_port),
         ),
         Part(
+            "proxy",
+            [
+                sys.executable,
+                str(PROXY_SCRIPT),
+                "--port",
+                str(args.proxy_port),
+                "--upstream-port",
+                str(args.soketi_port),
+            ],
+            python_env,
+            {"demo fault proxy": args.proxy_port},
+            lambda: port_open(args.proxy_port),
+        ),
+        Part(
             "tasks",
             tasks_argv,
             python_env,
@@ -166,10 +219,12 @@ def port_open(port: int) -> bool:
 
 
 def port_taken(port: int) -> bool:
-    """The port cannot be used: something listens on it or holds it."""
+    """The port cannot be used: something listens on it or holds it. Connections of a stack
+    that just stopped (TIME_WAIT) do not count: the servers bind with SO_REUSEADDR too."""
     if port_open(port):
         return True
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -205,7 +260,7 @@ def preflight(parts: list[Part]) -> list[str]:
             elif port_taken(port):
                 problems.append(
                     f"port {port} ({label}) is already in use on {HOST}: stop what uses it "
-                    "or choose another port (see --help)"
+                    "or start a second stack beside it with DEV_PORT_OFFSET=10 make dev (see --help)"
                 )
             seen[port] = label
     return problems
@@ -255,6 +310,8 @@ class Stack:
     def _stream(self, part: Part) -> None:
         assert part.process is not None and part.process.stdout is not None
         for raw in iter(part.process.stdout.readline, b""):
+            if any(quiet.encode() in raw for quiet in QUIET_APP_LINES):
+                continue
             self.say(raw.decode(errors="replace").rstrip(), part.name)
 
     def run_until_stopped(self) -> int:
@@ -307,15 +364,45 @@ def summary(args: argparse.Namespace) -> list[str]:
         f"  app        {app}  ({args.wsgi_app} under gunicorn, DEMO_MODE=1, reloads on code changes)",
         f"  soketi     ws://{HOST}:{args.soketi_port}  HTTP API http://{HOST}:{args.soketi_port}"
         f"/apps/{args.app_id}  (key {args.key}; metrics on {args.soketi_metrics_port})",
+        f"  proxy      demo fault proxy on {HOST}:{args.proxy_port} in front of soketi "
+        "(the app's PUSHER_URL and the page's websocket; the page's outage buttons arm it)",
         f"  tasks      Cloud Tasks emulator on {HOST}:{args.tasks_port}  (project {args.project}, "
         f"location {args.location}, queues of queue.yaml) -> POSTs tasks to {app}",
+        f"  a task is parked at its attempt {args.max_attempts} (PUSHER_MAX_ATTEMPTS); soketi's "
+        f"webhooks go to {app}/pusher/webhooks",
+        "Your own code against this stack: "
+        f"PUSHER_URL=http://{args.key}:{args.secret}@{HOST}:{args.soketi_port}/apps/{args.app_id} "
+        f"GOOGLE_CLOUD_PROJECT={args.project} CLOUD_TASKS_EMULATOR_HOST={HOST}:{args.tasks_port}",
         "Press Ctrl-C to stop everything.",
     ]
+
+
+def purge_queue(args: argparse.Namespace) -> int:
+    """Delete every task of ``args.purge_queue`` in the emulator on ``args.tasks_port``."""
+    try:
+        import grpc
+        from google.cloud import tasks_v2
+        from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+    except ImportError:
+        print("--purge-queue needs google-cloud-tasks: run it with .venv/bin/python (make purge-queue)")
+        return 2
+    name = f"projects/{args.project}/locations/{args.location}/queues/{args.purge_queue}"
+    channel = grpc.insecure_channel(f"{HOST}:{args.tasks_port}")
+    client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+    try:
+        client.purge_queue(name=name, timeout=10)
+    except Exception as exc:  # the emulator is not running, or no such queue
+        print(f"could not purge {name} on {HOST}:{args.tasks_port}: {exc}")
+        return 1
+    print(f"purged {name}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Start the stack, wait for Ctrl-C, stop it; the exit status."""
     args = parse_args(argv)
+    if args.purge_queue:
+        return purge_queue(args)
     parts = build_parts(args)
     problems = preflight(parts)
     stack = Stack()

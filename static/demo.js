@@ -5,7 +5,10 @@
 const $ = (id) => document.getElementById(id);
 const TASK_POLL_MS = 1000;
 
-const state = { config: null, user: null, pusher: null, channel: null, pending: new Map() };
+// shown: every message on the page by id (a message Pusher delivers twice shows once);
+// byTask: the sender's own bubbles by the task that carries them (each follows its task).
+const state = { config: null, user: null, pusher: null, channel: null, shown: new Map(), byTask: new Map() };
+const FINAL_STATES = new Set(["delivered", "parked", "refused"]);
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -141,6 +144,16 @@ function appendMessage(node) {
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
+// A message goes before the first later one (by sent_at): retried tasks arrive out of order.
+function placeMessage(node, sentAt) {
+  node.dataset.sentAt = sentAt || "";
+  const later = sentAt && [...$("messages").querySelectorAll(".message")].find(
+    (other) => other.dataset.sentAt && other.dataset.sentAt > sentAt,
+  );
+  if (later) later.before(node);
+  else appendMessage(node);
+}
+
 function messageNode(message, mine) {
   const item = element("li", mine ? "message mine" : "message");
   item.dataset.id = message.id || "";
@@ -153,13 +166,17 @@ function messageNode(message, mine) {
   return item;
 }
 
+// A bubble's status: sending, queued, retried (n), delivered, parked or refused. A final
+// state is kept (a late task-log entry does not take a delivered bubble back to "retried").
 function setStatus(item, text, kind) {
   let status = item.querySelector(".status");
   if (!status) {
     status = element("div", "status");
     item.querySelector(".bubble").append(status);
   }
+  if (FINAL_STATES.has(status.dataset.state) && kind !== status.dataset.state) return;
   status.className = `status ${kind || ""}`;
+  status.dataset.state = kind || "";
   status.textContent = text;
 }
 
@@ -170,9 +187,9 @@ async function send(event) {
   if (!text) return;
   const message = { id: messageId(), user: state.user, text, sent_at: new Date().toISOString() };
   const item = messageNode(message, true);
-  setStatus(item, "sending…");
-  state.pending.set(message.id, item);
-  appendMessage(item);
+  setStatus(item, "sending…", "sending");
+  state.shown.set(message.id, item);
+  placeMessage(item, message.sent_at);
   input.value = "";
   try {
     const response = await fetch(state.config.pushPath, {
@@ -182,20 +199,35 @@ async function send(event) {
     });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
-    if (state.pending.has(message.id)) setStatus(item, `queued as task ${shortName(answer.task)}`);
+    item.dataset.task = answer.task;
+    state.byTask.set(answer.task, item);
+    setStatus(item, `queued as task ${shortName(answer.task)}`, "queued");
   } catch (error) {
-    if (state.pending.delete(message.id)) setStatus(item, `refused: ${error.message}`, "refused");
+    setStatus(item, `refused: ${error.message}`, "refused");
   }
 }
 
 function receive(message) {
-  const mine = state.pending.get(message && message.id);
-  if (mine) {
-    state.pending.delete(message.id);
-    setStatus(mine, "delivered through Pusher ✓", "delivered");
+  if (!message || typeof message !== "object") return;
+  const known = message.id && state.shown.get(message.id);
+  if (known) {  // a copy of a message on the page: at-least-once delivery, shown once
+    if (known.classList.contains("mine")) setStatus(known, "delivered through Pusher ✓", "delivered");
     return;
   }
-  appendMessage(messageNode(message || {}, false));
+  const item = messageNode(message, false);
+  if (message.id) state.shown.set(message.id, item);
+  placeMessage(item, message.sent_at);
+}
+
+// The sender's bubbles follow their tasks in the task log.
+function followTasks(tasks) {
+  for (const task of tasks) {
+    const item = state.byTask.get(task.task);
+    if (!item) continue;
+    if (task.outcome === "retried") setStatus(item, `retried (${task.trail.filter((o) => o === "retried").length})`, "retried");
+    else if (task.outcome === "parked") setStatus(item, "parked: Pusher did not take it (see the task view)", "parked");
+    else if (task.outcome === "delivered") setStatus(item, "delivered through Pusher ✓", "delivered");
+  }
 }
 
 // --- recent tasks --------------------------------------------------------------------
@@ -217,8 +249,8 @@ function tasksByName(entries) {
   return [...tasks.values()];
 }
 
-function renderTasks(entries) {
-  const rows = tasksByName(entries).map((task) => {
+function renderTasks(tasks) {
+  const rows = tasks.map((task) => {
     const badge = element("span", "badge", task.outcome);
     badge.dataset.outcome = task.outcome;
     const status = task.pusher_status ? ` · Pusher ${task.pusher_status}` : "";
@@ -242,7 +274,9 @@ async function pollTasks() {
   try {
     const response = await fetch(state.config.tasksPath, { cache: "no-store" });
     if (!response.ok) throw new Error(`${state.config.tasksPath} answered ${response.status}`);
-    const count = renderTasks((await response.json()).tasks);
+    const tasks = tasksByName((await response.json()).tasks);
+    followTasks(tasks);
+    const count = renderTasks(tasks);
     $("tasks-table").hidden = count === 0;
     status.hidden = count > 0;
     status.textContent = "No task yet: send a message.";
@@ -254,6 +288,29 @@ async function pollTasks() {
   setTimeout(pollTasks, TASK_POLL_MS);
 }
 
+// --- simulated outage ------------------------------------------------------------------
+// `make dev` puts a fault proxy between the app and soketi; /demo/outage arms it.
+
+function showOutage(mode) {
+  $("outage").dataset.mode = mode;
+  for (const button of document.querySelectorAll("#outage button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.mode === mode));
+  }
+}
+
+async function outage(mode) {
+  const init = mode ? { method: "POST", body: new URLSearchParams({ mode }) } : {};
+  const response = await fetch("/demo/outage", init);
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    $("outage-note").textContent = answer.error || `HTTP ${response.status}`;
+    $("outage-buttons").hidden = mode === undefined;
+    return;
+  }
+  $("outage-buttons").hidden = false;
+  showOutage(answer.mode);
+}
+
 // --- start ---------------------------------------------------------------------------
 
 async function start() {
@@ -262,6 +319,10 @@ async function start() {
   $("join-form").addEventListener("submit", chooseName);
   $("send-form").addEventListener("submit", send);
   $("rename").addEventListener("click", leaveLobby);
+  for (const button of document.querySelectorAll("#outage button")) {
+    button.addEventListener("click", () => outage(button.dataset.mode));
+  }
+  outage();
   if (state.config.user) enterLobby(state.config.user);
   pollTasks();
 }

@@ -1,12 +1,17 @@
-"""Shared fixtures: a real soketi for the session, clients and subscribers bound to it."""
+"""Shared fixtures: a real soketi for the session, clients and subscribers bound to it.
+Hypothesis keeps its example database in test-output/, not in the source tree."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from pusherlib import Pusher
+from tests.support.processes import OUTPUT
 from tests.support.soketi import Soketi
 from tests.support.subscriber import Subscriber
+
+set_hypothesis_home_dir(OUTPUT / "hypothesis")  # its example database and caches
 
 
 @pytest.fixture(scope="session")

@@ -212,6 +212,8 @@ def burst(request: webapp2.Request) -> webapp2.Response:
     names = {pushqueue.enqueue_event("burst", "tick", {"i": i}) for i in range(count)}
     if request.GET.get("fail"):
         raise RuntimeError("the handler failed after enqueueing")
+    if request.GET.get("status"):  # a refusal after enqueueing
+        return webapp2.Response(b'{"error": "refused"}', status=int(request.GET["status"]))
     return webapp2.Response(json.dumps(sorted(names)).encode(), content_type="application/json")
 
 
@@ -235,6 +237,31 @@ def test_events_of_one_request_travel_in_tasks_of_ten(make_app, soketi, queue_st
 def test_a_failed_request_queues_none_of_its_events(make_app, soketi, queue_stub):
     app = make_app(soketi.url, extra_groups=[burst_routes])
     app.get("/burst?n=3&fail=1", status=500)
+    assert queued(queue_stub) == []
+
+
+@pytest.mark.parametrize("status", [400, 404, 409])
+def test_a_request_answered_4xx_queues_none_of_its_events(make_app, soketi, queue_stub, status):
+    app = make_app(soketi.url, extra_groups=[burst_routes])
+    app.get(f"/burst?n=3&status={status}", status=status)
+    assert queued(queue_stub) == []
+
+
+def test_collecting_queues_the_block_s_events_at_its_end(app, queue_stub):
+    """``pushqueue.collecting()`` outside a request: nothing queued inside the block, every
+    event in tasks of ten at its end."""
+    with pushqueue.collecting() as pending:
+        names = {pushqueue.enqueue_event("collected", "tick", {"i": i}) for i in range(12)}
+        assert queued(queue_stub) == [] and len(pending) == 12
+    tasks = queued(queue_stub)
+    assert sorted(task.name for task in tasks) == sorted(names)
+    assert sorted(len(json.loads(task.payload)) for task in tasks) == [2, 10]
+
+
+def test_collecting_queues_nothing_when_the_block_fails(app, queue_stub):
+    with pytest.raises(RuntimeError), pushqueue.collecting():
+        pushqueue.enqueue_event("collected", "tick", {"i": 0})
+        raise RuntimeError("the block failed after enqueueing")
     assert queued(queue_stub) == []
 
 

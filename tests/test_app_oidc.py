@@ -256,12 +256,12 @@ def test_a_refused_token_triggers_nothing_and_is_not_logged(app, google_key, sub
     assert token is None or token not in logged
 
 
-def test_a_token_signed_by_another_key_is_refused(app, impostor_key, subscriber, capsys):
+def test_a_token_signed_by_another_key_is_refused(app, impostor_key, subscriber, pusher, capsys):
     subscriber.subscribe("oidc-impostor")
     token = impostor_key.token()
     response = post_task(app, "/worker/push/oidc-impostor/forged", token, status=401)
     assert "signature" in response.json["error"]
-    assert subscriber.drain(0.3) == []
+    assert subscriber.events_before_sentinel(pusher, "oidc-impostor") == []
     assert token not in capsys.readouterr().out
 
 
@@ -279,12 +279,12 @@ def test_certificates_are_fetched_once_for_many_tasks(app, google_key, certs_ser
     assert certs_server.fetches == 1
 
 
-def test_certificates_that_cannot_be_fetched_get_503(make_app, google_key, subscriber, capsys):
+def test_certificates_that_cannot_be_fetched_get_503(make_app, google_key, subscriber, pusher, capsys):
     app = make_app(**oidc_env(f"http://127.0.0.1:{free_port()}/certs"))  # nothing listens
     subscriber.subscribe("oidc-no-certs")
     response = post_task(app, "/worker/push/oidc-no-certs/ev", google_key.token(), status=503)
     assert response.json["error"] == "the token cannot be checked now"
-    assert subscriber.drain(0.3) == []
+    assert subscriber.events_before_sentinel(pusher, "oidc-no-certs") == []
     assert "cannot fetch" in capsys.readouterr().out
 
 

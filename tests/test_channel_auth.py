@@ -7,6 +7,8 @@ messages are checked.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -14,7 +16,7 @@ import webapp2
 
 from handlers.pusher_auth import PusherHooks, answer_channel_auth
 from pusherlib import encryption
-from tests.support.endpoints import MASTER_KEY, offline_endpoints, webtest_app
+from tests.support.endpoints import KEY, MASTER_KEY, SECRET, offline_endpoints, webtest_app
 
 SOCKET = "1234.5678"
 
@@ -54,10 +56,11 @@ def batch(app, channels, status=200, socket_id=SOCKET):
     return app.post("/pusher/auth", fields, status=status).json
 
 
-def assert_token(answer):
+def assert_token(answer, signed: str):
+    """``answer["auth"]`` is ``key:HMAC-SHA256(secret, signed)``, as Pusher documents it."""
     key, _, signature = answer["auth"].partition(":")
-    assert key == "test-key"
-    assert len(signature) == 64 and int(signature, 16) >= 0
+    assert key == KEY
+    assert signature == hmac.new(SECRET.encode(), signed.encode(), hashlib.sha256).hexdigest()
 
 
 # -- no authorizer: everything refused --------------------------------------------------
@@ -86,7 +89,7 @@ def test_without_an_authorizer_user_auth_is_refused(app, endpoints):
 def test_private_channel_gets_an_auth_token_only(app, allow_all):
     answer = auth(app, socket_id=SOCKET, channel_name="private-a")
     assert set(answer) == {"auth"}
-    assert_token(answer)
+    assert_token(answer, f"{SOCKET}:private-a")
     request, channel, socket_id = allow_all[0]
     assert isinstance(request, webapp2.Request) and (channel, socket_id) == ("private-a", SOCKET)
 
@@ -159,7 +162,7 @@ def test_the_authorizer_sees_the_request(app, endpoints):
     endpoints.authorizer(lambda request, channel_name, socket_id: request.cookies.get("user") == "alice")
     auth(app, 403, socket_id=SOCKET, channel_name="private-a")
     app.set_cookie("user", "alice")
-    assert_token(auth(app, socket_id=SOCKET, channel_name="private-a"))
+    assert_token(auth(app, socket_id=SOCKET, channel_name="private-a"), f"{SOCKET}:private-a")
 
 
 # -- bad input: 400 with a message ------------------------------------------------------
@@ -251,7 +254,7 @@ def test_user_auth_signs_in_the_user_the_provider_names(app, endpoints, allow_al
 
     answer = user_auth(app, socket_id=SOCKET)
     assert set(answer) == {"auth", "user_data"}
-    assert_token(answer)
+    assert_token(answer, f"{SOCKET}::user::{answer['user_data']}")
     assert json.loads(answer["user_data"]) == {
         "id": "alice",
         "user_info": {"name": "Alice"},
@@ -287,7 +290,7 @@ def test_routes_live_under_the_chosen_prefix():
     endpoints.authorizer(lambda request, channel_name, socket_id: True)
     app = webtest_app(endpoints)
     fields = {"socket_id": SOCKET, "channel_name": "private-a"}
-    assert_token(app.post("/realtime/auth", fields).json)
+    assert_token(app.post("/realtime/auth", fields).json, f"{SOCKET}:private-a")
     app.post("/pusher/auth", fields, status=404)
 
 

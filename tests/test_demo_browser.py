@@ -1,6 +1,7 @@
 """The demo page in headless Chromium against the real local stack (`make dev` on free ports):
 two users in two browser contexts see each other in the presence list and exchange messages
-that travel POST /push -> Cloud Tasks emulator -> worker -> soketi -> pusher-js."""
+that travel POST /push -> Cloud Tasks emulator -> worker -> soketi -> pusher-js; a message
+delivered twice shows once, in order; a bubble follows its task through a simulated outage."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from pusherlib import Pusher
 from tests.support.chromium import chromium
 from tests.support.devstack import DevStack
 from tests.support.processes import OUTPUT
@@ -80,7 +82,7 @@ def test_two_users_see_each_other_and_chat_through_the_queue(stack, browser):
         alice.page.screenshot(path=str(OUTPUT / "demo-alice.png"))
         bob.page.screenshot(path=str(OUTPUT / "demo-bob.png"))
 
-        local = (stack.app_url, f"ws://127.0.0.1:{stack.ports['soketi']}")
+        local = (stack.app_url, f"ws://127.0.0.1:{stack.ports['proxy']}")
         for visitor in (alice, bob):
             assert any(url.endswith("/static/vendor/pusher.min.js") for url in visitor.requested)
             assert [url for url in visitor.requested if not url.startswith(local)] == []
@@ -101,4 +103,70 @@ def test_a_name_pusher_cannot_use_is_refused_with_a_message(stack, browser):
         expect(visitor.page.locator("#join-error")).to_contain_text("letters, digits")
         expect(visitor.page.locator("#whoami")).to_be_hidden()
     finally:
+        visitor.close()
+
+
+def test_a_message_delivered_twice_shows_once_and_in_order(stack, browser):
+    """Delivery is at least once: copies of a message (same id) show once, placed by sent_at."""
+    pusher = Pusher(
+        stack.app_id, stack.key, stack.secret, host="127.0.0.1", port=stack.ports["soketi"], ssl=False
+    )
+    visitor = Visitor(browser, stack.app_url)
+    try:
+        visitor.join("carol")
+        expect(visitor.member("carol")).to_be_visible(timeout=WAIT_MS)
+
+        def message(id_: str, text: str, second: int) -> dict:
+            return {"id": id_, "user": "dave", "text": text, "sent_at": f"2020-01-01T00:00:{second:02d}Z"}
+
+        late, early = message("twice-late", "late", 2), message("twice-early", "early", 1)
+        for data in (late, late, early, late, early):
+            pusher.trigger("presence-lobby", "message", data)
+        pusher.trigger("presence-lobby", "message", message("twice-sentinel", "sentinel", 3))
+        texts = visitor.page.locator(".message .text")
+        expect(texts.last).to_have_text("sentinel", timeout=WAIT_MS)  # everything before it arrived
+        expect(texts).to_have_text(["early", "late", "sentinel"])
+    finally:
+        visitor.close()
+
+
+@pytest.fixture
+def outage_stack():
+    """A stack of its own (its tasks would show in the other tests' task view), with attempts
+    enough that a retried task is still retrying when the test ends the outage."""
+    with DevStack(name="devstack-browser-outage", max_attempts=100_000) as devstack:
+        yield devstack
+
+
+def test_a_bubble_follows_its_task_through_a_simulated_outage(outage_stack, browser):
+    """The outage buttons arm make dev's fault proxy: the bubble shows retried (n), then
+    delivered once Pusher is up again; with Pusher refusing, parked."""
+    visitor = Visitor(browser, outage_stack.app_url)
+    page = visitor.page
+    try:
+        visitor.join("erin")
+        expect(visitor.member("erin")).to_be_visible(timeout=WAIT_MS)
+        down = page.locator('#outage button[data-mode="outage"]')
+        expect(down).to_be_visible(timeout=WAIT_MS)
+
+        down.click()
+        expect(down).to_have_attribute("aria-pressed", "true", timeout=WAIT_MS)
+        visitor.say("during the outage")
+        status = page.locator(".message.mine .status").last
+        expect(status).to_have_attribute("data-state", "retried", timeout=WAIT_MS)
+        expect(status).to_have_text(re.compile(r"retried \(\d+\)"))
+        page.click('#outage button[data-mode="off"]')
+        expect(status).to_have_attribute("data-state", "delivered", timeout=60_000)
+        expect(page.locator(".message .text")).to_have_text(["during the outage"])
+
+        page.click('#outage button[data-mode="permanent"]')
+        expect(page.locator('#outage button[data-mode="permanent"]')).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        visitor.say("refused for good")
+        status = page.locator(".message.mine .status").last
+        expect(status).to_have_attribute("data-state", "parked", timeout=WAIT_MS)
+    finally:
+        page.click('#outage button[data-mode="off"]')
+        expect(page.locator('#outage button[data-mode="off"]')).to_have_attribute("aria-pressed", "true")
         visitor.close()

@@ -10,6 +10,7 @@ import webtest
 from handlers import demo
 from handlers.application import create_services
 from settings import Settings
+from tests.support.processes import free_port
 
 SOKETI_URL = "http://app-key:app-secret@127.0.0.1:6001/apps/1"
 
@@ -82,3 +83,16 @@ def test_pusher_itself_is_reached_by_cluster(env, cluster):
 
 def test_without_demo_mode_there_is_no_demo():
     assert demo.routes(create_services(settings_for(demo_mode=False))) == []
+
+
+def test_the_outage_control_says_when_no_fault_proxy_is_there():
+    """Outside `make dev` (no fault proxy in front of Pusher) the page is told so, not a 500."""
+    nothing_there = f"http://app-key:app-secret@127.0.0.1:{free_port()}/apps/1"
+    services = create_services(settings_for(PUSHER_URL=nothing_there))
+    app = webtest.TestApp(webapp2.WSGIApplication(demo.routes(services)))
+    for answer in (
+        app.get("/demo/outage", status=409),
+        app.post("/demo/outage", {"mode": "outage"}, status=409),
+    ):
+        assert "no demo fault proxy" in answer.json["error"]
+    assert "mode is one of" in app.post("/demo/outage", {"mode": "x"}, status=400).json["error"]

@@ -4,11 +4,15 @@ queue, and leaves no process behind on Ctrl-C."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -48,7 +52,7 @@ def test_every_part_answers_and_is_announced(stack):
 def test_the_page_gets_the_soketi_it_runs_with(stack):
     _, _, body = get(stack.app_url + "/demo/config.json")
     config = json.loads(body)
-    soketi = ("devstack-key", "127.0.0.1", stack.ports["soketi"])
+    soketi = ("devstack-key", "127.0.0.1", stack.ports["proxy"])  # through the demo fault proxy
     assert (config["key"], config["wsHost"], config["wsPort"]) == soketi
     assert config["forceTLS"] is False
 
@@ -69,6 +73,33 @@ def test_a_push_reaches_a_websocket_subscriber_through_the_queue(stack):
     assert task
 
 
+def test_soketi_sends_its_webhooks_to_the_app_which_accepts_them(stack):
+    """The stack is wired: soketi signs webhooks with the app's secret and posts them to
+    /pusher/webhooks, which checks them (a wrong key or signature would get 401)."""
+    accepted = '"POST /pusher/webhooks HTTP/1.1" 200'
+    before = stack.output().count(accepted)
+    with Subscriber(stack.ws_url, timeout=20) as subscriber:
+        subscriber.subscribe("devstack-webhook")  # channel_occupied
+        wait_until(lambda: stack.output().count(accepted) > before, 30, "a webhook accepted by the app")
+
+
+def test_encrypted_channels_work_out_of_the_box(stack):
+    """A master key is set: the app signs private-encrypted- subscriptions with a shared secret."""
+    with Subscriber(stack.ws_url, timeout=20) as subscriber:
+        request = urllib.request.Request(
+            stack.app_url + "/pusher/auth",
+            data=urllib.parse.urlencode(
+                {"socket_id": subscriber.socket_id, "channel_name": "private-encrypted-devstack"}
+            ).encode(),
+        )
+        request.add_header("Cookie", "user=alice")  # the demo authorizer's user
+        with urllib.request.urlopen(request, timeout=20) as response:
+            answer = json.loads(response.read())
+        assert set(answer) == {"auth", "shared_secret"}
+        reply = subscriber.subscribe("private-encrypted-devstack", {"auth": answer["auth"]})
+        assert reply["event"] == "pusher_internal:subscription_succeeded"
+
+
 @pytest.mark.parametrize(
     ("role", "label"),
     [
@@ -76,6 +107,7 @@ def test_a_push_reaches_a_websocket_subscriber_through_the_queue(stack):
         ("soketi", "soketi"),
         ("soketi_metrics", "soketi metrics"),
         ("tasks", "Cloud Tasks emulator"),
+        ("proxy", "demo fault proxy"),
     ],
 )
 def test_a_taken_port_is_named_and_nothing_starts(role, label):
@@ -100,14 +132,89 @@ def test_a_part_that_cannot_start_stops_the_others():
         assert not port_open(port), f"port {port} still open"
 
 
-def test_ctrl_c_stops_every_process_it_started(stack):
-    started = stack.descendants()
-    assert len(started) >= 4, "soketi, the emulator, gunicorn and its worker"
-    assert stack.stop(signal.SIGINT) == 0
-    wait_until(lambda: not any(process_alive(pid) for pid in started), 15, "every child gone")
-    for port in (stack.ports["app"], stack.ports["soketi"], stack.ports["tasks"]):
-        assert not port_open(port), f"port {port} still open"
-    assert "stopped soketi" in stack.output()
+def test_ctrl_c_stops_every_process_and_a_restart_at_once_works():
+    """Its own stack: stopping the module's shared one would break the tests run after this.
+    Connections open while it stops leave TIME_WAIT on its ports, which must not refuse a restart."""
+    devstack = DevStack(name="devstack-restart")
+    devstack.start()
+    started = devstack.descendants()
+    assert len(started) >= 5, "soketi, the proxy, the emulator, gunicorn and its worker"
+    ports = devstack.ports
+    held = [socket.create_connection(("127.0.0.1", ports[role]), timeout=10) for role in ("app", "soketi")]
+    try:
+        assert devstack.stop(signal.SIGINT) == 0
+        wait_until(lambda: not any(process_alive(pid) for pid in started), 15, "every child gone")
+        for port in (ports["app"], ports["soketi"], ports["tasks"], ports["proxy"]):
+            assert not port_open(port), f"port {port} still open"
+        assert "stopped soketi" in devstack.output()
+    finally:
+        for connection in held:
+            connection.close()
+    with DevStack(name="devstack-restarted", **ports) as again:
+        status, _, _ = get(again.app_url + "/")
+        assert status == 200
+
+
+def post_form(url: str, **fields: str) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def push(stack: DevStack, channel: str, data: dict) -> str:
+    request = urllib.request.Request(
+        f"{stack.app_url}/push/{channel}/greeting",
+        data=json.dumps(data).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        assert response.status == 202
+        return json.loads(response.read())["task"]
+
+
+def task_outcomes(stack: DevStack, task: str) -> list[str]:
+    _, _, body = get(stack.app_url + "/tasks/recent?limit=200")
+    return [entry["outcome"] for entry in json.loads(body)["tasks"] if entry["task"] == task]
+
+
+def test_the_outage_control_retries_then_parks_and_delivery_resumes(stack):
+    """The page's outage buttons: 503 from "Pusher" is retried, 400 parks, "off" delivers."""
+    assert post_form(stack.app_url + "/demo/outage", mode="sideways")[0] == 400
+    try:
+        assert post_form(stack.app_url + "/demo/outage", mode="outage") == (200, {"mode": "outage"})
+        retried = push(stack, "devstack-outage", {"n": 1})
+        wait_until(lambda: "retried" in task_outcomes(stack, retried), 60, "a retry")
+        assert post_form(stack.app_url + "/demo/outage", mode="permanent") == (200, {"mode": "permanent"})
+        parked = push(stack, "devstack-outage", {"n": 2})
+        wait_until(lambda: "parked" in task_outcomes(stack, parked), 60, "a parked task")
+    finally:
+        assert post_form(stack.app_url + "/demo/outage", mode="off") == (200, {"mode": "off"})
+    with Subscriber(stack.ws_url, timeout=60) as subscriber:
+        subscriber.subscribe("devstack-outage")
+        push(stack, "devstack-outage", {"n": 3})
+        assert json.loads(subscriber.event("greeting", "devstack-outage")["data"]) == {"n": 3}
+
+
+def test_purge_queue_deletes_a_task_the_app_keeps_refusing(stack):
+    """A task for a URL the app answers 404 would be retried for days: --purge-queue ends it."""
+    import grpc
+    from google.cloud import tasks_v2
+    from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{stack.ports['tasks']}")
+    client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+    queue = "projects/local-dev/locations/us-central1/queues/pusher"
+    task = tasks_v2.Task(app_engine_http_request=tasks_v2.AppEngineHttpRequest(relative_uri="/no-such-page"))
+    client.create_task(parent=queue, task=task)
+    assert list(client.list_tasks(parent=queue))
+    argv = [sys.executable, "scripts/devstack.py", "--tasks-port", str(stack.ports["tasks"]), "--purge-queue"]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"purged {queue}" in result.stdout
+    assert list(client.list_tasks(parent=queue)) == []
 
 
 def test_help_lists_the_port_options():
@@ -116,3 +223,26 @@ def test_help_lists_the_port_options():
     assert result.returncode == 0
     for option in ("--app-port", "--soketi-port", "--tasks-port", "--soketi-metrics-port"):
         assert option in result.stdout
+
+
+def test_a_port_offset_moves_every_default_port(monkeypatch):
+    """DEV_PORT_OFFSET: a second stack beside the first, no port shared (an explicit port wins)."""
+    spec = importlib.util.spec_from_file_location("devstack_script", ROOT / "scripts" / "devstack.py")
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, script)  # its dataclasses look themselves up there
+    spec.loader.exec_module(script)
+    for name in [name for name in os.environ if name.startswith("DEV_")]:
+        monkeypatch.delenv(name)
+    first = script.parse_args([])
+    monkeypatch.setenv("DEV_PORT_OFFSET", "10")
+    monkeypatch.setenv("DEV_TASKS_PORT", "9999")
+    second = script.parse_args([])
+    roles = ["app", "soketi", "soketi_metrics", "proxy", "tasks"]
+    ports = {role: (getattr(first, f"{role}_port"), getattr(second, f"{role}_port")) for role in roles}
+    assert ports == {
+        "app": (8080, 8090),
+        "soketi": (6001, 6011),
+        "soketi_metrics": (9601, 9611),
+        "proxy": (6101, 6111),
+        "tasks": (8123, 9999),
+    }

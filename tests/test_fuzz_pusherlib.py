@@ -15,7 +15,7 @@ import re
 from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pusherlib import Pusher, PusherError, PusherTypeError, PusherValueError, validation
@@ -79,7 +79,11 @@ def sent_or_refused(server: FaultServer, valid: bool, call) -> None:
 def test_channel_names(server, client, name):
     TRIED["channel names"] += 1
     valid = channel_is_valid(name)
-    assert (validation.channel_name(name) == name) if valid else True
+    if valid:
+        assert validation.channel_name(name) == name
+    else:
+        with pytest.raises(PusherValueError):
+            validation.channel_name(name)
     sent_or_refused(server, valid, lambda: client.trigger(name, "event", {}))
 
 
@@ -150,11 +154,25 @@ def batch_is_valid(batch: object) -> bool:
             return False
         if not event["name"] or event.get("socket_id") not in (None, "", "1.2"):
             return False
+        if not data_is_json(event["data"]):
+            return False
+    return True
+
+
+def data_is_json(data: object) -> bool:
+    """Event data is sent as it is when a string, else as JSON, which has no infinity or NaN."""
+    if isinstance(data, str):
+        return True
+    try:
+        json.dumps(data, allow_nan=False)
+    except ValueError:
+        return False
     return True
 
 
 @EXAMPLES
 @given(batch=st.one_of(st.lists(batch_events, max_size=12), json_values))
+@example(batch=[{"channel": "ch", "name": "e", "data": {"x": float("inf")}}])  # refused: not JSON
 def test_batch_shapes(server, client, batch):
     TRIED["batch shapes"] += 1
     sent_or_refused(server, batch_is_valid(batch), lambda: client.trigger_batch(batch))

@@ -14,7 +14,7 @@ from pusherlib import HTTPTransport, Pusher, PusherConnectionError, PusherValueE
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
 from tests.support.proxy import ForwardProxy
 from tests.support.raw_replies import MALFORMED_ANSWERS, READABLE_ANSWERS, Raw, RawReplyServer
-from tests.support.soketi import unique
+from tests.support.soketi import SOKETI_TRIGGERED, unique
 from tests.support.tls import (  # soketi serving TLS with a CA made there
     tls_client,
     tls_soketi,  # noqa: F401 - a fixture
@@ -103,7 +103,7 @@ def test_one_client_shared_by_threads(pusher, subscriber):
     subscriber.subscribe(channel)
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(lambda i: pusher.trigger(channel, "n", str(i)), range(120)))
-    assert all(isinstance(answer, dict) for answer in answers)
+    assert answers == [SOKETI_TRIGGERED] * 120
     received = {subscriber.event("n", channel)["data"] for _ in range(120)}
     assert received == {str(i) for i in range(120)}
 

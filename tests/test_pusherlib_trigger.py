@@ -8,6 +8,7 @@ import json
 import pytest
 
 from pusherlib import Pusher, PusherValueError
+from tests.support.fault_server import FaultServer, Reply
 from tests.support.soketi import unique
 from tests.support.subscriber import Subscriber
 
@@ -23,8 +24,7 @@ def assert_not_received(subscriber: Subscriber, pusher: Pusher, channel: str, ev
 def test_public_event_arrives(pusher, subscriber):
     channel = unique("public-")
     subscriber.subscribe(channel)
-    answer = pusher.trigger(channel, "greeting", {"message": "hello", "n": [1, 2.5, None, True]})
-    assert isinstance(answer, dict)
+    pusher.trigger(channel, "greeting", {"message": "hello", "n": [1, 2.5, None, True]})
     received = subscriber.event("greeting", channel)
     assert json.loads(received["data"]) == {"message": "hello", "n": [1, 2.5, None, True]}
 
@@ -66,9 +66,26 @@ def test_socket_id_excludes_that_subscriber_only(pusher, subscriber, other_subsc
 def test_trigger_with_info(pusher, subscriber):
     channel = unique("info-")
     subscriber.subscribe(channel)
-    answer = pusher.trigger(channel, "e", "x", info=["subscription_count"])
-    assert isinstance(answer, dict)
+    pusher.trigger(channel, "e", "x", info=["subscription_count"])
     assert subscriber.event("e", channel)["data"] == "x"
+
+
+def test_trigger_with_info_sends_it_and_returns_pusher_s_channel_attributes():
+    """soketi ignores ``info``: a server answering as Pusher documents shows what is sent
+    and that the channels' attributes come back as they were answered."""
+    documented = {"channels": {"info-x": {"subscription_count": 2}}}
+    with (
+        FaultServer(default=Reply.json(200, documented)) as server,
+        Pusher.from_url(server.pusher_url) as client,
+    ):
+        assert client.trigger("info-x", "e", "x", info=["subscription_count", "user_count"]) == documented
+        assert (
+            client.trigger_batch([{"channel": "info-x", "name": "e", "data": "x", "info": "user_count"}])
+            == documented
+        )
+    trigger, batch = (json.loads(request.body) for request in server.requests)
+    assert trigger["info"] == "subscription_count,user_count"
+    assert batch["batch"][0]["info"] == "user_count"
 
 
 def test_batch_of_ten_with_info_and_exclusion(pusher, subscriber, other_subscriber):
@@ -83,7 +100,7 @@ def test_batch_of_ten_with_info_and_exclusion(pusher, subscriber, other_subscrib
     events.append(
         {"channel": channels[0], "name": "private-note", "data": "x", "socket_id": subscriber.socket_id}
     )
-    assert isinstance(pusher.trigger_batch(events), dict)
+    pusher.trigger_batch(events)
     for i in range(9):
         received = subscriber.event("item", channels[i % 2])
         assert json.loads(received["data"]) == {"i": i}  # in order, per channel

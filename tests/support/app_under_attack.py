@@ -68,7 +68,10 @@ class Target:
     def post(
         self, path: str, body: bytes, content_type: str, headers: dict[str, str] | None = None
     ) -> webtest.TestResponse:
-        """POST ``body`` exactly as given (WebTest would parse a multipart body itself)."""
+        """POST ``body`` exactly as given (WebTest would parse a multipart body itself), with
+        no cookie: a cookie left by another test would be sent (and WebTest's cookie jar
+        cannot read a path that is not UTF-8)."""
+        self.app.reset()
         request = webtest.TestRequest.blank(path, method="POST", body=body, headers=headers or {})
         request.content_type = content_type
         return self.app.do_request(request, status="*", expect_errors=True)

@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .processes import OUTPUT, ROOT, free_port, wait_until
+from .processes import OUTPUT, ROOT, forget, free_port, stop_on_exit, wait_until
 
 DEVSTACK = ROOT / "scripts" / "devstack.py"
 READY_LINE = "ready. Open the demo page"
@@ -18,12 +18,20 @@ READY_LINE = "ready. Open the demo page"
 class DevStack:
     """One run of ``scripts/devstack.py`` with its output collected (and copied to test-output/)."""
 
-    def __init__(self, name: str = "devstack", wsgi_app: str = "main:app", **ports: int):
-        self.wsgi_app = wsgi_app
+    def __init__(
+        self,
+        name: str = "devstack",
+        wsgi_app: str = "main:app",
+        max_attempts: int = 3,
+        env: dict[str, str] | None = None,
+        **ports: int,
+    ):
+        self.wsgi_app, self.max_attempts, self.extra_env = wsgi_app, max_attempts, env or {}
         self.ports = {
             "app": free_port(),
             "soketi": free_port(),
             "soketi_metrics": free_port(),
+            "proxy": free_port(),
             "tasks": free_port(),
             **ports,
         }
@@ -45,6 +53,8 @@ class DevStack:
             str(self.ports["soketi_metrics"]),
             "--tasks-port",
             str(self.ports["tasks"]),
+            "--proxy-port",
+            str(self.ports["proxy"]),
             "--app-id",
             self.app_id,
             "--key",
@@ -53,6 +63,8 @@ class DevStack:
             self.secret,
             "--wsgi-app",
             self.wsgi_app,
+            "--max-attempts",
+            str(self.max_attempts),
         ]
 
     @property
@@ -67,6 +79,7 @@ class DevStack:
         """Start it and wait for its "ready" line; fail (after stopping it) if it exits first."""
         OUTPUT.mkdir(exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHER_", "DEV_"))}
+        env.update(self.extra_env)
         self.process = subprocess.Popen(
             self.argv,
             cwd=ROOT,
@@ -75,7 +88,9 @@ class DevStack:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # not stopped by the terminal's Ctrl-C; the tests stop it
         )
+        stop_on_exit(self.process.pid, self.stop)
         threading.Thread(target=self._collect, daemon=True).start()
         try:
             wait_until(self._ready, timeout, "devstack")
@@ -112,6 +127,7 @@ class DevStack:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        forget(self.process.pid)
         return self.process.returncode
 
     def __enter__(self) -> DevStack:

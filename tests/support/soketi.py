@@ -8,6 +8,8 @@ import uuid
 from .processes import ROOT, ManagedProcess, free_port, wait_until
 
 SOKETI = ROOT / "node_modules" / "@soketi" / "soketi" / "bin" / "server.js"
+#: soketi's answer to a trigger (Pusher's own is ``{}``): the body the client must hand back.
+SOKETI_TRIGGERED = {"ok": True}
 
 
 def unique(prefix: str) -> str:

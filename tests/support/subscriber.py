@@ -8,6 +8,8 @@ from typing import Any
 
 from websockets.sync.client import connect
 
+SENTINEL_EVENT = "test-sentinel"
+
 
 class Subscriber:
     """A connection to soketi: subscribe to channels and collect the events that arrive."""
@@ -68,16 +70,19 @@ class Subscriber:
             lambda m: m.get("event") == name and (channel is None or m.get("channel") == channel), timeout
         )
 
-    def drain(self, seconds: float) -> list[dict[str, Any]]:
-        """Collect every message arriving in the next ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                self.events.append(self._next_message(remaining))
-            except TimeoutError:
-                break
-        collected, self.events = self.events, []
-        return collected
+    def events_before_sentinel(self, pusher: Any, channel: str) -> list[dict[str, Any]]:
+        """Trigger a sentinel event on ``channel`` now (through ``pusher``) and return (and
+        consume) the channel's events that arrived before it: what did not arrive by then
+        never will (soketi delivers to one connection in order), and no waiting is needed."""
+        pusher.trigger(channel, SENTINEL_EVENT, "sentinel")
+
+        def on_channel(message: dict[str, Any]) -> bool:
+            return message.get("channel") == channel and not message["event"].startswith("pusher")
+
+        self.wait_for(lambda m: on_channel(m) and m["event"] == SENTINEL_EVENT)
+        before = [message for message in self.events if on_channel(message)]
+        self.events = [message for message in self.events if not on_channel(message)]
+        return before
 
     def close(self) -> None:
         self._connection.__exit__(None, None, None)

@@ -1,0 +1,1 @@
+"""The README's examples as runnable, tested modules."""
