@@ -20,6 +20,7 @@ from typing import Any
 import webapp2
 
 import pushqueue
+from access import Access, access_for
 from pusherlib import Pusher
 from pushqueue import logs, oidc
 from pushqueue.events import EventQueue
@@ -32,12 +33,14 @@ from settings import Settings
 @dataclass(frozen=True)
 class Services:
     """What handlers use: the settings, the event queue, the worker (and its Pusher client),
-    and the check of Cloud Tasks' OIDC tokens (``None`` without ``TASKS_OIDC_AUDIENCE``)."""
+    the check of Cloud Tasks' OIDC tokens (``None`` without ``TASKS_OIDC_AUDIENCE``), and
+    the trust decisions of :mod:`access` (channel policy, publishers, admins)."""
 
     settings: Settings
     events: EventQueue
     worker: Worker
-    oidc_verifier: oidc.OidcVerifier | None = None
+    oidc_verifier: oidc.OidcVerifier | None
+    access: Access
 
     @property
     def backend(self) -> Backend:
@@ -85,7 +88,7 @@ class Application(webapp2.WSGIApplication):
 
 def create_services(settings: Settings) -> Services:
     """The process's services: one Pusher client, the event queue checking with it, the
-    worker sending with it, the token verifier."""
+    worker sending with it, the token verifier, the trust decisions."""
     pusher = settings.pusher_client()
     events = event_queue_for(settings, pusher=pusher)
     worker = Worker(
@@ -95,7 +98,7 @@ def create_services(settings: Settings) -> Services:
         parked_queue_name=settings.parked_queue_name,
         max_attempts=settings.max_attempts,
     )
-    return Services(settings, events, worker, oidc.verifier_for(settings))
+    return Services(settings, events, worker, oidc.verifier_for(settings), access_for(settings))
 
 
 def create_app(

@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 SOKETI_SERVER = ROOT / "node_modules" / "@soketi" / "soketi" / "bin" / "server.js"
+# The local publisher token: POST /push needs one (PUSH_TOKENS); it proves nothing anywhere else.
+LOCAL_PUSH_TOKEN = "local-development-only-push-token"
 TASKS_EMULATOR = ROOT / ".venv-tasks-emulator" / "bin" / "gcloud-tasks-emulator"
 QUEUE_YAML = ROOT / "queue.yaml"
 START_TIMEOUT = 60.0
@@ -110,6 +112,7 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
         "TASKS_LOCATION": args.location,
         "CLOUD_TASKS_EMULATOR_HOST": f"{HOST}:{args.tasks_port}",
         "DEMO_MODE": "1",
+        "PUSH_TOKENS": f"local-dev:{LOCAL_PUSH_TOKEN}",
     }
     app_argv = [
         sys.executable,
@@ -308,6 +311,8 @@ def summary(args: argparse.Namespace) -> list[str]:
         f"/apps/{args.app_id}  (key {args.key}; metrics on {args.soketi_metrics_port})",
         f"  tasks      Cloud Tasks emulator on {HOST}:{args.tasks_port}  (project {args.project}, "
         f"location {args.location}, queues of queue.yaml) -> POSTs tasks to {app}",
+        f"  publish    curl -H 'Authorization: Bearer {LOCAL_PUSH_TOKEN}' -H 'Content-Type: application/json'"
+        f" -d '{{\"n\": 1}}' {app}/push/my-channel/my-event",
         "Press Ctrl-C to stop everything.",
     ]
 
