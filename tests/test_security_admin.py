@@ -180,7 +180,8 @@ def test_iap_forgeries_are_refused(app, iap_key, forgery):
 
 def test_the_admin_header_counts_on_app_engine_only():
     with app_under_attack(GAE_ENV="standard", ALLOW_UNVERIFIED_LOCAL_REQUESTS="0") as target:
-        assert target.app.get("/tasks/recent", headers=ADMIN_HEADER).json == {"tasks": []}
+        response = target.app.get("/tasks/recent", headers=ADMIN_HEADER, expect_errors=True)
+        assert response.status_int == 200 and "tasks" in response.json
     with app_under_attack(ALLOW_UNVERIFIED_LOCAL_REQUESTS="0") as target:
         assert target.app.get("/tasks/recent", headers=ADMIN_HEADER, expect_errors=True).status_int == 403
 
