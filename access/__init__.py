@@ -10,16 +10,29 @@ is in :mod:`handlers.worker`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from handlers.pusher_auth.policy import ChannelPolicy
+from handlers.pusher_auth.policy import Caller, ChannelPolicy, Publication
 from pushqueue import oidc
 from settings import Settings
 
 from .admins import AdminGate
 from .channels import app_policy
 from .iap import IapKeys, IapVerifier
-from .publishers import Publishers
+from .publishers import PublisherRefused, Publishers
 from .rate_limit import RateLimiter
+
+
+@dataclass(frozen=True)
+class PublishRefusal:
+    """Why a publish request is refused: the HTTP ``status`` (401, 403, 429 or 503), a
+    ``reason`` that never quotes a credential, the ``caller`` if proven, and for 429 the
+    seconds to wait."""
+
+    status: int
+    reason: str
+    caller: Caller | None = None
+    retry_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,27 @@ class Access:
     publishers: Publishers
     publish_limit: RateLimiter
     admins: AdminGate
+
+    def check_publish(
+        self, request: Any, authorization: str | None, channel: str, event: str
+    ) -> PublishRefusal | None:
+        """``None`` when the caller proven by ``authorization`` may publish ``event`` on
+        ``channel`` now (the policy allows it and the caller's rate has room), else why not."""
+        try:
+            caller = self.publishers.identify(authorization)
+        except PublisherRefused as exc:
+            return PublishRefusal(exc.status, str(exc))
+        except oidc.CertsUnavailable:
+            return PublishRefusal(503, "the OIDC token cannot be checked now")
+        decision = self.policy.may_publish(Publication(request, channel, event, caller))
+        if not decision.allowed:
+            who = caller or "an anonymous caller"
+            return PublishRefusal(403, f"no channel rule lets {who} publish here ({decision.rule})", caller)
+        key = str(caller) if caller else f"anonymous:{getattr(request, 'remote_addr', None)}"
+        wait = self.publish_limit.wait(key)
+        if wait is not None:
+            return PublishRefusal(429, f"too many events from {key}: retry in {wait} s", caller, wait)
+        return None
 
 
 def access_for(settings: Settings) -> Access:

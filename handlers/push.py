@@ -25,12 +25,10 @@ from typing import TYPE_CHECKING
 
 import webapp2
 
-from access.publishers import PublisherRefused
 from handlers.base import BadQuery, JsonHandler, form_fields, is_form, query_param
 from handlers.body_limit import BodyTooLarge, read_body
-from handlers.pusher_auth import Caller, Publication
 from pusherlib import PusherError, PusherTypeError, PusherValueError, strict_json, validation
-from pushqueue import logs, oidc
+from pushqueue import logs
 
 if TYPE_CHECKING:
     from handlers.application import Services
@@ -70,39 +68,25 @@ class PushHandler(JsonHandler):
         self.send_json(202, {"task": task})
 
     def allowed(self, channel: str, event: str) -> bool:
-        """Prove the caller, ask the policy and the rate limit; answer and log a refusal."""
-        access = self.services.access
-        caller: Caller | None = None
-        try:
-            caller = access.publishers.identify(self.request.headers.get("Authorization"))
-        except PublisherRefused as exc:
-            return self.refuse(exc.status, str(exc), channel, event, caller)
-        except oidc.CertsUnavailable:
-            return self.refuse(503, "the OIDC token cannot be checked now", channel, event, caller)
-        decision = access.policy.may_publish(Publication(self.request, channel, event, caller))
-        if not decision.allowed:
-            reason = f"no channel rule lets {caller or 'an anonymous caller'} publish here ({decision.rule})"
-            return self.refuse(403, reason, channel, event, caller)
-        key = str(caller) if caller else f"anonymous:{self.request.remote_addr}"
-        wait = access.publish_limit.wait(key)
-        if wait is not None:
-            self.response.headers["Retry-After"] = str(wait)
-            return self.refuse(429, f"too many events from {key}: retry in {wait} s", channel, event, caller)
-        return True
-
-    def refuse(self, status: int, reason: str, channel: str, event: str, caller: Caller | None) -> bool:
-        """Answer ``status`` with ``reason`` and log it as one line; ``False``."""
+        """Whether the caller may publish (see :meth:`access.Access.check_publish`); when not,
+        answer and log why as one line."""
+        authorization = self.request.headers.get("Authorization")
+        refusal = self.services.access.check_publish(self.request, authorization, channel, event)
+        if refusal is None:
+            return True
         logs.log(
             logging.WARNING,
             "publish refused",
-            status=status,
-            reason=reason,
+            status=refusal.status,
+            reason=refusal.reason,
             channel=channel,
             event=event,
-            caller=str(caller) if caller else None,
+            caller=str(refusal.caller) if refusal.caller else None,
             remote_addr=self.request.remote_addr,
         )
-        if status == 401:
+        if refusal.status == 401:
             self.response.headers["WWW-Authenticate"] = "Bearer"
-        self.send_error(status, reason)
+        if refusal.retry_after is not None:
+            self.response.headers["Retry-After"] = str(refusal.retry_after)
+        self.send_error(refusal.status, refusal.reason)
         return False
