@@ -15,8 +15,8 @@ the worker then always checks tokens.
 Trust (see the README's "Security model"): ``PUSH_TOKENS`` and ``PUSH_OIDC_*`` name the
 services that may call ``POST /push`` (:func:`_publisher_settings`); ``IAP_AUDIENCE`` lets
 an Identity-Aware Proxy assertion prove an admin off App Engine; the local-development
-switch ``ALLOW_UNVERIFIED_LOCAL_REQUESTS`` and ``DEMO_MODE`` are refused where
-``GAE_ENV=standard`` or ``K_SERVICE`` shows a deployment (:func:`_deployment_settings`).
+switch ``ALLOW_UNVERIFIED_LOCAL_REQUESTS`` (:func:`_platform_settings`) and ``DEMO_MODE``
+(:func:`_demo_mode`) are refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment.
 Every number is ASCII digits (:func:`whole_number`): ``int()`` also takes ``"٣"``, and
 ``str.isdigit()`` says yes to ``"²"``, which ``int()`` then refuses.
 """
@@ -36,7 +36,6 @@ TASKS_BACKENDS = ("cloudtasks", "taskqueue")
 WORKER_TRANSPORTS = ("http", "urlfetch", "ndb")
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"  # Google's ID-token certs, {kid: PEM}
 IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"  # IAP's signing keys, a JWK set
-LOCAL_SWITCH = "ALLOW_UNVERIFIED_LOCAL_REQUESTS"
 MIN_PUSH_TOKEN_CHARS = 32
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
@@ -112,8 +111,8 @@ class Settings:
     oidc_service_account: str | None = None
     oidc_certs_url: str = GOOGLE_CERTS_URL
     http_target_url: str | None = None
-    app_engine: bool = False
     local_development: bool = False
+    app_engine_standard: bool = False
     publishers: PublisherSettings = field(default_factory=PublisherSettings)
     iap_audience: str | None = None
     iap_keys_url: str = IAP_KEYS_URL
@@ -139,7 +138,8 @@ class Settings:
             max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
             **_oidc_settings(env, backend),
-            **_deployment_settings(env),
+            **_platform_settings(env),
+            demo_mode=_demo_mode(env),
             publishers=_publisher_settings(env),
             iap_audience=env.get("IAP_AUDIENCE") or None,
             iap_keys_url=_url(env, "IAP_KEYS_URL") or IAP_KEYS_URL,
@@ -232,18 +232,17 @@ def _oidc_settings(env: Mapping[str, str], backend: str) -> dict[str, Any]:
     }
 
 
-def _deployment_settings(env: Mapping[str, str]) -> dict[str, bool]:
-    """``app_engine`` (``GAE_ENV=standard``: App Engine strips ``X-AppEngine-*`` headers from
-    outside requests), ``demo_mode`` and ``local_development``, both refused on a deployment
-    (``GAE_ENV=standard`` or Cloud Run's ``K_SERVICE``; dev_appserver's ``localdev`` is local)."""
-    app_engine = env.get("GAE_ENV") == "standard"
-    deployment = "GAE_ENV=standard" if app_engine else ("K_SERVICE" if env.get("K_SERVICE") else None)
+def _demo_mode(env: Mapping[str, str]) -> bool:
+    """``DEMO_MODE``, refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment: its rules
+    trust a cookie anyone can set."""
     demo_mode = _bool(env, "DEMO_MODE", False)
-    local_development = _bool(env, LOCAL_SWITCH, False)
-    for name, on in (("DEMO_MODE", demo_mode), (LOCAL_SWITCH, local_development)):
-        if on and deployment:
-            raise ConfigError(f"{name}=1 is refused on a deployment ({deployment} is set): it trusts anyone")
-    return {"app_engine": app_engine, "demo_mode": demo_mode, "local_development": local_development}
+    deployed = [name for name in ("GAE_ENV", "K_SERVICE") if env.get(name)]
+    if demo_mode and deployed:
+        raise ConfigError(
+            f"DEMO_MODE=1 is for local development only; {deployed[0]} shows a deployment, where "
+            "its rules would let anyone sign in as anyone and read every encrypted channel"
+        )
+    return demo_mode
 
 
 def _publisher_settings(env: Mapping[str, str]) -> PublisherSettings:
@@ -287,6 +286,24 @@ def whole_number(text: str) -> int | None:
     """``text`` as a whole number if it is 1 to 18 ASCII digits, else ``None`` (``int()``
     takes other scripts' digits, signs, spaces and ``_``; ``str.isdigit()`` takes ``"²"``)."""
     return int(text) if _WHOLE_NUMBER.fullmatch(text) else None
+
+
+def _platform_settings(env: Mapping[str, str]) -> dict[str, bool]:
+    """Where the app runs, which decides what a request's headers prove.
+
+    ``app_engine_standard`` (``GAE_ENV=standard``): App Engine strips ``X-AppEngine-*``
+    headers from outside requests, so they prove a task. ``local_development``
+    (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``, set by ``make dev`` and the tests): queue headers
+    are believed without proof; refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment.
+    """
+    local = _bool(env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS", False)
+    deployed = [name for name in ("GAE_ENV", "K_SERVICE") if env.get(name)]
+    if local and deployed:
+        raise ConfigError(
+            f"ALLOW_UNVERIFIED_LOCAL_REQUESTS is for local development only; {deployed[0]} "
+            "shows a deployment, where it would let anyone call the worker"
+        )
+    return {"local_development": local, "app_engine_standard": env.get("GAE_ENV") == "standard"}
 
 
 def _url(env: Mapping[str, str], name: str) -> str | None:
@@ -337,8 +354,8 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     number = _number(env, name, _DECIMAL, float, "a number (ASCII digits, optionally with a '.')")
     if number is None:
         return default
-    if number <= 0:
-        raise ConfigError(f"{name} must be positive, got {number}")
+    if number <= 0:  # ASCII digits only: never inf or nan
+        raise ConfigError(f"{name} must be a positive number, got {number}")
     return number
 
 

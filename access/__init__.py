@@ -81,6 +81,6 @@ def access_for(settings: Settings) -> Access:
         publishers=Publishers(publishing.tokens, verifier, publishing.service_accounts),
         publish_limit=RateLimiter(publishing.rate_per_second, publishing.burst),
         admins=AdminGate(
-            app_engine=settings.app_engine, local_development=settings.local_development, iap=iap
+            app_engine=settings.app_engine_standard, local_development=settings.local_development, iap=iap
         ),
     )

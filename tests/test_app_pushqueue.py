@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -18,11 +20,13 @@ from pusherlib import (
     PusherRateLimited,
     PusherServerError,
     PusherTimeout,
+    PusherTypeError,
     PusherValueError,
 )
 from pushqueue import coalesce, logs, tasklog, wire
-from pushqueue.outcome import Outcome, classify, retry_status
+from pushqueue.outcome import Outcome, TaskRefused, classify, retry_status
 from pushqueue.tasks import InvalidTaskError, ParkedTask, build_task, parked_request
+from tests.support.processes import ROOT
 
 RETRYABLE = [
     PusherTimeout("timed out"),
@@ -33,12 +37,16 @@ RETRYABLE = [
     PusherBadAuth("bad key", status=401),
     PusherForbidden("over quota", status=403),
     RuntimeError("a bug"),
+    ValueError("a bug's stray ValueError"),
+    TypeError("a bug's stray TypeError"),
+    KeyError("a bug's stray KeyError"),
 ]
 PERMANENT = [
     PusherBadRequest("bad", status=400),
     PusherPayloadTooLarge("too big", status=413),
     PusherValueError("invalid channel name"),
-    ValueError("not JSON"),
+    PusherTypeError("data must be JSON-encodable"),
+    TaskRefused("not a JSON list"),
 ]
 
 
@@ -67,11 +75,16 @@ def test_a_failed_replay_from_the_parked_queue_stays_there(error):
     assert classify(error, 50, 5, from_parked_queue=True) is Outcome.RETRIED
 
 
-def test_configuration_failures_retry_with_500_and_passing_ones_with_503():
+def test_only_pusher_asking_to_slow_down_makes_the_queue_slow_down():
+    """503 slows the whole queue on App Engine: only for Pusher's 429 and 5xx."""
+    assert retry_status(PusherRateLimited("x", status=429)) == 503
+    assert retry_status(PusherServerError("x", status=502)) == 503
+    assert retry_status(PusherServerError("x", status=500)) == 503
     assert retry_status(PusherBadAuth("x", status=401)) == 500
     assert retry_status(PusherForbidden("x", status=403)) == 500
-    assert retry_status(PusherServerError("x", status=502)) == 503
-    assert retry_status(PusherTimeout("x")) == 503
+    assert retry_status(PusherTimeout("x")) == 500
+    assert retry_status(PusherConnectionError("refused")) == 500
+    assert retry_status(RuntimeError("a bug")) == 500
 
 
 # -- taskqueue.add's rules --------------------------------------------------------------
@@ -206,3 +219,17 @@ def test_log_lines_are_cloud_logging_json(capsys):
         "outcome": "parked",
         "pusher_status": 400,
     }
+
+
+# -- a library the app composes --------------------------------------------------------
+
+
+def test_pushqueue_never_imports_the_apps_settings():
+    """Every module of pushqueue loads without the app's settings module or handlers."""
+    modules = [f"pushqueue.{path.stem}" for path in (ROOT / "pushqueue").glob("*.py")]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "assert 'settings' not in sys.modules and 'handlers' not in sys.modules, sorted(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

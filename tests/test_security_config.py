@@ -25,6 +25,7 @@ REFUSED = {
     ),
     "DEMO_MODE on App Engine": ({"DEMO_MODE": "1", "GAE_ENV": "standard"}, "DEMO_MODE"),
     "DEMO_MODE on Cloud Run": ({"DEMO_MODE": "1", "K_SERVICE": "pusher"}, "DEMO_MODE"),
+    "DEMO_MODE under dev_appserver": ({"DEMO_MODE": "1", "GAE_ENV": "localdev"}, "DEMO_MODE"),
     "local switch on App Engine": (
         {"ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1", "GAE_ENV": "standard"},
         "ALLOW_UNVERIFIED",
@@ -68,11 +69,9 @@ def test_the_secret_of_a_refused_token_is_not_in_the_message():
 
 def test_what_stays_allowed():
     local = Settings.from_env({**BASE, "DEMO_MODE": "1", "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1"})
-    assert local.demo_mode and local.local_development and not local.app_engine
-    dev_appserver = Settings.from_env({**BASE, "DEMO_MODE": "1", "GAE_ENV": "localdev"})
-    assert dev_appserver.demo_mode and not dev_appserver.app_engine
+    assert local.demo_mode and local.local_development and not local.app_engine_standard
     deployed = Settings.from_env({**BASE, "GAE_ENV": "standard", "PUSH_TOKENS": f"svc:{TOKEN}"})
-    assert deployed.app_engine and deployed.publishers.tokens == (("svc", TOKEN),)
+    assert deployed.app_engine_standard and deployed.publishers.tokens == (("svc", TOKEN),)
     assert TOKEN not in repr(deployed)
     pushing = Settings.from_env({**BASE, "PUSH_OIDC_AUDIENCE": "a", "PUSH_OIDC_SERVICE_ACCOUNTS": ACCOUNT})
     assert pushing.publishers.service_accounts == {ACCOUNT}

@@ -42,6 +42,7 @@ QUEUE_HEADERS = {
     "X-AppEngine-QueueName": QUEUE,
     "X-AppEngine-TaskName": "t1",
     "X-AppEngine-TaskRetryCount": "0",
+    "X-AppEngine-TaskExecutionCount": "0",
 }
 
 
@@ -94,7 +95,8 @@ def app_under_attack(
     pusher_url: str | None = None, *, secret: str = "secret", **env: str
 ) -> Iterator[Target]:
     """The app with ``env``, its logs captured; Pusher is ``pusher_url`` or a stub server
-    (app ``1``, key ``key``, ``secret``)."""
+    (app ``1``, key ``key``, ``secret``). The test plays the queue: local development is on
+    (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=""`` turns it off)."""
     with contextlib.ExitStack() as stack:
         pusher = None
         if pusher_url is None:

@@ -53,6 +53,9 @@ class AppServer(ManagedProcess):
             "GOOGLE_CLOUD_PROJECT": "test-project",
             "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
             "PYTHONUNBUFFERED": "1",
+            # A local port: nothing strips forged headers; the tests play the queue and the admin
+            # (TRUST_ENV: the local switch and a publisher token). A test of the deployed rules
+            # passes ALLOW_UNVERIFIED_LOCAL_REQUESTS="" (or GAE_ENV=standard).
             **TRUST_ENV,
         }
         argv = [
