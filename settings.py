@@ -233,16 +233,20 @@ def _oidc_settings(env: Mapping[str, str], backend: str) -> dict[str, Any]:
 
 
 def _demo_mode(env: Mapping[str, str]) -> bool:
-    """``DEMO_MODE``, refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment: its rules
-    trust a cookie anyone can set."""
-    demo_mode = _bool(env, "DEMO_MODE", False)
-    deployed = [name for name in ("GAE_ENV", "K_SERVICE") if env.get(name)]
-    if demo_mode and deployed:
+    """``DEMO_MODE``, refused on a deployment: its rules trust a cookie anyone can set."""
+    return _local_only(env, "DEMO_MODE", "let anyone sign in as anyone and read every encrypted channel")
+
+
+def _local_only(env: Mapping[str, str], name: str, harm: str) -> bool:
+    """The switch ``name``, refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment, on
+    which it would ``harm``."""
+    on = _bool(env, name, False)
+    deployed = [variable for variable in ("GAE_ENV", "K_SERVICE") if env.get(variable)]
+    if on and deployed:
         raise ConfigError(
-            f"DEMO_MODE=1 is for local development only; {deployed[0]} shows a deployment, where "
-            "its rules would let anyone sign in as anyone and read every encrypted channel"
+            f"{name} is for local development only; {deployed[0]} shows a deployment, where it would {harm}"
         )
-    return demo_mode
+    return on
 
 
 def _publisher_settings(env: Mapping[str, str]) -> PublisherSettings:
@@ -296,13 +300,7 @@ def _platform_settings(env: Mapping[str, str]) -> dict[str, bool]:
     (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``, set by ``make dev`` and the tests): queue headers
     are believed without proof; refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment.
     """
-    local = _bool(env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS", False)
-    deployed = [name for name in ("GAE_ENV", "K_SERVICE") if env.get(name)]
-    if local and deployed:
-        raise ConfigError(
-            f"ALLOW_UNVERIFIED_LOCAL_REQUESTS is for local development only; {deployed[0]} "
-            "shows a deployment, where it would let anyone call the worker"
-        )
+    local = _local_only(env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS", "let anyone call the worker")
     return {"local_development": local, "app_engine_standard": env.get("GAE_ENV") == "standard"}
 
 
