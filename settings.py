@@ -40,6 +40,7 @@ MIN_PUSH_TOKEN_CHARS = 32
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 _DECIMAL = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,18})?")
+_IAP_AUDIENCE = re.compile(r"/projects/[0-9]+/(?:apps/[a-z][-a-z0-9.:]*|global/backendServices/[0-9]+)")
 _PUSH_TOKEN = re.compile(r"([A-Za-z0-9_.-]{1,64}):([A-Za-z0-9_.~+/=-]+)")
 
 
@@ -141,7 +142,7 @@ class Settings:
             **_platform_settings(env),
             demo_mode=_demo_mode(env),
             publishers=_publisher_settings(env),
-            iap_audience=env.get("IAP_AUDIENCE") or None,
+            iap_audience=_iap_audience(env),
             iap_keys_url=_url(env, "IAP_KEYS_URL") or IAP_KEYS_URL,
         )
 
@@ -284,6 +285,18 @@ def _publisher_settings(env: Mapping[str, str]) -> PublisherSettings:
         rate_per_second=_int(env, "PUSH_RATE_LIMIT", 100, minimum=0),
         burst=_int(env, "PUSH_RATE_BURST", 200, minimum=1),
     )
+
+
+def _iap_audience(env: Mapping[str, str]) -> str | None:
+    """``IAP_AUDIENCE``: what IAP signs its assertions for, ``/projects/NUMBER/apps/PROJECT``
+    (App Engine) or ``/projects/NUMBER/global/backendServices/ID`` (a load balancer)."""
+    audience = env.get("IAP_AUDIENCE") or None
+    if audience is not None and not _IAP_AUDIENCE.fullmatch(audience):
+        raise ConfigError(
+            "IAP_AUDIENCE must be /projects/NUMBER/apps/PROJECT_ID or "
+            f"/projects/NUMBER/global/backendServices/ID (see IAP's signed headers), got {audience!r}"
+        )
+    return audience
 
 
 def whole_number(text: str) -> int | None:

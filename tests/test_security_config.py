@@ -40,6 +40,8 @@ REFUSED = {
         {"PUSH_OIDC_AUDIENCE": "a", "PUSH_OIDC_SERVICE_ACCOUNTS": "nobody"},
         "PUSH_OIDC_SERVICE_ACCOUNTS",
     ),
+    "IAP audience that is a client id": ({"IAP_AUDIENCE": "1-a.apps.googleusercontent.com"}, "IAP_AUDIENCE"),
+    "IAP audience with a space": ({"IAP_AUDIENCE": "/projects/1/apps/p "}, "IAP_AUDIENCE"),
     "short push token": ({"PUSH_TOKENS": "svc:short"}, "PUSH_TOKENS"),
     "push token without a name": ({"PUSH_TOKENS": TOKEN}, "PUSH_TOKENS"),
     "push token named twice": ({"PUSH_TOKENS": f"svc:{TOKEN},svc:{TOKEN}x"}, "PUSH_TOKENS"),
@@ -75,6 +77,8 @@ def test_what_stays_allowed():
     assert TOKEN not in repr(deployed)
     pushing = Settings.from_env({**BASE, "PUSH_OIDC_AUDIENCE": "a", "PUSH_OIDC_SERVICE_ACCOUNTS": ACCOUNT})
     assert pushing.publishers.service_accounts == {ACCOUNT}
+    for audience in ("/projects/123/apps/my-project", "/projects/123/global/backendServices/456"):
+        assert Settings.from_env({**BASE, "IAP_AUDIENCE": audience}).iap_audience == audience
 
 
 @pytest.mark.parametrize(

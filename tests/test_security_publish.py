@@ -271,7 +271,7 @@ def test_one_flooding_caller_gets_429_and_others_still_publish(soketi):
         refused = app.client.post("/push/ch/ev", json={"i": 20})
         other = app.client.post("/push/ch/ev", json={}, headers={"Authorization": f"Bearer {other_token}"})
     RESULTS[f"20 publishes from one caller at 1/s, burst 3: {statuses.count(429)} refused"] += 1
-    assert statuses[:3] != [429] * 3 and 429 in statuses  # the burst passes (503: no queue), then 429
+    assert 429 not in statuses[:3] and 429 in statuses  # the burst passes (503 here: no queue), then 429
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert "too many events" in refused.json()["error"]
     assert other.status_code != 429
