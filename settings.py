@@ -11,11 +11,18 @@ its ``email``; ``TASKS_OIDC_CERTS_URL`` is where Google's certs are fetched).
 ``TASKS_OIDC_SERVICE_ACCOUNT`` makes Cloud Tasks send tasks there as HTTP targets carrying
 a token for ``TASKS_OIDC_AUDIENCE``, or for the origin itself when no audience is set;
 the worker then always checks tokens.
+
+Trust (see the README's "Security model"): ``PUSH_TOKENS`` and ``PUSH_OIDC_*`` name the
+services that may call ``POST /push`` (:func:`_publisher_settings`); ``IAP_AUDIENCE`` lets
+an Identity-Aware Proxy assertion prove an admin off App Engine; the local-development
+switch ``ALLOW_UNVERIFIED_LOCAL_REQUESTS`` (:func:`_platform_settings`) and ``DEMO_MODE``
+(:func:`_demo_mode`) are refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment.
+Every number is ASCII digits (:func:`whole_number`): ``int()`` also takes ``"٣"``, and
+``str.isdigit()`` says yes to ``"²"``, which ``int()`` then refuses.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -28,7 +35,13 @@ from pusherlib import Pusher, PusherError
 TASKS_BACKENDS = ("cloudtasks", "taskqueue")
 WORKER_TRANSPORTS = ("http", "urlfetch", "ndb")
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"  # Google's ID-token certs, {kid: PEM}
+IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"  # IAP's signing keys, a JWK set
+MIN_PUSH_TOKEN_CHARS = 32
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+_DECIMAL = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,18})?")
+_IAP_AUDIENCE = re.compile(r"/projects/[0-9]+/(?:apps/[a-z][-a-z0-9.:]*|global/backendServices/[0-9]+)")
+_PUSH_TOKEN = re.compile(r"([A-Za-z0-9_.-]{1,64}):([A-Za-z0-9_.~+/=-]+)")
 
 
 class ConfigError(RuntimeError):
@@ -74,6 +87,20 @@ class PusherSettings:
 
 
 @dataclass(frozen=True)
+class PublisherSettings:
+    """Who may call ``POST /push``: services with a bearer token (``PUSH_TOKENS``, each
+    ``name:token``) or a Google OIDC token for ``PUSH_OIDC_AUDIENCE`` from one of
+    ``PUSH_OIDC_SERVICE_ACCOUNTS``; and how many events each caller may publish
+    (``PUSH_RATE_LIMIT`` a second, bursts of ``PUSH_RATE_BURST``; 0: no limit)."""
+
+    tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    oidc_audience: str | None = None
+    service_accounts: frozenset[str] = frozenset()
+    rate_per_second: int = 100
+    burst: int = 200
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the app is configured with."""
 
@@ -98,6 +125,9 @@ class Settings:
     #: ``EXTRA_ROUTE_MODULES``: your modules with a ``routes(services)`` function, served after
     #: the app's own routes (see :mod:`handlers.extra_routes`).
     extra_route_modules: tuple[str, ...] = ()
+    publishers: PublisherSettings = field(default_factory=PublisherSettings)
+    iap_audience: str | None = None
+    iap_keys_url: str = IAP_KEYS_URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -118,11 +148,14 @@ class Settings:
             parked_pull_queue_name=env.get("TASKS_PARKED_PULL_QUEUE") or "pusher-parked-pull",
             worker_transport=_choice(env, "PUSHER_TRANSPORT", WORKER_TRANSPORTS, "http"),
             max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
-            demo_mode=_bool(env, "DEMO_MODE", False),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
             extra_route_modules=_module_names(env, "EXTRA_ROUTE_MODULES"),
             **_oidc_settings(env, backend),
             **_platform_settings(env),
+            demo_mode=_demo_mode(env),
+            publishers=_publisher_settings(env),
+            iap_audience=_iap_audience(env),
+            iap_keys_url=_url(env, "IAP_KEYS_URL") or IAP_KEYS_URL,
         )
 
     def pusher_client(self, **options: Any) -> Pusher:
@@ -188,6 +221,11 @@ def _oidc_settings(env: Mapping[str, str], backend: str) -> dict[str, Any]:
     account = env.get("TASKS_OIDC_SERVICE_ACCOUNT") or None
     if account is not None and not _EMAIL.fullmatch(account):
         raise ConfigError(f"TASKS_OIDC_SERVICE_ACCOUNT must be a service account's email, got {account!r}")
+    if audience is not None and account is None:
+        raise ConfigError(
+            "TASKS_OIDC_AUDIENCE needs TASKS_OIDC_SERVICE_ACCOUNT: anyone can have Google sign a "
+            "token for any audience, only the queue's service account proves the queue"
+        )
     target = _url(env, "TASKS_HTTP_TARGET_URL")
     if target is not None:
         if backend != "cloudtasks":
@@ -210,6 +248,86 @@ def _oidc_settings(env: Mapping[str, str], backend: str) -> dict[str, Any]:
     }
 
 
+def _demo_mode(env: Mapping[str, str]) -> bool:
+    """``DEMO_MODE``, refused on a deployment: its rules trust a cookie anyone can set."""
+    return _local_only(env, "DEMO_MODE", "let anyone sign in as anyone and read every encrypted channel")
+
+
+def _local_only(env: Mapping[str, str], name: str, harm: str) -> bool:
+    """The switch ``name``, refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment, on
+    which it would ``harm``."""
+    on = _bool(env, name, False)
+    deployed = _deployment(env)
+    if on and deployed:
+        raise ConfigError(
+            f"{name} is for local development only; {deployed} shows a deployment, where it would {harm}"
+        )
+    return on
+
+
+def _deployment(env: Mapping[str, str]) -> str | None:
+    """The variable showing that the app is deployed (``GAE_ENV`` other than dev_appserver's
+    ``localdev``, or Cloud Run's ``K_SERVICE``), or ``None`` when it runs locally."""
+    if env.get("GAE_ENV", "localdev") != "localdev":
+        return f"GAE_ENV={env['GAE_ENV']}"
+    return "K_SERVICE" if env.get("K_SERVICE") else None
+
+
+def _publisher_settings(env: Mapping[str, str]) -> PublisherSettings:
+    """``PUSH_TOKENS`` (``name:token,...``), ``PUSH_OIDC_AUDIENCE`` with the
+    ``PUSH_OIDC_SERVICE_ACCOUNTS`` it needs, ``PUSH_RATE_LIMIT`` and ``PUSH_RATE_BURST``."""
+    tokens: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in (env.get("PUSH_TOKENS") or "").split(","))):
+        match = _PUSH_TOKEN.fullmatch(entry)
+        if match is None or len(match.group(2)) < MIN_PUSH_TOKEN_CHARS:
+            name = entry.partition(":")[0][:64]  # never the token itself
+            raise ConfigError(
+                f"PUSH_TOKENS entries are name:token, the token at least {MIN_PUSH_TOKEN_CHARS} "
+                f"characters of A-Z a-z 0-9 ._~+/=- (check the entry named {name!r})"
+            )
+        name, token = match.groups()
+        if name in tokens:
+            raise ConfigError(f"PUSH_TOKENS names {name!r} twice")
+        tokens[name] = token
+    audience = env.get("PUSH_OIDC_AUDIENCE") or None
+    accounts = frozenset(
+        filter(None, (a.strip() for a in (env.get("PUSH_OIDC_SERVICE_ACCOUNTS") or "").split(",")))
+    )
+    bad = sorted(account for account in accounts if not _EMAIL.fullmatch(account))
+    if bad:
+        raise ConfigError(f"PUSH_OIDC_SERVICE_ACCOUNTS must be service accounts' emails, got {bad[0]!r}")
+    if bool(audience) != bool(accounts):
+        raise ConfigError(
+            "PUSH_OIDC_AUDIENCE and PUSH_OIDC_SERVICE_ACCOUNTS go together: a Google-signed token "
+            "proves a caller only when its service account is one you named"
+        )
+    return PublisherSettings(
+        tokens=tuple(tokens.items()),
+        oidc_audience=audience,
+        service_accounts=accounts,
+        rate_per_second=_int(env, "PUSH_RATE_LIMIT", 100, minimum=0),
+        burst=_int(env, "PUSH_RATE_BURST", 200, minimum=1),
+    )
+
+
+def _iap_audience(env: Mapping[str, str]) -> str | None:
+    """``IAP_AUDIENCE``: what IAP signs its assertions for, ``/projects/NUMBER/apps/PROJECT``
+    (App Engine) or ``/projects/NUMBER/global/backendServices/ID`` (a load balancer)."""
+    audience = env.get("IAP_AUDIENCE") or None
+    if audience is not None and not _IAP_AUDIENCE.fullmatch(audience):
+        raise ConfigError(
+            "IAP_AUDIENCE must be /projects/NUMBER/apps/PROJECT_ID or "
+            f"/projects/NUMBER/global/backendServices/ID (see IAP's signed headers), got {audience!r}"
+        )
+    return audience
+
+
+def whole_number(text: str) -> int | None:
+    """``text`` as a whole number if it is 1 to 18 ASCII digits, else ``None`` (``int()``
+    takes other scripts' digits, signs, spaces and ``_``; ``str.isdigit()`` takes ``"²"``)."""
+    return int(text) if _WHOLE_NUMBER.fullmatch(text) else None
+
+
 def _platform_settings(env: Mapping[str, str]) -> dict[str, bool]:
     """Where the app runs, which decides what a request's headers prove.
 
@@ -218,13 +336,7 @@ def _platform_settings(env: Mapping[str, str]) -> dict[str, bool]:
     (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``, set by ``make dev`` and the tests): queue headers
     are believed without proof; refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment.
     """
-    local = _bool(env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS", False)
-    deployed = [name for name in ("GAE_ENV", "K_SERVICE") if env.get(name)]
-    if local and deployed:
-        raise ConfigError(
-            f"ALLOW_UNVERIFIED_LOCAL_REQUESTS is for local development only; {deployed[0]} "
-            "shows a deployment, where it would let anyone call the worker"
-        )
+    local = _local_only(env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS", "let anyone call the worker")
     return {"local_development": local, "app_engine_standard": env.get("GAE_ENV") == "standard"}
 
 
@@ -276,7 +388,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int) -> Any:
-    number = _number(env, name, int, "a whole number")
+    number = _number(env, name, _WHOLE_NUMBER, int, "a whole number (ASCII digits)")
     if number is None:
         return default
     if number < minimum:
@@ -285,23 +397,24 @@ def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int) -
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    number = _number(env, name, float, "a number")
+    number = _number(env, name, _DECIMAL, float, "a number (ASCII digits, optionally with a '.')")
     if number is None:
         return default
-    if not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"{name} must be a positive finite number, got {number}")
+    if number <= 0:  # ASCII digits only: never inf or nan
+        raise ConfigError(f"{name} must be a positive number, got {number}")
     return number
 
 
-def _number(env: Mapping[str, str], name: str, parse: Callable[[str], Any], kind: str) -> Any:
-    """``env[name]`` parsed, or ``None`` when unset or empty."""
+def _number(
+    env: Mapping[str, str], name: str, form: re.Pattern[str], parse: Callable[[str], Any], kind: str
+) -> Any:
+    """``env[name]`` parsed when it has ``form``, ``None`` when unset or empty."""
     value = env.get(name)
     if value is None or value == "":
         return None
-    try:
-        return parse(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be {kind}, got {value!r}") from None
+    if not form.fullmatch(value):
+        raise ConfigError(f"{name} must be {kind}, got {value!r}")
+    return parse(value)
 
 
 def _host_port(env: Mapping[str, str], name: str) -> str | None:
@@ -309,6 +422,6 @@ def _host_port(env: Mapping[str, str], name: str) -> str | None:
     if not value:
         return None
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or whole_number(port) is None:
         raise ConfigError(f"{name} must be host:port, got {value!r}")
     return value

@@ -13,6 +13,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import ndb
 
 import pushqueue
+from handlers import wiring
 from settings import PusherSettings
 
 CHANNEL = "own-code"
@@ -25,6 +26,7 @@ def main() -> None:
 
     # Through the queue (the emulator), then the app's worker: needs GOOGLE_CLOUD_PROJECT
     # and CLOUD_TASKS_EMULATOR_HOST as well.
+    wiring.configure_from_env()
     task = pushqueue.enqueue_event(CHANNEL, "queued", {"how": "through the queue"})
     print(f"queued as {task}")
 

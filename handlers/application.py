@@ -20,6 +20,7 @@ from typing import Any
 import webapp2
 
 import pushqueue
+from access import Access, access_for
 from handlers import wiring
 from pusherlib import Pusher
 from pushqueue import logs, oidc
@@ -32,12 +33,14 @@ from settings import Settings
 @dataclass(frozen=True)
 class Services:
     """What handlers use: the settings, the event queue, the worker (and its Pusher client),
-    and the check of Cloud Tasks' OIDC tokens (``None`` without ``TASKS_OIDC_AUDIENCE``)."""
+    the check of Cloud Tasks' OIDC tokens (``None`` without ``TASKS_OIDC_AUDIENCE``), and
+    the trust decisions of :mod:`access` (channel policy, publishers, admins)."""
 
     settings: Settings
     events: EventQueue
     worker: Worker
-    oidc_verifier: oidc.OidcVerifier | None = None
+    oidc_verifier: oidc.OidcVerifier | None
+    access: Access
 
     @property
     def backend(self) -> Backend:
@@ -88,7 +91,7 @@ class Application(webapp2.WSGIApplication):
 def create_services(settings: Settings) -> Services:
     """The process's services: one Pusher client, the event queue checking with it, the
     worker sending with it (through NDB futures with ``PUSHER_TRANSPORT=ndb``), the token
-    verifier (see :mod:`handlers.wiring`)."""
+    verifier (see :mod:`handlers.wiring`), the trust decisions."""
     pusher = settings.pusher_client()
     events = wiring.event_queue_for(settings, pusher=pusher)
     worker = Worker(
@@ -99,7 +102,7 @@ def create_services(settings: Settings) -> Services:
         max_attempts=settings.max_attempts,
         async_context=wiring.ndb_context_for(settings),
     )
-    return Services(settings, events, worker, wiring.verifier_for(settings))
+    return Services(settings, events, worker, wiring.verifier_for(settings), access_for(settings))
 
 
 def create_app(

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import webapp2
 
+from pushqueue import logs
 from pushqueue.tasks import FORM_CONTENT_TYPE
+from settings import whole_number
 
 if TYPE_CHECKING:
     from handlers.application import Services
-
-ADMIN_HEADER = "X-AppEngine-User-Is-Admin"  # "1" for a signed-in admin; App Engine strips it from others
 
 
 class BadQuery(ValueError):
@@ -40,11 +41,12 @@ class JsonHandler(webapp2.RequestHandler):
 
 
 class AdminHandler(JsonHandler):
-    """Serves only App Engine admins (``login: admin`` in app.yaml; checked here too)."""
+    """Serves only proven administrators (see :mod:`access.admins`: App Engine's
+    ``login: admin``, an IAP assertion, or the local-development switch)."""
 
     def dispatch(self) -> Any:
-        if not is_admin(self.request):
-            return self.send_error(403, "administrators only")
+        if not require_admin(self):
+            return None
         return super().dispatch()
 
 
@@ -63,14 +65,20 @@ def limit_param(request: webapp2.Request, *, default: int, maximum: int) -> int:
     text = query_param(request, "limit")
     if text is None:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
-        raise BadQuery(f"limit must be a whole number from 1 to {maximum}")
-    return int(text)
+    number = whole_number(text)
+    if number is None or not 1 <= number <= maximum:
+        raise BadQuery(f"limit must be a whole number (ASCII digits) from 1 to {maximum}")
+    return number
 
 
-def is_admin(request: webapp2.Request) -> bool:
-    """Whether an App Engine admin signed in made the request."""
-    return request.headers.get(ADMIN_HEADER) == "1"
+def require_admin(handler: JsonHandler) -> bool:
+    """Whether a proven administrator made the handler's request; when not, answer 403
+    (503 when the proof cannot be checked now) and log why."""
+    check = handler.services.access.admins.check(handler.request.headers)
+    if not check.allowed:
+        logs.log(logging.WARNING, "admin request refused", path=handler.request.path, reason=check.detail)
+        handler.send_error(check.status, check.detail)
+    return check.allowed
 
 
 def is_form(request: webapp2.Request) -> bool:

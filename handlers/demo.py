@@ -20,7 +20,7 @@ import webapp2
 from webob import Response
 
 from handlers.body_limit import BodyTooLarge, read_body
-from handlers.demo_auth import USER_COOKIE, demo_user
+from handlers.demo_auth import LOBBY_CHANNEL, MESSAGE_EVENT, USER_COOKIE, demo_user
 from settings import Settings
 
 if TYPE_CHECKING:
@@ -30,8 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 STATIC_DIR = ROOT / "static"
 VENDOR_FILES = {"pusher.min.js": ROOT / "node_modules" / "pusher-js" / "dist" / "web" / "pusher.min.js"}
 
-LOBBY_CHANNEL = "presence-lobby"
-MESSAGE_EVENT = "message"
 USER_COOKIE_MAX_AGE = 30 * 24 * 3600
 #: A name is a presence and Pusher user id: a short run of the characters safe in both.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,24}")

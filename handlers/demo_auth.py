@@ -1,9 +1,11 @@
-"""The demo's authorizer, installed only when ``DEMO_MODE=1`` (``settings.demo_mode``).
+"""The demo's rules, installed only when ``DEMO_MODE=1`` (``settings.demo_mode``, which is
+refused on a deployment).
 
 The user is the value of the ``user`` cookie the demo page sets. That user may join every
-private- and presence- channel, is the presence member (user id = the name) and is the
-user that ``pusher:signin`` signs in. Without the cookie every request is refused (403).
-Never install this in production: anyone can set a cookie.
+private- and presence- channel, may publish the lobby's ``message`` event (the demo page
+posts it to ``POST /push/presence-lobby/message`` without a token), is the presence member
+(user id = the name) and is the user that ``pusher:signin`` signs in. Without the cookie
+every request is refused (403). Never install this in production: anyone can set a cookie.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from typing import Any
 
 import webapp2
 
-from handlers.pusher_auth import PusherHooks
+from handlers.pusher_auth import ChannelPolicy, Publication, PusherHooks
+from handlers.pusher_auth.policy import from_authorizer
 from pusherlib import PusherError, validation
 
 USER_COOKIE = "user"
+LOBBY_CHANNEL = "presence-lobby"
+MESSAGE_EVENT = "message"
 
 
 def demo_user(request: webapp2.Request) -> str | None:
@@ -34,6 +39,14 @@ def may_join(request: webapp2.Request, channel_name: str, socket_id: str) -> boo
     return demo_user(request) is not None
 
 
+def may_post_message(publication: Publication) -> bool:
+    """Anyone with a valid ``user`` cookie posts the lobby's ``message`` event (and no other);
+    a proven caller posts as on any other channel."""
+    if publication.caller is not None:
+        return True
+    return publication.event == MESSAGE_EVENT and demo_user(publication.request) is not None
+
+
 def presence_member(request: webapp2.Request, channel_name: str, socket_id: str) -> dict[str, Any]:
     """The presence member: the cookie's user, named after itself."""
     user = demo_user(request)
@@ -46,8 +59,20 @@ def signed_in_user(request: webapp2.Request, socket_id: str) -> dict[str, Any] |
     return {"id": user, "user_info": {"name": user}} if user else None
 
 
-def install_demo_auth(hooks: PusherHooks) -> None:
-    """Register the demo's authorizer, presence member and signed-in user on ``hooks``."""
-    hooks.authorizer(may_join)
+def install_demo_policy(policy: ChannelPolicy) -> None:
+    """Register the demo's subscribe rule (any channel) and its publish rule (the lobby)."""
+    policy.subscribe_default(from_authorizer(may_join))
+    policy.publish(LOBBY_CHANNEL)(may_post_message)
+
+
+def install_demo_members(hooks: PusherHooks) -> None:
+    """Register the demo's presence member and signed-in user on ``hooks``."""
     hooks.channel_data(presence_member)
     hooks.user_data(signed_in_user)
+
+
+def install_demo_auth(hooks: PusherHooks) -> None:
+    """Everything of the demo on ``hooks``: its channel rules on ``hooks.policy``, its
+    presence member and signed-in user."""
+    install_demo_policy(hooks.policy)
+    install_demo_members(hooks)

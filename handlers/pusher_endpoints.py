@@ -1,9 +1,11 @@
 """``/pusher/auth``, ``/pusher/user-auth``, ``/pusher/webhooks`` and ``/pusher/events/*``:
 the app's route group for :class:`~handlers.pusher_auth.extension.PusherEndpoints`.
 
-With ``DEMO_MODE=1`` the demo authorizer (:mod:`handlers.demo_auth`) decides; otherwise no
-authorizer is installed and every private, presence and user-auth request gets 403.
-Register your own hooks here (``endpoints.authorizer``, ``endpoints.on("member_added")``).
+Who may join which channel is the app's channel policy (:mod:`access.channels`, shared
+with ``POST /push``): without a rule, every private, presence and user-auth request gets
+403. With ``DEMO_MODE=1`` the demo's presence member and signed-in user
+(:mod:`handlers.demo_auth`) are installed too. Register your own hooks here
+(``endpoints.channel_data``, ``endpoints.on("member_added")``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import webapp2
 
-from handlers.demo_auth import install_demo_auth
+from handlers.demo_auth import install_demo_members
 from handlers.pusher_auth.extension import PusherEndpoints
 
 if TYPE_CHECKING:
@@ -21,8 +23,10 @@ if TYPE_CHECKING:
 
 def routes(services: Services) -> list[webapp2.Route]:
     """The endpoints, signing and checking webhooks with the process's one Pusher client,
-    refusing bodies above ``MAX_REQUEST_BYTES``."""
-    endpoints = PusherEndpoints(services.pusher, max_body_bytes=services.settings.max_request_bytes)
+    deciding with the app's channel policy, refusing bodies above ``MAX_REQUEST_BYTES``."""
+    endpoints = PusherEndpoints(
+        services.pusher, max_body_bytes=services.settings.max_request_bytes, policy=services.access.policy
+    )
     if services.settings.demo_mode:
-        install_demo_auth(endpoints)
+        install_demo_members(endpoints)
     return endpoints.routes()

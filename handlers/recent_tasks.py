@@ -1,8 +1,8 @@
 """``GET /tasks/recent?limit=50``: this process's latest task outcomes (see
 :mod:`pushqueue.tasklog`), newest first, as ``{"tasks": [...]}``.
 
-Served when ``DEMO_MODE`` is on (the demo page shows it) or to an App Engine admin:
-channel names can say who a user is.
+Served when ``DEMO_MODE`` is on (the demo page shows it) or to a proven administrator
+(see :mod:`access.admins`): channel names can say who a user is.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import webapp2
 
-from handlers.base import BadQuery, JsonHandler, is_admin, limit_param
+from handlers.base import BadQuery, JsonHandler, limit_param, require_admin
 from pushqueue import tasklog
 
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ class RecentTasksHandler(JsonHandler):
     """Lists this process's latest task outcomes, newest first."""
 
     def get(self) -> None:
-        if not (self.services.settings.demo_mode or is_admin(self.request)):
-            return self.send_error(403, "the task log is shown in DEMO_MODE or to administrators")
+        if not (self.services.settings.demo_mode or require_admin(self)):
+            return None
         try:
             limit = limit_param(self.request, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
         except BadQuery as exc:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+import pushqueue
 from pusherlib import Pusher
 from pushqueue import oidc
 from pushqueue.cloudtasks import HttpTarget
@@ -80,3 +81,12 @@ def ndb_context_for(settings: Settings) -> Callable[[], AbstractContextManager[A
         credentials = AnonymousCredentials()
     client = ndb.Client(project=settings.project or "local-dev", credentials=credentials)
     return client.context
+
+
+def configure_from_env() -> EventQueue:
+    """Make the queue configured by the environment (:meth:`Settings.from_env`) the process's
+    default, so that ``pushqueue.enqueue_event`` and ``pushqueue.taskqueue.add`` work in your
+    own scripts and jobs outside the app (the app does this at start-up); return it."""
+    queue = event_queue_for(Settings.from_env())
+    pushqueue.configure(queue)
+    return queue

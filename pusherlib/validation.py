@@ -4,6 +4,8 @@ The rules are Pusher's documented limits: channel names of at most 164 character
 ``A-Za-z0-9_-=@,.;`` (``#server-to-user-<user id>`` for user channels, with user ids of
 at most 200 of those characters), event names of at most 200 characters, at most 100
 channels per trigger, at most 10 events per batch, socket ids of the form ``digits.digits``.
+Event names starting ``pusher:`` or ``pusher_internal:`` are the protocol's own (member
+added, subscription succeeded...): a server never sends them, so they are refused.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ MAX_USER_ID_LENGTH = 200
 
 SERVER_TO_USER_PREFIX = "#server-to-user-"
 ENCRYPTED_PREFIX = "private-encrypted-"
+RESERVED_EVENT_PREFIXES = ("pusher:", "pusher_internal:")
 
 _NAME_RE = re.compile(r"[-a-zA-Z0-9_=@,.;]+")  # channel names and user ids
 _SOCKET_ID_RE = re.compile(r"[0-9]+\.[0-9]+")  # ASCII digits: \d matches other scripts too
@@ -78,6 +81,11 @@ def event_name(name: object) -> str:
     """Return ``name`` if it is a valid event name, else raise."""
     name = _name(name, "event name", MAX_EVENT_NAME_LENGTH)
     utf8_size(name, "event name")
+    if name.startswith(RESERVED_EVENT_PREFIXES):
+        raise PusherValueError(
+            f"event name {name[:80]!r} is reserved: names starting with "
+            f"{' or '.join(RESERVED_EVENT_PREFIXES)} belong to the Pusher protocol"
+        )
     return name
 
 

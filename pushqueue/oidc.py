@@ -108,6 +108,11 @@ class GoogleCerts:
             return False
         return kid in current.certs or now - current.fetched_at < self.refetch_interval
 
+    def parse(self, body: bytes) -> Mapping[str, str] | None:
+        """The keys in a fetched ``body`` as ``{kid: PEM}``, or ``None`` when it has none (a
+        subclass reads other formats: :class:`access.iap.IapKeys` reads a JWK set)."""
+        return _parse_certs(body)
+
     def _fetch(self) -> _Fetched:
         request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
         try:
@@ -116,7 +121,7 @@ class GoogleCerts:
                 cache_control = response.headers.get("Cache-Control", "")
         except (OSError, http.client.HTTPException) as exc:  # URLError, HTTPError, timeouts
             raise CertsUnavailable(f"cannot fetch {self.url}: {exc}") from None
-        certs = _parse_certs(body)
+        certs = self.parse(body)
         if certs is None:
             raise CertsUnavailable(f"{self.url} did not answer a JSON object of PEM certificates")
         max_age = _max_age(cache_control)

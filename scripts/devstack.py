@@ -40,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 PROXY_SCRIPT = ROOT / "scripts" / "demo_fault_proxy.py"
 SOKETI_SERVER = ROOT / "node_modules" / "@soketi" / "soketi" / "bin" / "server.js"
+# The local publisher token: POST /push needs one (PUSH_TOKENS); it proves nothing anywhere else.
+LOCAL_PUSH_TOKEN = "local-development-only-push-token"
 TASKS_EMULATOR = ROOT / ".venv-tasks-emulator" / "bin" / "gcloud-tasks-emulator"
 QUEUE_YAML = ROOT / "queue.yaml"
 START_TIMEOUT = 60.0
@@ -150,6 +152,7 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
         "CLOUD_TASKS_EMULATOR_HOST": f"{HOST}:{args.tasks_port}",
         "DEMO_MODE": "1",
         "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",  # the emulator's task headers carry no proof
+        "PUSH_TOKENS": f"local-dev:{LOCAL_PUSH_TOKEN}",
     }
     app_argv = [
         sys.executable,
@@ -373,6 +376,8 @@ def summary(args: argparse.Namespace) -> list[str]:
         "Your own code against this stack: "
         f"PUSHER_URL=http://{args.key}:{args.secret}@{HOST}:{args.soketi_port}/apps/{args.app_id} "
         f"GOOGLE_CLOUD_PROJECT={args.project} CLOUD_TASKS_EMULATOR_HOST={HOST}:{args.tasks_port}",
+        f"  publish    curl -H 'Authorization: Bearer {LOCAL_PUSH_TOKEN}' -H 'Content-Type: application/json'"
+        f" -d '{{\"n\": 1}}' {app}/push/my-channel/my-event",
         "Press Ctrl-C to stop everything.",
     ]
 

@@ -32,6 +32,8 @@ def test_app_yaml_serves_main_app_with_gunicorn(app_yaml):
 def test_app_yaml_keeps_admin_pages_for_admins_and_commits_no_secret(app_yaml):
     logins = {handler.url: handler.login for handler in app_yaml.handlers}
     assert logins["/admin/.*"] == "admin"
+    assert logins["/worker/.*"] == "admin"  # a second lock: queue tasks pass `login: admin`
+    assert app_yaml.handlers[-1].url == "/.*"  # the first match wins: the catch-all comes last
     assert not any(name.startswith("PUSHER_") and "URL" in name for name in app_yaml.env_variables)
     assert "PUSHER_SECRET" not in app_yaml.env_variables
     assert app_yaml.includes == ["secrets.yaml"]

@@ -20,6 +20,7 @@ import pushqueue
 from handlers.application import create_app
 from pushqueue import tasklog, taskqueue  # the seed's code imported google.appengine.api.labs.taskqueue
 from settings import Settings
+from tests.support.credentials import PUBLISHER_ENVIRON, TRUST_ENV
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.processes import ROOT, free_port
 from tests.support.soketi import Soketi
@@ -65,13 +66,15 @@ def queue_stub():
 
 @pytest.fixture
 def make_app(route_groups, queue_stub):
-    """``make_app(pusher_url, **env)``: a TestApp on the stub's queues."""
+    """``make_app(pusher_url, **env)``: a TestApp on the stub's queues, publishing with the
+    tests' token."""
 
     def make(pusher_url: str, *, extra_groups=(), **env: str) -> webtest.TestApp:
-        base = {"TASKS_BACKEND": "taskqueue", "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1"}
-        settings = Settings.from_env({**base, "PUSHER_URL": pusher_url, **env})
+        base = {"TASKS_BACKEND": "taskqueue", "PUSHER_URL": pusher_url, **TRUST_ENV}
+        settings = Settings.from_env({**base, **env})
         groups = (*route_groups, *extra_groups)
-        return webtest.TestApp(create_app(settings, groups, app_engine_apis=False))
+        app = create_app(settings, groups, app_engine_apis=False)
+        return webtest.TestApp(app, extra_environ=PUBLISHER_ENVIRON)
 
     return make
 
@@ -191,8 +194,9 @@ def test_an_unreachable_queue_gets_503(route_groups, soketi):
         "PUSHER_URL": soketi.url,
         "GOOGLE_CLOUD_PROJECT": "test-project",
         "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{free_port()}",  # nothing listens
+        **TRUST_ENV,
     }
-    app = webtest.TestApp(create_app(Settings.from_env(env), route_groups))
+    app = webtest.TestApp(create_app(Settings.from_env(env), route_groups), extra_environ=PUBLISHER_ENVIRON)
     response = app.post_json("/push/ch/ev", {"n": 1}, status=503)
     assert "queue cannot be reached" in response.json["error"]
 

@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 
+from scripts.devstack import LOCAL_PUSH_TOKEN
 from tests.support.devstack import DevStack, process_alive
 from tests.support.processes import ROOT, port_open, wait_until
 from tests.support.subscriber import Subscriber
@@ -63,7 +64,7 @@ def test_a_push_reaches_a_websocket_subscriber_through_the_queue(stack):
         request = urllib.request.Request(
             stack.app_url + "/push/devstack-check/greeting",
             data=json.dumps({"hello": "through the queue"}).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {LOCAL_PUSH_TOKEN}"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 202

@@ -16,6 +16,7 @@ import webtest
 from pusherlib import Pusher, PusherValueError
 from pusherlib.signing import webhook_signature
 from tests.support.app_under_attack import QUEUE_HEADERS, Target, app_under_attack
+from tests.support.credentials import with_publisher_token
 
 SECRET = "edge-secret"
 LIMIT = 65536
@@ -65,7 +66,7 @@ def post_stream(
 ):
     """POST ``data`` from a counting stream, with or without a Content-Length."""
     body = CountingInput(data)
-    request = webtest.TestRequest.blank(path, method="POST", headers=headers or {})
+    request = webtest.TestRequest.blank(path, method="POST", headers=with_publisher_token(path, headers))
     request.content_type = content_type
     request.environ["wsgi.input"] = body
     if declared:

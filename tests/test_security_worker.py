@@ -105,6 +105,7 @@ def certs():
 def test_with_an_audience_forged_tokens_are_refused(certs, forgery):
     env = {
         "TASKS_OIDC_AUDIENCE": "https://worker.example.com",
+        "TASKS_OIDC_SERVICE_ACCOUNT": "tasks@test-project.iam.gserviceaccount.com",  # needed with an audience
         "TASKS_OIDC_CERTS_URL": f"http://127.0.0.1:{certs.port}/oauth2/v1/certs",
     }
     with app_under_attack(**env) as target:

@@ -7,13 +7,18 @@ can call with a :class:`PusherHooks`; importing this package does not import web
 
 from .channel_auth import Reply, answer_channel_auth, answer_user_auth
 from .hooks import WEBHOOK_EVENTS, PusherHooks
+from .policy import Caller, ChannelPolicy, Publication, Subscription
 from .webhook_receiver import ReplayGuard, receive_webhook
 
 __all__ = [
     "WEBHOOK_EVENTS",
+    "Caller",
+    "ChannelPolicy",
+    "Publication",
     "PusherHooks",
     "ReplayGuard",
     "Reply",
+    "Subscription",
     "answer_channel_auth",
     "answer_user_auth",
     "receive_webhook",

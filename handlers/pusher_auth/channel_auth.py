@@ -16,6 +16,7 @@ from pusherlib import Pusher, PusherError, validation
 from pusherlib.auth import AUTH_PREFIXES
 
 from .hooks import PusherHooks
+from .policy import Subscription
 
 MAX_BATCH_CHANNELS = 100
 _BATCH_FIELD = re.compile(r"channel_name\[(\d{1,4})\]")
@@ -56,7 +57,7 @@ def answer_channel_auth(client: Pusher, hooks: PusherHooks, request: Any, fields
         channel: _batch_entry(_answer_channel(client, hooks, request, channel, socket_id))
         for channel in batch
     }
-    return Reply(200 if hooks.authorize is not None else 403, answers)
+    return Reply(200 if hooks.policy.has_subscribe_rules else 403, answers)
 
 
 def answer_user_auth(client: Pusher, hooks: PusherHooks, request: Any, fields: Mapping[str, str]) -> Reply:
@@ -64,7 +65,7 @@ def answer_user_auth(client: Pusher, hooks: PusherHooks, request: Any, fields: M
     socket_id = _socket_id(fields)
     if isinstance(socket_id, Reply):
         return socket_id
-    if hooks.authorize is None or hooks.signed_in_user is None:
+    if not hooks.policy.has_subscribe_rules or hooks.signed_in_user is None:
         return refusal(403, "user authentication is not enabled on this server")
     user = hooks.signed_in_user(request, socket_id)
     if user is None:
@@ -98,7 +99,7 @@ def _answer_channel(client: Pusher, hooks: PusherHooks, request: Any, channel: s
         return refusal(400, str(exc))
     if not channel.startswith(AUTH_PREFIXES):
         return refusal(400, f"{channel!r} is not a private- or presence- channel: it needs no auth")
-    if hooks.authorize is None or hooks.authorize(request, channel, socket_id) is not True:
+    if not hooks.policy.may_subscribe(Subscription(request, channel, socket_id)).allowed:
         return refusal(403, f"this connection may not join {channel!r}")
     if channel.startswith(validation.ENCRYPTED_PREFIX) and not client.encrypted_channels_enabled:
         return refusal(404, "encrypted channels are not enabled on this server (no encryption master key)")

@@ -3,9 +3,9 @@
 
     endpoints = PusherEndpoints(settings.pusher_client())
 
-    @endpoints.authorizer
-    def may_join(request, channel_name, socket_id):
-        return current_user(request) is not None
+    @endpoints.policy.subscribe("private-orders.{order_id}")
+    def customer_follows_order(subscription, order_id):
+        return owns_order(current_user(subscription.request), order_id)
 
     app = webapp2.WSGIApplication([..., *endpoints.routes()])
 """
@@ -22,6 +22,7 @@ from pusherlib.webhooks import webhook_from_request
 
 from .channel_auth import Reply, answer_channel_auth, answer_user_auth, refusal
 from .hooks import GROUP_ROUTES, PusherHooks
+from .policy import ChannelPolicy
 from .webhook_receiver import ReplayGuard, receive_webhook
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -31,7 +32,8 @@ class PusherEndpoints(PusherHooks):
     """Channel auth (``/auth``, batch too), user auth (``/user-auth``) and webhooks
     (``/webhooks``, ``/events/channel_existence``, ``/events/presence``, ``/events/client``).
 
-    A body above ``max_body_bytes`` gets 413 before it is read."""
+    A body above ``max_body_bytes`` gets 413 before it is read. ``policy``: the channel
+    policy to share (with ``POST /push``, say); a new, empty one by default."""
 
     def __init__(
         self,
@@ -39,8 +41,9 @@ class PusherEndpoints(PusherHooks):
         prefix: str = "/pusher",
         replay_guard: ReplayGuard | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        policy: ChannelPolicy | None = None,
     ):
-        super().__init__()
+        super().__init__(policy)
         self.client = client
         self.prefix = prefix.rstrip("/")
         self.replay_guard = replay_guard or ReplayGuard()

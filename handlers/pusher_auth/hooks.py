@@ -1,6 +1,11 @@
 """The app's decisions, registered with decorators: who may join which channel, who a
 presence member or a signed-in user is, and what to do with each webhook event.
 
+Who may join is the hooks' :class:`~.policy.ChannelPolicy` (``hooks.policy``), shared
+with ``POST /push``: register patterns on it (``@hooks.policy.subscribe("private-{room}")``).
+The older :meth:`PusherHooks.authorizer` still works: its function becomes the policy's
+default subscribe rule, asked for channels no pattern matches.
+
 Nothing here depends on a web framework: ``request`` is whatever the framework passes.
 """
 
@@ -9,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-Authorizer = Callable[[Any, str, str], bool]
+from .policy import Authorizer, ChannelPolicy, from_authorizer
+
 ChannelDataProvider = Callable[[Any, str, str], Mapping[str, Any] | None]
 UserDataProvider = Callable[[Any, str], Mapping[str, Any] | None]
 EventHandler = Callable[[dict[str, Any], Any], None]
@@ -56,11 +62,12 @@ class WebhookGroups:
 class PusherHooks:
     """The callbacks that decide what the auth and webhook endpoints answer.
 
-    Without an :meth:`authorizer` every private, presence and user-auth request is refused.
+    Without a subscribe rule on ``policy`` (or an :meth:`authorizer`) every private,
+    presence and user-auth request is refused.
     """
 
-    def __init__(self) -> None:
-        self.authorize: Authorizer | None = None
+    def __init__(self, policy: ChannelPolicy | None = None) -> None:
+        self.policy = policy or ChannelPolicy()
         self.presence_data: ChannelDataProvider | None = None
         self.signed_in_user: UserDataProvider | None = None
         self.event_handlers: dict[str, list[EventHandler]] = {name: [] for name in WEBHOOK_EVENTS}
@@ -68,8 +75,9 @@ class PusherHooks:
 
     def authorizer(self, function: Authorizer) -> Authorizer:
         """Register ``function(request, channel_name, socket_id)``: ``True`` lets the socket
-        join the private or presence channel; anything else refuses it (403)."""
-        self.authorize = function
+        join the private or presence channel; anything else refuses it (403). It is the
+        policy's default subscribe rule: a pattern registered on ``policy`` comes first."""
+        self.policy.subscribe_default(from_authorizer(function))
         return function
 
     def channel_data(self, function: ChannelDataProvider) -> ChannelDataProvider:

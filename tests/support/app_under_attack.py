@@ -2,13 +2,14 @@
 
 :func:`app_under_attack` builds ``main.ROUTE_GROUPS`` with settings of the test's choice
 on the App Engine testbed's taskqueue stub (``TASKS_BACKEND=taskqueue``), so a test can
-count the tasks each request queued, and captures every log line the app writes (its
+count the tasks each request queued (:meth:`Target.post` to ``/push/`` carries the publisher
+token of :mod:`tests.support.credentials`), and captures every log line the app writes (its
 JSON lines on stdout and Python logging), so a test can look for secrets in them. Pusher
 is ``pusher_url``, or by default a stub server answering 200 (``target.pusher``, which
 counts the requests the worker sent)::
 
     with app_under_attack() as target:
-        target.app.post("/push/ch/ev", "{}", content_type="application/json")
+        target.post("/push/ch/ev", b"{}", "application/json")
         assert target.queued() == 1
         assert SECRET not in target.logs()
 """
@@ -30,6 +31,7 @@ import pushqueue
 from handlers.application import create_app
 from settings import Settings
 
+from .credentials import TRUST_ENV, with_publisher_token
 from .fault_server import FaultServer, Reply
 from .processes import ROOT, free_port
 
@@ -69,10 +71,12 @@ class Target:
         self, path: str, body: bytes, content_type: str, headers: dict[str, str] | None = None
     ) -> webtest.TestResponse:
         """POST ``body`` exactly as given (WebTest would parse a multipart body itself), with
-        no cookie: a cookie left by another test would be sent (and WebTest's cookie jar
-        cannot read a path that is not UTF-8)."""
+        no cookie (a cookie left by another test would be sent, and WebTest's cookie jar
+        cannot read a path that is not UTF-8), and the publisher token when ``path`` publishes."""
         self.app.reset()
-        request = webtest.TestRequest.blank(path, method="POST", body=body, headers=headers or {})
+        request = webtest.TestRequest.blank(
+            path, method="POST", body=body, headers=with_publisher_token(path, headers)
+        )
         request.content_type = content_type
         return self.app.do_request(request, status="*", expect_errors=True)
 
@@ -110,8 +114,9 @@ def app_under_attack(
         stack.enter_context(_captured_logs(stream))
         stack.enter_context(contextlib.redirect_stdout(stream))
         stack.enter_context(contextlib.redirect_stderr(stream))
-        defaults = {"TASKS_BACKEND": "taskqueue", "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1"}
-        settings = Settings.from_env({**defaults, "PUSHER_URL": pusher_url, **env})
+        settings = Settings.from_env(
+            {"TASKS_BACKEND": "taskqueue", "PUSHER_URL": pusher_url, **TRUST_ENV, **env}
+        )
         app = webtest.TestApp(create_app(settings, groups, app_engine_apis=False))
         yield Target(app, bed.get_stub(testbed.TASKQUEUE_SERVICE_NAME), stream, pusher)
 

@@ -8,7 +8,9 @@ other, the real path of a push::
         stack.app.client.post("/push/my-channel/my-event", json={"n": 1})
         stack.emulator.wait_until_empty("pusher")
 
-An app started alone gets ``CLOUD_TASKS_EMULATOR_HOST`` pointing at a port nobody listens
+Every app gets :data:`~tests.support.credentials.TRUST_ENV` (a publisher token, the
+local-development switch) unless ``env`` overrides it, and its ``client`` sends the
+publisher token. An app started alone gets ``CLOUD_TASKS_EMULATOR_HOST`` pointing at a port nobody listens
 on (so enqueueing answers 503 at once instead of reaching for Google); pass your own to
 override it. The server runs one worker process (so the in-process task log and the one
 Pusher client are shared by every request) with several threads: the emulator's RunTask
@@ -27,6 +29,7 @@ from functools import cached_property
 
 import httpx
 
+from .credentials import PUBLISHER_HEADERS, TRUST_ENV
 from .emulator import TasksEmulator, running_emulator
 from .processes import ManagedProcess, free_port
 
@@ -50,9 +53,10 @@ class AppServer(ManagedProcess):
             "GOOGLE_CLOUD_PROJECT": "test-project",
             "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
             "PYTHONUNBUFFERED": "1",
-            # A local port: nothing strips forged queue headers; the tests play the queue.
-            # A test of the deployed rules passes "" (or GAE_ENV=standard).
-            "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
+            # A local port: nothing strips forged headers; the tests play the queue and the admin
+            # (TRUST_ENV: the local switch and a publisher token). A test of the deployed rules
+            # passes ALLOW_UNVERIFIED_LOCAL_REQUESTS="" (or GAE_ENV=standard).
+            **TRUST_ENV,
         }
         argv = [
             sys.executable,
@@ -76,8 +80,8 @@ class AppServer(ManagedProcess):
 
     @cached_property
     def client(self) -> httpx.Client:
-        """An ``httpx.Client`` for this server (relative URLs, 10 s timeout)."""
-        return httpx.Client(base_url=self.url, timeout=10)
+        """An ``httpx.Client`` for this server (relative URLs, 10 s timeout, the publisher token)."""
+        return httpx.Client(base_url=self.url, timeout=10, headers=PUBLISHER_HEADERS)
 
     def ready(self) -> bool:
         """Listening, and the app itself answers (its configuration was accepted)."""

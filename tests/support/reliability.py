@@ -27,6 +27,7 @@ from pusherlib import Pusher
 
 from .appserver import ADMIN_HEADERS, AppServer, running_stack
 from .counting_subscriber import CountingSubscriber
+from .credentials import PUBLISHER_HEADERS
 from .emulator import TasksEmulator
 from .fault_proxy import FaultProxy
 from .figures import write_figures
@@ -111,7 +112,7 @@ class EventStream:
         refused ones are sent again."""
 
         def run() -> None:
-            with httpx.Client(base_url=self.app.url, timeout=10) as client:
+            with httpx.Client(base_url=self.app.url, timeout=10, headers=PUBLISHER_HEADERS) as client:
                 for _ in range(count):
                     self.post(1, resend_refused=True, client=client)
                     time.sleep(interval)
@@ -125,7 +126,7 @@ class EventStream:
         shares = [count // threads + (1 if i < count % threads else 0) for i in range(threads)]
 
         def run(share: int) -> None:
-            with httpx.Client(base_url=self.app.url, timeout=30) as client:
+            with httpx.Client(base_url=self.app.url, timeout=30, headers=PUBLISHER_HEADERS) as client:
                 self.post(share, resend_refused=True, client=client)
 
         with ThreadPoolExecutor(threads) as pool:

@@ -1,0 +1,55 @@
+"""A per-caller limit on ``POST /push``: one token bucket per caller, in this process.
+
+Each caller may publish ``rate`` events a second on average, in bursts of up to ``burst``;
+beyond that :meth:`RateLimiter.wait` says how long to wait (the handler answers 429 with
+``Retry-After``). At most ``capacity`` buckets are kept: the least recently used one is
+forgotten first, and a bucket untouched for ``burst / rate`` seconds is full again anyway,
+so forgetting it changes nothing. The limit is per process (each instance and each
+gunicorn worker counts on its own); the README's "Security model" gives the App Engine
+firewall recipe for a limit in front of every instance.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+DEFAULT_CAPACITY = 10_000
+
+
+class RateLimiter:
+    """Token buckets keyed by caller; ``rate`` 0 turns the limit off."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.rate, self.burst, self.capacity = rate, burst, capacity
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key: (tokens, at)
+
+    def wait(self, key: str) -> int | None:
+        """Take one token from ``key``'s bucket: ``None`` when there was one, else the whole
+        seconds to wait for the next."""
+        if self.rate <= 0:
+            return None
+        now = self._clock()
+        with self._lock:
+            tokens, at = self._buckets.pop(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+            allowed = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            if len(self._buckets) > self.capacity:
+                self._buckets.popitem(last=False)
+        return None if allowed else max(1, math.ceil((1.0 - tokens) / self.rate))
+
+    def __len__(self) -> int:
+        return len(self._buckets)
