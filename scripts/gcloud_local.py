@@ -1,0 +1,128 @@
+"""Google's local servers from the gcloud CLI: the Datastore emulator and dev_appserver.py.
+
+Standard library only, shared by the local stacks (``make dev``, ``make appserver``) and
+the test fixtures. Neither server can be installed from a package registry: they come
+with the gcloud CLI (components ``cloud-datastore-emulator`` and ``app-engine-python``).
+Code using them checks :func:`gcloud_missing` first and, where it is ``None`` only,
+starts them.
+
+The Datastore emulator::
+
+    argv, env = datastore_emulator_command(port=8081, project="local-dev")
+    # start argv with env in its own process group (start_new_session=True), then
+    wait_for(lambda: datastore_emulator_answers(8081), 60, "the Datastore emulator")
+    # clients find it through DATASTORE_EMULATOR_HOST=127.0.0.1:8081;
+    # stop it with stop_process_group(process): it starts a Java child.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+HOST = "127.0.0.1"
+STOP_TIMEOUT = 10.0
+INSTALL_HINT = (
+    "install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install) with its "
+    "components app-engine-python and cloud-datastore-emulator (Debian/Ubuntu: apt-get install "
+    "google-cloud-cli google-cloud-cli-app-engine-python google-cloud-cli-datastore-emulator; "
+    "elsewhere: gcloud components install app-engine-python cloud-datastore-emulator), "
+    "and Java 11+ for the Datastore emulator"
+)
+
+
+def gcloud_missing() -> str | None:
+    """Why Google's local servers cannot run here (``None`` when ``gcloud`` is on PATH)."""
+    if shutil.which("gcloud") is None:
+        return f"the gcloud CLI is not on PATH: {INSTALL_HINT}"
+    return None
+
+
+def sdk_root() -> Path | None:
+    """The Google Cloud SDK's directory (where ``platform/google_appengine`` lives)."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        return None
+    return Path(gcloud).resolve().parent.parent
+
+
+def datastore_emulator_command(port: int, project: str) -> tuple[list[str], dict[str, str]]:
+    """The command and environment additions that start the Datastore emulator in memory."""
+    argv = [
+        "gcloud",
+        "beta",
+        "emulators",
+        "datastore",
+        "start",
+        "--no-store-on-disk",
+        f"--host-port={HOST}:{port}",
+        f"--project={project}",
+    ]
+    return argv, {"CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
+
+
+def datastore_emulator_answers(port: int) -> bool:
+    """The emulator on ``HOST:port`` answers ``GET /`` with ``Ok`` (it is ready)."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/", timeout=2) as reply:
+            return reply.read().strip() == b"Ok"
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def start_in_group(argv: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> subprocess.Popen:
+    """Start ``argv`` in a process group of its own, its output appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, process: subprocess.Popen | None = None):
+    """Poll ``check`` until true; ``TimeoutError`` after ``timeout`` s, ``RuntimeError`` if
+    ``process`` exits first."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {process.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not answer within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process group led by ``process``; SIGKILL what is left after a while."""
+    group = process.pid
+    _signal_group(group, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _signal_group(group, signal.SIGKILL)
+        process.wait()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while _signal_group(group, 0):  # the leader's children (the emulator's Java) may linger
+        if time.monotonic() > deadline:
+            _signal_group(group, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def _signal_group(group: int, signum: int) -> bool:
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        return False
+    return True

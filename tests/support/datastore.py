@@ -1,0 +1,79 @@
+"""The Datastore emulator (from the gcloud CLI), started once per test session on a free port.
+
+Tests that need it take the ``datastore`` fixture (see ``tests/conftest.py``): it starts
+``gcloud beta emulators datastore start --no-store-on-disk`` in a process group of its own,
+points google-cloud-ndb at it (``DATASTORE_EMULATOR_HOST`` in this process, which the
+client reads itself) and kills the whole group at the end of the session. Where ``gcloud``
+is not on PATH the tests are skipped with the reason printed in the summary.
+
+The emulator keeps everything in memory for the session: tests use unique names (see
+:func:`tests.support.soketi.unique`) rather than clearing it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from scripts.gcloud_local import (
+    datastore_emulator_answers,
+    datastore_emulator_command,
+    gcloud_missing,
+    start_in_group,
+    stop_process_group,
+    wait_for,
+)
+
+from .processes import OUTPUT, ROOT, free_port
+
+PROJECT = "test-project"
+START_TIMEOUT = 90.0  # Java on a loaded 2-core machine
+
+
+class DatastoreEmulator:
+    """A running emulator: ``host`` (``127.0.0.1:port``) and ``project``."""
+
+    def __init__(self, port: int, project: str):
+        self.port, self.project = port, project
+
+    @property
+    def host(self) -> str:
+        """The value of ``DATASTORE_EMULATOR_HOST``."""
+        return f"127.0.0.1:{self.port}"
+
+    def client(self):
+        """A google-cloud-ndb client for the emulator (anonymous credentials)."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import ndb
+
+        return ndb.Client(project=self.project, credentials=AnonymousCredentials())
+
+    def app_env(self) -> dict[str, str]:
+        """The environment that points the app at this emulator."""
+        return {"DATASTORE_EMULATOR_HOST": self.host, "GOOGLE_CLOUD_PROJECT": self.project}
+
+
+@contextmanager
+def running_datastore(project: str = PROJECT) -> Iterator[DatastoreEmulator]:
+    """Start the emulator, set ``DATASTORE_EMULATOR_HOST`` here, yield it; stop it all after."""
+    reason = gcloud_missing()
+    if reason is not None:
+        pytest.skip(f"Datastore emulator unavailable: {reason}")
+    port = free_port()
+    argv, env = datastore_emulator_command(port, project)
+    process = start_in_group(argv, env, OUTPUT / "datastore-emulator.log", ROOT)
+    previous = os.environ.get("DATASTORE_EMULATOR_HOST")
+    try:
+        wait_for(lambda: datastore_emulator_answers(port), START_TIMEOUT, "the Datastore emulator", process)
+        emulator = DatastoreEmulator(port, project)
+        os.environ["DATASTORE_EMULATOR_HOST"] = emulator.host
+        yield emulator
+    finally:
+        if previous is None:
+            os.environ.pop("DATASTORE_EMULATOR_HOST", None)
+        else:
+            os.environ["DATASTORE_EMULATOR_HOST"] = previous
+        stop_process_group(process)
