@@ -75,7 +75,6 @@ class Settings:
     emulator_host: str | None = None
     queue_name: str = "pusher"
     parked_queue_name: str = "pusher-parked"
-    parked_pull_queue_name: str = "pusher-parked-pull"
     worker_transport: str = "http"
     max_attempts: int = 20
     demo_mode: bool = False
@@ -84,6 +83,11 @@ class Settings:
     oidc_service_account: str | None = None
     oidc_certs_url: str = GOOGLE_CERTS_URL
     http_target_url: str | None = None
+    # Parked events and the outbox (see pushqueue.parking, pushqueue.outbox).
+    parked_store: str = "datastore"
+    datastore_emulator_host: str | None = None
+    app_engine_standard: bool = False
+    allow_unverified_local_requests: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,12 +105,12 @@ class Settings:
             emulator_host=_host_port(env, "CLOUD_TASKS_EMULATOR_HOST"),
             queue_name=env.get("TASKS_QUEUE") or "pusher",
             parked_queue_name=env.get("TASKS_PARKED_QUEUE") or "pusher-parked",
-            parked_pull_queue_name=env.get("TASKS_PARKED_PULL_QUEUE") or "pusher-parked-pull",
             worker_transport=_choice(env, "PUSHER_TRANSPORT", WORKER_TRANSPORTS, "http"),
             max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
             demo_mode=_bool(env, "DEMO_MODE", False),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
             **_oidc_settings(env, backend),
+            **_datastore_settings(env),
         )
 
     def pusher_client(self, **options: Any) -> Pusher:
@@ -188,6 +192,20 @@ def _oidc_settings(env: Mapping[str, str], backend: str) -> dict[str, Any]:
         "oidc_service_account": account,
         "oidc_certs_url": _url(env, "TASKS_OIDC_CERTS_URL") or GOOGLE_CERTS_URL,
         "http_target_url": target,
+    }
+
+
+def _datastore_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Where parked events and the outbox live: Datastore (the emulator when
+    ``DATASTORE_EMULATOR_HOST`` is set), except in local development
+    (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``) without the emulator: this process's memory."""
+    emulator = _host_port(env, "DATASTORE_EMULATOR_HOST")
+    local = _bool(env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS", False)
+    return {
+        "parked_store": "memory" if local and emulator is None else "datastore",
+        "datastore_emulator_host": emulator,
+        "app_engine_standard": env.get("GAE_ENV") == "standard",
+        "allow_unverified_local_requests": local,
     }
 
 

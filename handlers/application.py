@@ -22,11 +22,13 @@ import webapp2
 import pushqueue
 from pusherlib import Pusher
 from pushqueue import logs, oidc
+from pushqueue.datastore import NdbClients, NdbContextMiddleware
 from pushqueue.events import EventQueue
-from pushqueue.factory import event_queue_for
-from pushqueue.tasks import Backend
+from pushqueue.factory import backend_for, event_queue_for, ndb_clients_for
+from pushqueue.parking import ParkingStore, store_for
+from pushqueue.tasks import Backend, QueueError
 from pushqueue.worker import Worker
-from settings import Settings
+from settings import ConfigError, Settings
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Services:
     events: EventQueue
     worker: Worker
     oidc_verifier: oidc.OidcVerifier | None = None
+    parking: ParkingStore | None = None  # where parked events wait (pushqueue.parking)
+    ndb: NdbClients | None = None  # the process's google-cloud-ndb client
 
     @property
     def backend(self) -> Backend:
@@ -71,6 +75,8 @@ class Application(webapp2.WSGIApplication):
         for status in (400, 403, 404, 405, 500):
             self.error_handlers[status] = _json_error
         pipeline: Any = pushqueue.CoalescingMiddleware(super().__call__, services.events)
+        if services.ndb is not None and services.settings.parked_store == "datastore":
+            pipeline = NdbContextMiddleware(pipeline, services.ndb)
         if app_engine_apis:
             from google.appengine.api import wrap_wsgi_app
 
@@ -87,7 +93,19 @@ def create_services(settings: Settings) -> Services:
     """The process's services: one Pusher client, the event queue checking with it, the
     worker sending with it, the token verifier."""
     pusher = settings.pusher_client()
-    events = event_queue_for(settings, pusher=pusher)
+    clients = ndb_clients_for(settings)
+    if settings.parked_store == "datastore":
+        try:
+            clients.client  # noqa: B018 - made now: no credentials stops the start-up
+        except QueueError as exc:
+            raise ConfigError(
+                f"parked events go to Datastore, which cannot be used: {exc}. Deployed, give the "
+                "app credentials; locally, start the Datastore emulator and set "
+                "DATASTORE_EMULATOR_HOST (or, in local development without gcloud, set "
+                "ALLOW_UNVERIFIED_LOCAL_REQUESTS=1: parked events then stay in memory)"
+            ) from None
+    parking = store_for(settings.parked_store, clients)
+    events = event_queue_for(settings, backend_for(settings, parking), pusher=pusher)
     worker = Worker(
         pusher,
         events.backend,
@@ -95,7 +113,7 @@ def create_services(settings: Settings) -> Services:
         parked_queue_name=settings.parked_queue_name,
         max_attempts=settings.max_attempts,
     )
-    return Services(settings, events, worker, oidc.verifier_for(settings))
+    return Services(settings, events, worker, oidc.verifier_for(settings), parking, clients)
 
 
 def create_app(

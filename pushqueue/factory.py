@@ -5,18 +5,26 @@ from __future__ import annotations
 from pusherlib import Pusher
 from settings import Settings
 
+from .datastore import NdbClients
 from .events import EventQueue
+from .parking import ParkingStore, store_for
 from .tasks import Backend
 
 
-def backend_for(settings: Settings) -> Backend:
-    """The configured backend: Cloud Tasks (or its emulator), or the bundled task queue."""
+def ndb_clients_for(settings: Settings) -> NdbClients:
+    """The process's google-cloud-ndb client (made on first use): the emulator's, or Datastore's."""
+    return NdbClients(settings.project, settings.datastore_emulator_host)
+
+
+def backend_for(settings: Settings, parking: ParkingStore | None = None) -> Backend:
+    """The configured backend: Cloud Tasks (or its emulator), or the bundled task queue,
+    parking in ``parking`` (the configured store by default)."""
+    if parking is None:
+        parking = store_for(settings.parked_store, ndb_clients_for(settings))
     if settings.tasks_backend == "taskqueue":
         from .bundled import BundledTaskqueueBackend
 
-        return BundledTaskqueueBackend(
-            queue_name=settings.queue_name, parked_pull_queue_name=settings.parked_pull_queue_name
-        )
+        return BundledTaskqueueBackend(queue_name=settings.queue_name, parking=parking)
     from .cloudtasks import CloudTasksBackend, HttpTarget
 
     assert settings.project, "Settings.from_env requires GOOGLE_CLOUD_PROJECT for Cloud Tasks"
@@ -24,7 +32,7 @@ def backend_for(settings: Settings) -> Backend:
         settings.project,
         settings.location,
         queue_name=settings.queue_name,
-        parked_queue_name=settings.parked_queue_name,
+        parking=parking,
         emulator_host=settings.emulator_host,
         http_target=HttpTarget.from_settings(settings),
     )

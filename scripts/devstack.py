@@ -110,6 +110,9 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
         "TASKS_LOCATION": args.location,
         "CLOUD_TASKS_EMULATOR_HOST": f"{HOST}:{args.tasks_port}",
         "DEMO_MODE": "1",
+        # Local development: parked events in memory unless DATASTORE_EMULATOR_HOST names a
+        # Datastore emulator (see pushqueue/parking.py and scripts/gcloud_local.py).
+        "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
     }
     app_argv = [
         sys.executable,

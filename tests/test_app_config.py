@@ -60,19 +60,9 @@ def test_queue_yaml_has_the_push_queue_with_limits_above_the_workers(queues, app
     assert retry.max_doublings is not None
 
 
-def test_queue_yaml_has_the_parking_queues(queues):
-    parked = queues[Settings.parked_queue_name]
-    assert parked.mode in (None, "push")
-    # No limit: a replay that fails leaves the task parked instead of deleting it.
-    assert parked.retry_parameters.task_retry_limit is None
-    assert parked.retry_parameters.task_age_limit is None
-    assert queues[Settings.parked_pull_queue_name].mode == "pull"
-
-
-def test_settings_name_the_parked_pull_queue():
-    env = {"PUSHER_URL": "http://k:s@127.0.0.1:1/apps/1", "TASKS_BACKEND": "taskqueue"}
-    assert Settings.from_env(env).parked_pull_queue_name == "pusher-parked-pull"
-    assert Settings.from_env({**env, "TASKS_PARKED_PULL_QUEUE": "parked"}).parked_pull_queue_name == "parked"
+def test_queue_yaml_has_no_parking_queue(queues):
+    # Parked events are Datastore entities (pushqueue.parking): no queue expires or resumes them.
+    assert sorted(queues) == ["pusher"]
 
 
 def test_missing_configuration_names_the_variable():

@@ -28,13 +28,13 @@ from google.appengine.ext import testbed
 
 import pushqueue
 from handlers.application import create_app
+from pushqueue.parking import ParkedFilter, matching_names
 from settings import Settings
 
 from .fault_server import FaultServer, Reply
 from .processes import ROOT, free_port
 
 QUEUE = "pusher"
-PARKED_PULL_QUEUE = "pusher-parked-pull"
 ADMIN = {"X-AppEngine-User-Is-Admin": "1"}
 QUEUE_HEADERS = {
     "X-AppEngine-QueueName": QUEUE,
@@ -50,6 +50,7 @@ def route_groups() -> tuple[Any, ...]:
         "GOOGLE_CLOUD_PROJECT": "test-project",
         "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
         "TASKS_BACKEND": "cloudtasks",
+        "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
     }
     with _environment(env):
         return importlib.import_module("main").ROUTE_GROUPS
@@ -76,9 +77,14 @@ class Target:
         """How many tasks wait in ``queue``."""
         return len(self.stub.get_filtered_tasks(queue_names=[queue]))
 
+    def parked(self) -> list[str]:
+        """The names of the parked events."""
+        return matching_names(self.app.app.services.parking, ParkedFilter(), 1000)
+
     def purge(self) -> None:
-        for queue in (QUEUE, PARKED_PULL_QUEUE):
-            self.stub.FlushQueue(queue)
+        self.stub.FlushQueue(QUEUE)
+        for name in self.parked():
+            self.app.app.services.parking.delete(name)
 
     def logs(self) -> str:
         return self.log_stream.getvalue()
@@ -105,7 +111,14 @@ def app_under_attack(
         stack.enter_context(_captured_logs(stream))
         stack.enter_context(contextlib.redirect_stdout(stream))
         stack.enter_context(contextlib.redirect_stderr(stream))
-        settings = Settings.from_env({"TASKS_BACKEND": "taskqueue", "PUSHER_URL": pusher_url, **env})
+        settings = Settings.from_env(
+            {
+                "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
+                "TASKS_BACKEND": "taskqueue",
+                "PUSHER_URL": pusher_url,
+                **env,
+            }
+        )
         app = webtest.TestApp(create_app(settings, groups, app_engine_apis=False))
         yield Target(app, bed.get_stub(testbed.TASKQUEUE_SERVICE_NAME), stream, pusher)
 

@@ -50,6 +50,7 @@ class AppServer(ManagedProcess):
             "GOOGLE_CLOUD_PROJECT": "test-project",
             "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
             "PYTHONUNBUFFERED": "1",
+            "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",  # local development: parked events in memory
         }
         argv = [
             sys.executable,
