@@ -5,7 +5,7 @@ routes with one more line. The configuration is read once, here: a missing or ma
 variable stops the start-up with a message naming it.
 """
 
-from handlers import demo, parked, push, pusher_endpoints, recent_tasks, warmup, worker
+from handlers import demo, outbox, parked, push, pusher_endpoints, recent_tasks, warmup, worker
 from handlers.application import create_app
 from settings import Settings
 
@@ -13,6 +13,7 @@ ROUTE_GROUPS = (
     worker.routes,  # first: the hottest path matches at once
     push.routes,
     parked.routes,
+    outbox.routes,  # /cron/outbox-sweep
     recent_tasks.routes,
     warmup.routes,
     pusher_endpoints.routes,  # /pusher/auth, /pusher/user-auth, /pusher/webhooks, /pusher/events/...

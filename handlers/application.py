@@ -105,7 +105,7 @@ def create_services(settings: Settings) -> Services:
                 "ALLOW_UNVERIFIED_LOCAL_REQUESTS=1: parked events then stay in memory)"
             ) from None
     parking = store_for(settings.parked_store, clients)
-    events = event_queue_for(settings, backend_for(settings, parking), pusher=pusher)
+    events = event_queue_for(settings, backend_for(settings, parking), pusher, clients)
     worker = Worker(
         pusher,
         events.backend,

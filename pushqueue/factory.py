@@ -7,6 +7,7 @@ from settings import Settings
 
 from .datastore import NdbClients
 from .events import EventQueue
+from .outbox import Outbox
 from .parking import ParkingStore, store_for
 from .tasks import Backend
 
@@ -39,9 +40,17 @@ def backend_for(settings: Settings, parking: ParkingStore | None = None) -> Back
 
 
 def event_queue_for(
-    settings: Settings, backend: Backend | None = None, pusher: Pusher | None = None
+    settings: Settings,
+    backend: Backend | None = None,
+    pusher: Pusher | None = None,
+    clients: NdbClients | None = None,
 ) -> EventQueue:
     """An :class:`EventQueue` on ``backend`` (the configured one by default) that checks
-    events with ``pusher``'s request builder (a client for the settings by default)."""
+    events with ``pusher``'s request builder (a client for the settings by default), with
+    an outbox for transactional events in ``clients``' Datastore (unless parked events are
+    kept in memory: then there is no Datastore)."""
     builder = (pusher or settings.pusher_client()).requests
-    return EventQueue(backend or backend_for(settings), builder, queue_name=settings.queue_name)
+    clients = clients or ndb_clients_for(settings)
+    backend = backend or backend_for(settings, store_for(settings.parked_store, clients))
+    outbox = Outbox(clients, backend.add) if settings.parked_store == "datastore" else None
+    return EventQueue(backend, builder, queue_name=settings.queue_name, outbox=outbox)
