@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 EMULATOR_VENV := .venv-tasks-emulator
 
-.PHONY: install test dev bench lint clean
+.PHONY: install test dev appserver bench lint clean
 
 install: $(VENV)/.installed node_modules/.installed $(EMULATOR_VENV)/.installed
 	@bash scripts/install-system-deps.sh
@@ -32,6 +32,11 @@ test: install
 
 dev: install
 	$(PY) scripts/devstack.py
+
+# The app under Google's dev_appserver.py (bundled task queue, login: admin, urlfetch) with
+# soketi and the Datastore emulator; needs the gcloud CLI (see scripts/appserver.py).
+appserver: install
+	$(PY) scripts/appserver.py
 
 bench: install
 	$(PY) -m bench

@@ -22,6 +22,7 @@ from pushqueue import tasklog, taskqueue  # the seed's code imported google.appe
 from settings import Settings
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.processes import ROOT, free_port
+from tests.support.seed_app import seed_routes
 from tests.support.soketi import Soketi
 
 QUEUE = "pusher"
@@ -487,19 +488,6 @@ def test_worker_logs_are_json_lines_without_the_secret(make_app, soketi, capsys)
 
 
 # -- the seed's code, with one changed import ------------------------------------------------
-
-
-class MyWebAppRequestHandler(webapp2.RequestHandler):
-    """The seed's front-end handler, as it was written."""
-
-    def post(self):
-        # Trigger some event with pusherapp, using a taskqueue
-        # The task will be picked up by WorkerPushRequestHandler, below
-        taskqueue.add(url="/worker/push/channel/event", params={"msg": "Hello world!"})
-
-
-def seed_routes(services):
-    return [webapp2.Route("/seed", MyWebAppRequestHandler)]
 
 
 def test_the_seeds_handler_code_runs_with_one_changed_import(make_app, soketi, queue_stub, subscriber):
