@@ -40,14 +40,8 @@ import urllib.request
 from pathlib import Path
 
 import devstack
-from devstack import HOST, ROOT, SOKETI_SERVER, Part, Stack, StartError, http_answers, port_taken
-from gcloud_local import (
-    datastore_emulator_answers,
-    datastore_emulator_command,
-    gcloud_missing,
-    sdk_root,
-    stop_process_group,
-)
+from devstack import HOST, ROOT, SOKETI_SERVER, Part, Stack, StartError, port_taken, stop_group
+from gcloud_local import datastore_emulator_answers, datastore_emulator_command, gcloud_missing, sdk_root
 
 FIRST_START_TIMEOUT = 300.0  # dev_appserver builds its virtualenv on the first start
 IGNORED_BY_WATCHER = (
@@ -166,28 +160,7 @@ def build_parts(args: argparse.Namespace, app_yaml: Path) -> list[Part]:
         )
     ]
     if not args.pusher_url:
-        soketi_env = {
-            "SOKETI_HOST": HOST,
-            "SOKETI_PORT": str(args.soketi_port),
-            "SOKETI_METRICS_SERVER_PORT": str(args.soketi_metrics_port),
-            "SOKETI_DEFAULT_APP_ID": args.app_id,
-            "SOKETI_DEFAULT_APP_KEY": args.key,
-            "SOKETI_DEFAULT_APP_SECRET": args.secret,
-            "SOKETI_DEFAULT_APP_USER_AUTHENTICATION": "true",
-            "SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES": "true",
-            "SOKETI_SHUTDOWN_GRACE_PERIOD": "0",
-            "NODE_NO_WARNINGS": "1",
-        }
-        ports = {"soketi": args.soketi_port, "soketi metrics": args.soketi_metrics_port}
-        parts.append(
-            Part(
-                "soketi",
-                ["node", str(SOKETI_SERVER), "start"],
-                soketi_env,
-                ports,
-                lambda: http_answers(args.soketi_port),
-            )
-        )
+        parts.append(soketi_part(args))
     app_ports = {"app": args.app_port, "dev_appserver admin": args.admin_port}
     if args.api_port:
         app_ports["dev_appserver API"] = args.api_port
@@ -201,6 +174,19 @@ def build_parts(args: argparse.Namespace, app_yaml: Path) -> list[Part]:
         )
     )
     return parts
+
+
+def soketi_part(args: argparse.Namespace) -> Part:
+    """soketi as `make dev` starts it, on this stack's ports and credentials."""
+    flags = {
+        "--soketi-port": args.soketi_port,
+        "--soketi-metrics-port": args.soketi_metrics_port,
+        "--app-id": args.app_id,
+        "--key": args.key,
+        "--secret": args.secret,
+    }
+    dev_args = devstack.parse_args([str(item) for pair in flags.items() for item in pair])
+    return next(part for part in devstack.build_parts(dev_args) if part.name == "soketi")
 
 
 def preflight(args: argparse.Namespace, parts: list[Part]) -> list[str]:
@@ -257,7 +243,7 @@ def stop_everything(stack: Stack) -> None:
         stack.say("stopping", "appserver")
     for part in reversed(stack.parts):
         if part.process is not None:
-            stop_process_group(part.process)
+            stop_group(part.process)
     with contextlib.suppress(OSError):
         stack.say("stopped", "appserver")
 

@@ -9,26 +9,20 @@ starts them.
 The Datastore emulator::
 
     argv, env = datastore_emulator_command(port=8081, project="local-dev")
-    # start argv with env in its own process group (start_new_session=True), then
-    wait_for(lambda: datastore_emulator_answers(8081), 60, "the Datastore emulator")
-    # clients find it through DATASTORE_EMULATOR_HOST=127.0.0.1:8081;
-    # stop it with stop_process_group(process): it starts a Java child.
+    # start argv with env in its own process group (start_new_session=True), wait until
+    # datastore_emulator_answers(8081); clients find it through
+    # DATASTORE_EMULATOR_HOST=127.0.0.1:8081. Stop the whole process group (devstack's
+    # stop_group): it starts a Java child.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 HOST = "127.0.0.1"
-STOP_TIMEOUT = 10.0
 INSTALL_HINT = (
     "install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install) with its "
     "components app-engine-python and cloud-datastore-emulator (Debian/Ubuntu: apt-get install "
@@ -78,54 +72,3 @@ def datastore_emulator_answers(port: int) -> bool:
             return reply.read().strip() == b"Ok"
     except (OSError, urllib.error.URLError):
         return False
-
-
-def start_in_group(argv: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> subprocess.Popen:
-    """Start ``argv`` in a process group of its own, its output appended to ``log_path``."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env={**os.environ, **env},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str, process: subprocess.Popen | None = None):
-    """Poll ``check`` until true; ``TimeoutError`` after ``timeout`` s, ``RuntimeError`` if
-    ``process`` exits first."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {process.returncode}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not answer within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
-def stop_process_group(process: subprocess.Popen) -> None:
-    """SIGTERM the process group led by ``process``; SIGKILL what is left after a while."""
-    group = process.pid
-    _signal_group(group, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        _signal_group(group, signal.SIGKILL)
-        process.wait()
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while _signal_group(group, 0):  # the leader's children (the emulator's Java) may linger
-        if time.monotonic() > deadline:
-            _signal_group(group, signal.SIGKILL)
-        time.sleep(0.05)
-
-
-def _signal_group(group: int, signum: int) -> bool:
-    try:
-        os.killpg(group, signum)
-    except ProcessLookupError:
-        return False
-    return True

@@ -13,21 +13,16 @@ The emulator keeps everything in memory for the session: tests use unique names 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
-from scripts.gcloud_local import (
-    datastore_emulator_answers,
-    datastore_emulator_command,
-    gcloud_missing,
-    start_in_group,
-    stop_process_group,
-    wait_for,
-)
+from scripts.devstack import stop_group
+from scripts.gcloud_local import datastore_emulator_answers, datastore_emulator_command, gcloud_missing
 
-from .processes import OUTPUT, ROOT, free_port
+from .processes import OUTPUT, ROOT, free_port, wait_until
 
 PROJECT = "test-project"
 START_TIMEOUT = 90.0  # Java on a loaded 2-core machine
@@ -64,10 +59,19 @@ def running_datastore(project: str = PROJECT) -> Iterator[DatastoreEmulator]:
         pytest.skip(f"Datastore emulator unavailable: {reason}")
     port = free_port()
     argv, env = datastore_emulator_command(port, project)
-    process = start_in_group(argv, env, OUTPUT / "datastore-emulator.log", ROOT)
+    OUTPUT.mkdir(exist_ok=True)
+    with open(OUTPUT / "datastore-emulator.log", "ab") as log:
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     previous = os.environ.get("DATASTORE_EMULATOR_HOST")
     try:
-        wait_for(lambda: datastore_emulator_answers(port), START_TIMEOUT, "the Datastore emulator", process)
+        wait_until(lambda: emulator_up(process, port), START_TIMEOUT, "the Datastore emulator")
         emulator = DatastoreEmulator(port, project)
         os.environ["DATASTORE_EMULATOR_HOST"] = emulator.host
         yield emulator
@@ -76,4 +80,11 @@ def running_datastore(project: str = PROJECT) -> Iterator[DatastoreEmulator]:
             os.environ.pop("DATASTORE_EMULATOR_HOST", None)
         else:
             os.environ["DATASTORE_EMULATOR_HOST"] = previous
-        stop_process_group(process)
+        stop_group(process)
+
+
+def emulator_up(process: subprocess.Popen, port: int) -> bool:
+    """The emulator answers; ``RuntimeError`` if it exited."""
+    if process.poll() is not None:
+        raise RuntimeError(f"the Datastore emulator exited with {process.returncode}; see test-output/")
+    return datastore_emulator_answers(port)
