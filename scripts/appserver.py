@@ -40,7 +40,7 @@ import urllib.request
 from pathlib import Path
 
 import devstack
-from devstack import HOST, ROOT, SOKETI_SERVER, Part, Stack, StartError, port_taken, stop_group
+from devstack import HOST, ROOT, Part, Stack, StartError, stop_group
 from gcloud_local import datastore_emulator_answers, datastore_emulator_command, gcloud_missing, sdk_root
 
 FIRST_START_TIMEOUT = 300.0  # dev_appserver builds its virtualenv on the first start
@@ -189,25 +189,11 @@ def soketi_part(args: argparse.Namespace) -> Part:
     return next(part for part in devstack.build_parts(dev_args) if part.name == "soketi")
 
 
-def preflight(args: argparse.Namespace, parts: list[Part]) -> list[str]:
-    """What prevents the stack from starting: gcloud or soketi missing, ports taken."""
+def preflight(parts: list[Part]) -> list[str]:
+    """What prevents the stack from starting: gcloud missing, then what `make dev` checks
+    (installs, ports taken)."""
     missing = gcloud_missing()
-    if missing is not None:
-        return [missing]
-    problems = []
-    if not args.pusher_url and not SOKETI_SERVER.exists():
-        problems.append(f"{SOKETI_SERVER.relative_to(ROOT)} is missing: run `make install`")
-    seen: dict[int, str] = {}
-    for part in parts:
-        for label, port in part.ports.items():
-            if port in seen:
-                problems.append(f"port {port} is given to both {seen[port]} and {label}")
-            elif port_taken(port):
-                problems.append(
-                    f"port {port} ({label}) is already in use on {HOST}: choose another (see --help)"
-                )
-            seen[port] = label
-    return problems
+    return [missing] if missing is not None else devstack.preflight(parts)
 
 
 def summary(args: argparse.Namespace) -> list[str]:
@@ -259,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     app_yaml = write_app_yaml(args)
     try:
         parts = build_parts(args, app_yaml)
-        problems = preflight(args, parts)
+        problems = preflight(parts)
         if problems:
             for problem in problems:
                 stack.say(f"cannot start: {problem}", "appserver")
