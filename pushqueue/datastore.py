@@ -1,8 +1,9 @@
 """google-cloud-ndb for the app: one client per process, a context where none is open.
 
 Deployed, the client uses the application's default credentials and project. Locally it
-talks to the Datastore emulator when ``DATASTORE_EMULATOR_HOST`` is set (google-cloud-ndb
-reads that variable itself), with anonymous credentials and the settings' project.
+talks to the Datastore emulator when ``DATASTORE_EMULATOR_HOST`` is set (the settings'
+value, handed to google-cloud-ndb while the client is made), with anonymous credentials
+and the settings' project.
 
 Every request of the app runs in an NDB context (:class:`NdbContextMiddleware`), so
 handlers may use NDB models and ``@ndb.transactional()``; :func:`ndb_context` opens one
@@ -13,6 +14,7 @@ Datastore's errors are raised as :class:`~pushqueue.tasks.QueueUnavailable` by
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,12 +45,15 @@ class NdbClients:
     def _make(self) -> Any:
         from google.cloud import ndb
 
-        if self.emulator_host:
-            from google.auth.credentials import AnonymousCredentials
+        # google-cloud-ndb reads DATASTORE_EMULATOR_HOST from the environment when a client
+        # is made (only then): it is given this client's setting for that moment.
+        with _EMULATOR_VARIABLE_LOCK, _emulator_variable(self.emulator_host):
+            if self.emulator_host:
+                from google.auth.credentials import AnonymousCredentials
 
-            return ndb.Client(project=self.project or DEFAULT_PROJECT, credentials=AnonymousCredentials())
-        with translated_errors():  # no credentials found: DefaultCredentialsError
-            return ndb.Client(project=self.project)
+                return ndb.Client(project=self.project or DEFAULT_PROJECT, credentials=AnonymousCredentials())
+            with translated_errors():  # no credentials found: DefaultCredentialsError
+                return ndb.Client(project=self.project)
 
     @contextmanager
     def context(self) -> Iterator[None]:
@@ -60,6 +65,24 @@ class NdbClients:
             return
         with self.client.context():
             yield
+
+
+_EMULATOR_VARIABLE = "DATASTORE_EMULATOR_HOST"
+_EMULATOR_VARIABLE_LOCK = threading.Lock()
+
+
+@contextmanager
+def _emulator_variable(host: str | None) -> Iterator[None]:
+    """``DATASTORE_EMULATOR_HOST`` set to ``host`` (removed for ``None``) in the block."""
+    previous = os.environ.pop(_EMULATOR_VARIABLE, None)
+    if host:
+        os.environ[_EMULATOR_VARIABLE] = host
+    try:
+        yield
+    finally:
+        os.environ.pop(_EMULATOR_VARIABLE, None)
+        if previous is not None:
+            os.environ[_EMULATOR_VARIABLE] = previous
 
 
 class NdbContextMiddleware:

@@ -42,7 +42,7 @@ def store(request):
     if request.param == "memory":
         return MemoryParking()
     emulator = request.getfixturevalue("datastore")
-    return DatastoreParking(NdbClients(emulator.project, emulator.host))
+    return DatastoreParking(emulator.clients())
 
 
 @pytest.fixture
@@ -180,7 +180,7 @@ def test_a_long_name_still_gives_a_valid_replay_name():
 
 
 def test_a_cursor_the_store_did_not_give_is_refused(datastore):
-    store = DatastoreParking(NdbClients(datastore.project, datastore.host))
+    store = DatastoreParking(datastore.clients())
     for cursor in ("!!!", "AAAA"):
         with pytest.raises(BadCursor):
             store.page(ParkedFilter(), 10, cursor)
@@ -195,9 +195,8 @@ def test_the_memory_store_is_bounded():
         park(store, "c", "/worker/push/c/e")
 
 
-def test_datastore_unreachable_is_queue_unavailable(monkeypatch):
-    monkeypatch.setenv("DATASTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")  # nothing listens
-    store = DatastoreParking(NdbClients("test-project", f"127.0.0.1:{free_port()}"))
+def test_datastore_unreachable_is_queue_unavailable():
+    store = DatastoreParking(NdbClients("test-project", f"127.0.0.1:{free_port()}"))  # nothing listens
     with pytest.raises(QueueUnavailable):
         park(store, "t", "/worker/push/c/e")
 

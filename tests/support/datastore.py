@@ -1,9 +1,10 @@
 """The Datastore emulator (from the gcloud CLI), started once per test session on a free port.
 
 Tests that need it take the ``datastore`` fixture (see ``tests/conftest.py``): it starts
-``gcloud beta emulators datastore start --no-store-on-disk`` in a process group of its own,
-points google-cloud-ndb at it (``DATASTORE_EMULATOR_HOST`` in this process, which the
-client reads itself) and kills the whole group at the end of the session. Where ``gcloud``
+``gcloud beta emulators datastore start --no-store-on-disk`` in a process group of its own
+and kills the whole group at the end of the session. Nothing is exported to this process's
+environment (apps started later must not find it by accident): give ``app_env()`` to an
+app, ``clients()`` to the app's Datastore classes. Where ``gcloud``
 is not on PATH the tests are skipped with the reason printed in the summary.
 
 The emulator keeps everything in memory for the session: tests use unique names (see
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from pushqueue.datastore import NdbClients
 from scripts.devstack import stop_group
 from scripts.gcloud_local import datastore_emulator_answers, datastore_emulator_command, gcloud_missing
 
@@ -39,12 +41,13 @@ class DatastoreEmulator:
         """The value of ``DATASTORE_EMULATOR_HOST``."""
         return f"127.0.0.1:{self.port}"
 
+    def clients(self) -> NdbClients:
+        """The app's google-cloud-ndb client maker, pointed at this emulator."""
+        return NdbClients(self.project, self.host)
+
     def client(self):
         """A google-cloud-ndb client for the emulator (anonymous credentials)."""
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import ndb
-
-        return ndb.Client(project=self.project, credentials=AnonymousCredentials())
+        return self.clients().client
 
     def app_env(self) -> dict[str, str]:
         """The environment that points the app at this emulator."""
@@ -69,17 +72,10 @@ def running_datastore(project: str = PROJECT) -> Iterator[DatastoreEmulator]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    previous = os.environ.get("DATASTORE_EMULATOR_HOST")
     try:
         wait_until(lambda: emulator_up(process, port), START_TIMEOUT, "the Datastore emulator")
-        emulator = DatastoreEmulator(port, project)
-        os.environ["DATASTORE_EMULATOR_HOST"] = emulator.host
-        yield emulator
+        yield DatastoreEmulator(port, project)
     finally:
-        if previous is None:
-            os.environ.pop("DATASTORE_EMULATOR_HOST", None)
-        else:
-            os.environ["DATASTORE_EMULATOR_HOST"] = previous
         stop_group(process)
 
 
