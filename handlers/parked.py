@@ -14,11 +14,16 @@ exact reason text a listing shows); ``limit`` (1-1000, default 100).
 
 How they are kept and replayed: :mod:`pushqueue.parking`. Unknown name: 404; bad
 parameter or cursor: 400; Datastore or the queue unreachable: 503.
+
+A replay or delete sent by a browser from another site (an admin's signed-in browser made
+to post a form there) is refused with 403: its ``Origin`` names another host, or its
+``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``. Scripts and ``curl`` send neither.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import webapp2
 
@@ -45,7 +50,13 @@ def routes(services: Services) -> list[webapp2.Route]:
 
 
 class ParkedAdminHandler(AdminHandler):
-    """Reads the filters; answers the store's errors (400, 404, 503)."""
+    """Reads the filters; answers the store's errors (400, 404, 503); refuses changes
+    asked by another site's page (403)."""
+
+    def dispatch(self) -> Any:
+        if self.request.method in ("POST", "DELETE") and from_another_site(self.request):
+            return self.send_error(403, "replays and deletions are refused from another site's page")
+        return super().dispatch()
 
     def handle_exception(self, exception: Exception, debug: bool) -> Any:
         if isinstance(exception, (BadQuery, BadCursor)):
@@ -90,6 +101,16 @@ class ParkedAdminHandler(AdminHandler):
         for name in names:
             self.store.delete(name)
         self.send_json(200, {"deleted": names})
+
+
+def from_another_site(request: webapp2.Request) -> bool:
+    """Whether a browser sent ``request`` from a page of another site."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site"):
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return origin == "null" or urlsplit(origin).netloc.lower() != request.host.lower()
 
 
 class ParkedListHandler(ParkedAdminHandler):

@@ -507,3 +507,27 @@ def test_taskqueue_add_returns_the_task_and_keeps_names_unique(app, queue_stub):
         taskqueue.add(url="/worker/push/ch/ev", name="once")
     with pytest.raises(taskqueue.Error):
         taskqueue.add(url="/worker/push/ch/ev", queue_name="no-such-queue")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://other.appspot.com"},
+    ],
+)
+def test_replays_and_deletions_asked_by_another_sites_page_are_refused(app, queue_stub, headers):
+    post_task(app, "/worker/push/ch/ev", "", name="tcsrf")
+    for method, path in [
+        ("POST", "/admin/parked/replay"),
+        ("POST", "/admin/parked/delete?all=1"),
+        ("POST", "/admin/parked/tcsrf/replay"),
+        ("DELETE", "/admin/parked/tcsrf"),
+    ]:
+        response = app.request(path, method=method, headers={**ADMIN, **headers}, expect_errors=True)
+        assert response.status_int == 403 and "another site" in response.json["error"]
+    assert [record["name"] for record in parked(app)] == ["tcsrf"] and queued(queue_stub) == []
+    same_origin = {**ADMIN, "Origin": "http://localhost:80", "Sec-Fetch-Site": "same-origin"}
+    assert app.post("/admin/parked/delete?all=1", headers=same_origin).json == {"deleted": ["tcsrf"]}
