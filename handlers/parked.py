@@ -11,6 +11,7 @@ exact reason text a listing shows); ``limit`` (1-1000, default 100).
   or every matching one (up to ``limit``), on ``pusher`` again: ``{"replayed": [names]}``.
 * ``DELETE /admin/parked/<name>``, ``POST /admin/parked/delete?<filters>``: forget one, or
   every matching one; deleting without a filter needs ``all=1``: ``{"deleted": [names]}``.
+* ``GET /admin/parked/page``: the same as an HTML page with forms (:mod:`handlers.parked_page`).
 
 How they are kept and replayed: :mod:`pushqueue.parking`. Unknown name: 404; bad
 parameter or cursor: 400; Datastore or the queue unreachable: 503.
@@ -23,10 +24,11 @@ to post a form there) is refused with 403: its ``Origin`` names another host, or
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import webapp2
 
+from handlers import parked_page
 from handlers.base import AdminHandler, BadQuery, limit_param, query_param
 from pushqueue import ParkedTaskNotFound, QueueError
 from pushqueue.parking import BadCursor, ParkedFilter, ParkingStore, matching_names
@@ -42,9 +44,11 @@ def routes(services: Services) -> list[webapp2.Route]:
     """The parked-event admin routes."""
     return [
         webapp2.Route("/admin/parked", ParkedListHandler, methods=["GET"]),
+        webapp2.Route(parked_page.PAGE_PATH, ParkedPageHandler, methods=["GET"]),
         webapp2.Route("/admin/parked/replay", ReplayMatchingHandler, methods=["POST"]),
         webapp2.Route("/admin/parked/delete", DeleteMatchingHandler, methods=["POST"]),
         webapp2.Route("/admin/parked/<name>/replay", ReplayOneHandler, methods=["POST"]),
+        webapp2.Route("/admin/parked/<name>/delete", DeleteOneHandler, methods=["POST"]),
         webapp2.Route("/admin/parked/<name>", DeleteOneHandler, methods=["DELETE"]),
     ]
 
@@ -94,13 +98,20 @@ class ParkedAdminHandler(AdminHandler):
         add = self.services.backend.add
         for name in names:
             self.store.replay(name, add)
-        self.send_json(200, {"replayed": names})
+        self.answer({"replayed": names})
 
     def forget(self, names: list[str]) -> None:
         """Forget the parked events ``names``; answer with their names."""
         for name in names:
             self.store.delete(name)
-        self.send_json(200, {"deleted": names})
+        self.answer({"deleted": names})
+
+    def answer(self, done: dict[str, list[str]]) -> None:
+        """``done`` in JSON; or, for the HTML page's forms (``then=page``), back to the page."""
+        if query_param(self.request, "then") != "page":
+            return self.send_json(200, done)
+        kept = {p: v for p in ("channel", "event", "reason") if (v := query_param(self.request, p))}
+        return self.redirect(f"{parked_page.PAGE_PATH}?{urlencode(kept)}", code=303)
 
 
 def from_another_site(request: webapp2.Request) -> bool:
@@ -121,6 +132,17 @@ class ParkedListHandler(ParkedAdminHandler):
         self.send_json(200, {"parked": [task.to_json() for task in page.tasks], "cursor": page.cursor})
 
 
+class ParkedPageHandler(ParkedAdminHandler):
+    """``GET /admin/parked/page``: the same list as an HTML page."""
+
+    def get(self) -> None:
+        limit = self.limit()
+        page = self.store.page(self.where(), limit, query_param(self.request, "cursor") or None)
+        self.response.headers.update(parked_page.SECURITY_HEADERS)
+        self.response.content_type = "text/html"
+        self.response.text = parked_page.render(page, self.where(), limit)
+
+
 class ReplayOneHandler(ParkedAdminHandler):
     """``POST /admin/parked/<name>/replay``: one parked event queued again."""
 
@@ -136,9 +158,13 @@ class ReplayMatchingHandler(ParkedAdminHandler):
 
 
 class DeleteOneHandler(ParkedAdminHandler):
-    """``DELETE /admin/parked/<name>``: one parked event forgotten."""
+    """``DELETE /admin/parked/<name>`` (``POST /admin/parked/<name>/delete`` from a form):
+    one parked event forgotten."""
 
     def delete(self, name: str) -> None:
+        self.forget([name])
+
+    def post(self, name: str) -> None:
         self.forget([name])
 
 

@@ -531,3 +531,25 @@ def test_replays_and_deletions_asked_by_another_sites_page_are_refused(app, queu
     assert [record["name"] for record in parked(app)] == ["tcsrf"] and queued(queue_stub) == []
     same_origin = {**ADMIN, "Origin": "http://localhost:80", "Sec-Fetch-Site": "same-origin"}
     assert app.post("/admin/parked/delete?all=1", headers=same_origin).json == {"deleted": ["tcsrf"]}
+
+
+def test_the_admin_page_lists_parked_events_escaped_and_its_forms_come_back(app, queue_stub):
+    post_task(app, "/worker/push/%3Cb%3Ech/ev", '"<script>alert(1)</script>"', name="tpage")
+    page = app.get("/admin/parked/page?channel=%3Cb%3Ech", headers=ADMIN)
+    assert (
+        page.content_type == "text/html"
+        and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    )
+    assert "tpage" in page.text and "&lt;script&gt;" in page.text and "<script>" not in page.text
+    assert "<b>ch" not in page.text and "&lt;b&gt;ch" in page.text
+    form = next(f for f in page.forms.values() if f.action.startswith("/admin/parked/tpage/replay"))
+    done = form.submit(headers=ADMIN, status=303)
+    assert done.headers["Location"].endswith("/admin/parked/page?channel=%3Cb%3Ech")
+    assert [task.name for task in queued(queue_stub)] == ["tpage-replay"] and parked(app) == []
+
+
+def test_the_admin_page_withholds_encrypted_channels_data(app, queue_stub):
+    post_task(app, "/worker/push/private-encrypted-x/ev", '{"secret": "plaintext"}', name="tenc")
+    page = app.get("/admin/parked/page", headers=ADMIN).text
+    assert "tenc" in page and "withheld" in page and "plaintext" not in page
+    assert app.get("/admin/parked/page", headers={"X-AppEngine-User-Is-Admin": "0"}, status=403)
