@@ -31,7 +31,7 @@ import webapp2
 from handlers import parked_page
 from handlers.base import AdminHandler, BadQuery, limit_param, query_param
 from pushqueue import ParkedTaskNotFound, QueueError
-from pushqueue.parking import BadCursor, ParkedFilter, ParkingStore, matching_names
+from pushqueue.parking import MAX_INDEXED_CHARS, BadCursor, ParkedFilter, ParkingStore, matching_names
 
 if TYPE_CHECKING:
     from handlers.application import Services
@@ -83,11 +83,12 @@ class ParkedAdminHandler(AdminHandler):
         return limit_param(self.request, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
 
     def where(self) -> ParkedFilter:
-        """The filters of the query string (an empty one is no filter)."""
-        channel, event, reason = (
-            query_param(self.request, p) or None for p in ("channel", "event", "reason")
-        )
-        return ParkedFilter(channel, event, reason)
+        """The filters of the query string (an empty one is no filter); :class:`BadQuery`
+        for one longer than anything indexed."""
+        values = [query_param(self.request, p) or None for p in ("channel", "event", "reason")]
+        if any(value is not None and len(value) > MAX_INDEXED_CHARS for value in values):
+            raise BadQuery(f"channel, event and reason are at most {MAX_INDEXED_CHARS} characters")
+        return ParkedFilter(*values)
 
     def matching(self) -> list[str]:
         """The names of the parked events the filters match, up to ``limit``."""

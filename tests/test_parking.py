@@ -240,6 +240,9 @@ def test_the_worker_parks_in_datastore_and_the_admin_replays_and_deletes(app, qu
     assert app.post(f"/admin/parked/delete?channel={channel}", headers=ADMIN).json == {"deleted": [bad[2]]}
     assert app.get(f"/admin/parked?channel={channel}", headers=ADMIN).json == {"parked": [], "cursor": None}
     assert app.get("/admin/parked?cursor=%21%21", headers=ADMIN, status=400).json["error"]
+    assert (
+        "at most" in app.get(f"/admin/parked?channel={'x' * 2000}", headers=ADMIN, status=400).json["error"]
+    )
     assert app.delete("/admin/parked/nope", headers=ADMIN, status=404).json["error"]
 
 
