@@ -51,7 +51,8 @@ from .tasks import (
 )
 
 MAX_NAMES = 100  # channels / event names indexed per parked event
-MAX_INDEXED_CHARS = 500  # a reason is indexed up to this length
+MAX_INDEXED_CHARS = 500  # a reason, channel or event name is indexed up to this length
+MAX_INDEXED_BYTES = 1500  # Datastore's limit for an indexed string
 MAX_MEMORY_PARKED = 10_000
 MAX_PAGE = 1000
 
@@ -126,8 +127,13 @@ def names_carried(request: TaskRequest) -> tuple[tuple[str, ...], tuple[str, ...
 
 
 def _distinct(values: Iterable[Any]) -> tuple[str, ...]:
-    kept = dict.fromkeys(v for v in values if isinstance(v, str) and v and len(v) <= MAX_INDEXED_CHARS)
+    kept = dict.fromkeys(v for v in values if isinstance(v, str) and v and _indexable(v))
     return tuple(kept)[:MAX_NAMES]
+
+
+def _indexable(text: str) -> bool:
+    """Short enough for an indexed Datastore string (1500 bytes, and a sane length)."""
+    return len(text) <= MAX_INDEXED_CHARS and len(text.encode("utf-8", "surrogatepass")) <= MAX_INDEXED_BYTES
 
 
 def replay_task_name(name: str) -> str:

@@ -9,6 +9,7 @@ or the Cloud Tasks emulator.
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 import webtest
@@ -173,6 +174,13 @@ def test_a_replay_the_queue_refuses_stays_parked(store, queue_stub):
     with pytest.raises(QueueUnavailable):
         store.replay(name, queue_down)
     assert names(store, channel=channel) == [name]
+
+
+def test_names_too_long_to_index_are_not_indexed_but_the_event_is_parked(store):
+    name, wide = unique("wide"), "\U0001f600" * 450  # 450 characters, 1800 bytes
+    park(store, name, f"/worker/push/{quote(wide)}/ev")
+    [task] = [t for t in store.page(ParkedFilter(event="ev"), 1000).tasks if t.name == name]
+    assert task.channels == () and task.url.endswith("/ev")
 
 
 def test_a_long_name_still_gives_a_valid_replay_name():
