@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 EMULATOR_VENV := .venv-tasks-emulator
 
-.PHONY: install test dev bench lint clean purge-queue
+.PHONY: install test dev appserver bench lint clean purge-queue
 
 install: $(VENV)/.installed node_modules/.installed $(EMULATOR_VENV)/.installed
 
@@ -34,6 +34,11 @@ test: install
 
 dev: install
 	$(PY) scripts/devstack.py
+
+# The app under Google's dev_appserver.py (bundled task queue, login: admin, urlfetch) with
+# soketi and the Datastore emulator; needs the gcloud CLI (see scripts/appserver.py).
+appserver: install
+	$(PY) scripts/appserver.py
 
 bench: install
 	@bash scripts/install-system-deps.sh wrk

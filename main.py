@@ -6,7 +6,7 @@ need no edit here: list their modules in ``EXTRA_ROUTE_MODULES`` (see
 here: a missing or malformed variable stops the start-up with a message naming it.
 """
 
-from handlers import demo, extra_routes, parked, push, pusher_endpoints, recent_tasks, warmup, worker
+from handlers import demo, extra_routes, outbox, parked, push, pusher_endpoints, recent_tasks, warmup, worker
 from handlers.application import create_app
 from settings import Settings
 
@@ -15,6 +15,7 @@ ROUTE_GROUPS = (
     worker.routes,  # first: the hottest path matches at once
     push.routes,
     parked.routes,
+    outbox.routes,  # /cron/outbox-sweep
     recent_tasks.routes,
     warmup.routes,
     pusher_endpoints.routes,  # /pusher/auth, /pusher/user-auth, /pusher/webhooks, /pusher/events/...

@@ -110,8 +110,6 @@ class Settings:
     location: str = "us-central1"
     emulator_host: str | None = None
     queue_name: str = "pusher"
-    parked_queue_name: str = "pusher-parked"
-    parked_pull_queue_name: str = "pusher-parked-pull"
     worker_transport: str = "http"
     max_attempts: int = 20
     demo_mode: bool = False
@@ -128,6 +126,9 @@ class Settings:
     publishers: PublisherSettings = field(default_factory=PublisherSettings)
     iap_audience: str | None = None
     iap_keys_url: str = IAP_KEYS_URL
+    # Parked events and the outbox (see pushqueue.parking, pushqueue.outbox).
+    parked_store: str = "datastore"
+    datastore_emulator_host: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -144,8 +145,6 @@ class Settings:
             location=env.get("TASKS_LOCATION") or "us-central1",
             emulator_host=_host_port(env, "CLOUD_TASKS_EMULATOR_HOST"),
             queue_name=env.get("TASKS_QUEUE") or "pusher",
-            parked_queue_name=env.get("TASKS_PARKED_QUEUE") or "pusher-parked",
-            parked_pull_queue_name=env.get("TASKS_PARKED_PULL_QUEUE") or "pusher-parked-pull",
             worker_transport=_choice(env, "PUSHER_TRANSPORT", WORKER_TRANSPORTS, "http"),
             max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
@@ -156,6 +155,7 @@ class Settings:
             publishers=_publisher_settings(env),
             iap_audience=_iap_audience(env),
             iap_keys_url=_url(env, "IAP_KEYS_URL") or IAP_KEYS_URL,
+            **_datastore_settings(env),
         )
 
     def pusher_client(self, **options: Any) -> Pusher:
@@ -350,6 +350,18 @@ def _module_names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
         if not _MODULE_NAME.fullmatch(module):
             raise ConfigError(f"{name} lists Python modules separated by commas, got {module!r}")
     return names
+
+
+def _datastore_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Where parked events and the outbox live: Datastore (the emulator when
+    ``DATASTORE_EMULATOR_HOST`` is set), except in local development
+    (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``) without the emulator: this process's memory."""
+    emulator = _host_port(env, "DATASTORE_EMULATOR_HOST")
+    local = _bool(env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS", False)
+    return {
+        "parked_store": "memory" if local and emulator is None else "datastore",
+        "datastore_emulator_host": emulator,
+    }
 
 
 def _url(env: Mapping[str, str], name: str) -> str | None:

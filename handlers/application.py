@@ -24,7 +24,9 @@ from access import Access, access_for
 from handlers import wiring
 from pusherlib import Pusher
 from pushqueue import logs, oidc
+from pushqueue.datastore import NdbClients, NdbContextMiddleware
 from pushqueue.events import EventQueue
+from pushqueue.parking import ParkingStore
 from pushqueue.tasks import Backend
 from pushqueue.worker import Worker
 from settings import Settings
@@ -41,6 +43,8 @@ class Services:
     worker: Worker
     oidc_verifier: oidc.OidcVerifier | None
     access: Access
+    parking: ParkingStore | None = None  # where parked events wait (pushqueue.parking)
+    ndb: NdbClients | None = None  # the process's google-cloud-ndb client
 
     @property
     def backend(self) -> Backend:
@@ -76,6 +80,8 @@ class Application(webapp2.WSGIApplication):
         for status in (400, 403, 404, 405, 500):
             self.error_handlers[status] = _json_error
         pipeline: Any = pushqueue.CoalescingMiddleware(super().__call__, services.events)
+        if services.ndb is not None and services.settings.parked_store == "datastore":
+            pipeline = NdbContextMiddleware(pipeline, services.ndb)
         if app_engine_apis:
             from google.appengine.api import wrap_wsgi_app
 
@@ -93,16 +99,19 @@ def create_services(settings: Settings) -> Services:
     worker sending with it (through NDB futures with ``PUSHER_TRANSPORT=ndb``), the token
     verifier (see :mod:`handlers.wiring`), the trust decisions."""
     pusher = settings.pusher_client()
-    events = wiring.event_queue_for(settings, pusher=pusher)
+    clients = wiring.ndb_clients_for(settings)
+    parking = wiring.parking_for(settings, clients)
+    events = wiring.event_queue_for(settings, wiring.backend_for(settings, parking), pusher, clients)
     worker = Worker(
         pusher,
         events.backend,
         queue_name=settings.queue_name,
-        parked_queue_name=settings.parked_queue_name,
         max_attempts=settings.max_attempts,
         async_context=wiring.ndb_context_for(settings),
     )
-    return Services(settings, events, worker, wiring.verifier_for(settings), access_for(settings))
+    return Services(
+        settings, events, worker, wiring.verifier_for(settings), access_for(settings), parking, clients
+    )
 
 
 def create_app(

@@ -1,23 +1,37 @@
-"""The parked-task admin, for App Engine admins only (``login: admin`` and a header check).
+"""The parked-event admin, for App Engine admins only (``login: admin`` and a header check).
 
-* ``GET /admin/parked?limit=100``: ``{"parked": [task, ...]}``, each with its whole request
-  (URL, headers, body) and why it was parked.
-* ``POST /admin/parked/<name>/replay``: send one parked task to the worker again.
-* ``POST /admin/parked/replay``: the same for every listed task (``limit`` as above).
+Filters, on every route below: ``channel``, ``event`` (an event name) and ``reason`` (the
+exact reason text a listing shows); ``limit`` (1-1000, default 100).
 
-A replay answers ``{"replayed": [names]}``; how a backend replays is in its docstring
-(Cloud Tasks: run now from the paused parked queue, the task leaves it once delivered;
-bundled queue: moved back to ``pusher``). Unknown name: 404; queue unreachable: 503.
+* ``GET /admin/parked?channel=&event=&reason=&limit=&cursor=``: ``{"parked": [event, ...],
+  "cursor": next page's cursor or null}``, each with its request and why it was parked;
+  the body of an event on a ``private-encrypted-`` channel is withheld (``"body": null,
+  "body_withheld": true``): it is the plaintext the channel's encryption exists to hide.
+* ``POST /admin/parked/<name>/replay``, ``POST /admin/parked/replay?<filters>``: queue one,
+  or every matching one (up to ``limit``), on ``pusher`` again: ``{"replayed": [names]}``.
+* ``DELETE /admin/parked/<name>``, ``POST /admin/parked/delete?<filters>``: forget one, or
+  every matching one; deleting without a filter needs ``all=1``: ``{"deleted": [names]}``.
+* ``GET /admin/parked/page``: the same as an HTML page with forms (:mod:`handlers.parked_page`).
+
+How they are kept and replayed: :mod:`pushqueue.parking`. Unknown name: 404; bad
+parameter or cursor: 400; Datastore or the queue unreachable: 503.
+
+A replay or delete sent by a browser from another site (an admin's signed-in browser made
+to post a form there) is refused with 403: its ``Origin`` names another host, or its
+``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``. Scripts and ``curl`` send neither.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 import webapp2
 
-from handlers.base import AdminHandler, BadQuery, limit_param
+from handlers import parked_page
+from handlers.base import AdminHandler, BadQuery, limit_param, query_param
 from pushqueue import ParkedTaskNotFound, QueueError
+from pushqueue.parking import MAX_INDEXED_CHARS, BadCursor, ParkedFilter, ParkingStore, matching_names
 
 if TYPE_CHECKING:
     from handlers.application import Services
@@ -27,54 +41,139 @@ MAX_LIMIT = 1000
 
 
 def routes(services: Services) -> list[webapp2.Route]:
-    """The parked-task admin routes."""
+    """The parked-event admin routes."""
     return [
         webapp2.Route("/admin/parked", ParkedListHandler, methods=["GET"]),
-        webapp2.Route("/admin/parked/replay", ReplayAllHandler, methods=["POST"]),
+        webapp2.Route(parked_page.PAGE_PATH, ParkedPageHandler, methods=["GET"]),
+        webapp2.Route("/admin/parked/replay", ReplayMatchingHandler, methods=["POST"]),
+        webapp2.Route("/admin/parked/delete", DeleteMatchingHandler, methods=["POST"]),
         webapp2.Route("/admin/parked/<name>/replay", ReplayOneHandler, methods=["POST"]),
+        webapp2.Route("/admin/parked/<name>/delete", DeleteOneHandler, methods=["POST"]),
+        webapp2.Route("/admin/parked/<name>", DeleteOneHandler, methods=["DELETE"]),
     ]
 
 
 class ParkedAdminHandler(AdminHandler):
-    """Answers the queue's errors: 404 for an unknown task, 503 when unreachable."""
+    """Reads the filters; answers the store's errors (400, 404, 503); refuses changes
+    asked by another site's page (403)."""
+
+    def dispatch(self) -> Any:
+        if self.request.method in ("POST", "DELETE") and from_another_site(self.request):
+            return self.send_error(403, "replays and deletions are refused from another site's page")
+        return super().dispatch()
 
     def handle_exception(self, exception: Exception, debug: bool) -> Any:
-        if isinstance(exception, BadQuery):
+        if isinstance(exception, (BadQuery, BadCursor)):
             return self.send_error(400, str(exception))
         if isinstance(exception, ParkedTaskNotFound):
             return self.send_error(404, str(exception))
         if isinstance(exception, QueueError):
-            return self.send_error(503, f"the queue cannot be reached: {exception}")
+            return self.send_error(503, f"the parked events cannot be reached: {exception}")
         raise exception
 
+    @property
+    def store(self) -> ParkingStore:
+        """Where the parked events are."""
+        store = self.services.parking
+        assert store is not None, "create_services gives the app a parking store"
+        return store
+
     def limit(self) -> int:
-        """How many parked tasks to list or replay (``?limit=``)."""
+        """How many parked events to list, replay or delete (``?limit=``)."""
         return limit_param(self.request, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
 
+    def where(self) -> ParkedFilter:
+        """The filters of the query string (an empty one is no filter); :class:`BadQuery`
+        for one longer than anything indexed."""
+        values = [query_param(self.request, p) or None for p in ("channel", "event", "reason")]
+        if any(value is not None and len(value) > MAX_INDEXED_CHARS for value in values):
+            raise BadQuery(f"channel, event and reason are at most {MAX_INDEXED_CHARS} characters")
+        return ParkedFilter(*values)
+
+    def matching(self) -> list[str]:
+        """The names of the parked events the filters match, up to ``limit``."""
+        return matching_names(self.store, self.where(), self.limit())
+
     def replay(self, names: list[str]) -> None:
-        """Send the parked tasks ``names`` to the worker again; answer with their names."""
+        """Queue the parked events ``names`` again; answer with their names."""
+        add = self.services.backend.add
         for name in names:
-            self.services.backend.replay(name)
-        self.send_json(200, {"replayed": names})
+            self.store.replay(name, add)
+        self.answer({"replayed": names})
+
+    def forget(self, names: list[str]) -> None:
+        """Forget the parked events ``names``; answer with their names."""
+        for name in names:
+            self.store.delete(name)
+        self.answer({"deleted": names})
+
+    def answer(self, done: dict[str, list[str]]) -> None:
+        """``done`` in JSON; or, for the HTML page's forms (``then=page``), back to the page."""
+        if query_param(self.request, "then") != "page":
+            return self.send_json(200, done)
+        kept = {p: v for p in ("channel", "event", "reason") if (v := query_param(self.request, p))}
+        return self.redirect(f"{parked_page.PAGE_PATH}?{urlencode(kept)}", code=303)
+
+
+def from_another_site(request: webapp2.Request) -> bool:
+    """Whether a browser sent ``request`` from a page of another site."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site"):
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return origin == "null" or urlsplit(origin).netloc.lower() != request.host.lower()
 
 
 class ParkedListHandler(ParkedAdminHandler):
-    """``GET /admin/parked``: the parked tasks, each with its whole request."""
+    """``GET /admin/parked``: one page of the matching parked events."""
 
     def get(self) -> None:
-        parked = self.services.backend.list_parked(self.limit())
-        self.send_json(200, {"parked": [task.to_json() for task in parked]})
+        page = self.store.page(self.where(), self.limit(), query_param(self.request, "cursor") or None)
+        self.send_json(200, {"parked": [task.to_json() for task in page.tasks], "cursor": page.cursor})
+
+
+class ParkedPageHandler(ParkedAdminHandler):
+    """``GET /admin/parked/page``: the same list as an HTML page."""
+
+    def get(self) -> None:
+        limit = self.limit()
+        page = self.store.page(self.where(), limit, query_param(self.request, "cursor") or None)
+        self.response.headers.update(parked_page.SECURITY_HEADERS)
+        self.response.content_type = "text/html"
+        self.response.text = parked_page.render(page, self.where(), limit)
 
 
 class ReplayOneHandler(ParkedAdminHandler):
-    """``POST /admin/parked/<name>/replay``: one parked task to the worker again."""
+    """``POST /admin/parked/<name>/replay``: one parked event queued again."""
 
     def post(self, name: str) -> None:
         self.replay([name])
 
 
-class ReplayAllHandler(ParkedAdminHandler):
-    """``POST /admin/parked/replay``: every listed parked task to the worker again."""
+class ReplayMatchingHandler(ParkedAdminHandler):
+    """``POST /admin/parked/replay``: every matching parked event queued again."""
 
     def post(self) -> None:
-        self.replay([task.name for task in self.services.backend.list_parked(self.limit())])
+        self.replay(self.matching())
+
+
+class DeleteOneHandler(ParkedAdminHandler):
+    """``DELETE /admin/parked/<name>`` (``POST /admin/parked/<name>/delete`` from a form):
+    one parked event forgotten."""
+
+    def delete(self, name: str) -> None:
+        self.forget([name])
+
+    def post(self, name: str) -> None:
+        self.forget([name])
+
+
+class DeleteMatchingHandler(ParkedAdminHandler):
+    """``POST /admin/parked/delete``: every matching parked event forgotten (``all=1``
+    without a filter)."""
+
+    def post(self) -> None:
+        if self.where() == ParkedFilter() and query_param(self.request, "all") != "1":
+            raise BadQuery("deleting every parked event needs all=1 (or give channel, event or reason)")
+        self.forget(self.matching())

@@ -6,6 +6,8 @@ with ``POST /push``): without a rule, every private, presence and user-auth requ
 403. With ``DEMO_MODE=1`` the demo's presence member and signed-in user
 (:mod:`handlers.demo_auth`) are installed too. Register your own hooks here
 (``endpoints.channel_data``, ``endpoints.on("member_added")``).
+Webhook replays are refused across all the webhook routes and every instance (see
+:mod:`handlers.pusher_auth.webhook_receiver`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import webapp2
 
 from handlers.demo_auth import install_demo_members
 from handlers.pusher_auth.extension import PusherEndpoints
+from handlers.pusher_auth.replay_store import DatastoreReplayStore
+from handlers.pusher_auth.webhook_receiver import ReplayGuard, ReplayStore
 
 if TYPE_CHECKING:
     from handlers.application import Services
@@ -25,8 +29,19 @@ def routes(services: Services) -> list[webapp2.Route]:
     """The endpoints, signing and checking webhooks with the process's one Pusher client,
     deciding with the app's channel policy, refusing bodies above ``MAX_REQUEST_BYTES``."""
     endpoints = PusherEndpoints(
-        services.pusher, max_body_bytes=services.settings.max_request_bytes, policy=services.access.policy
+        services.pusher,
+        replay_guard=replay_store(services),
+        max_body_bytes=services.settings.max_request_bytes,
+        policy=services.access.policy,
     )
     if services.settings.demo_mode:
         install_demo_members(endpoints)
     return endpoints.routes()
+
+
+def replay_store(services: Services) -> ReplayStore:
+    """Where handled webhooks are remembered: Datastore, shared by every instance and route;
+    this process's memory only in local development without the Datastore emulator."""
+    if services.ndb is not None and services.settings.parked_store == "datastore":
+        return DatastoreReplayStore(services.ndb)
+    return ReplayGuard()

@@ -14,19 +14,43 @@ import pushqueue
 from pusherlib import Pusher
 from pushqueue import oidc
 from pushqueue.cloudtasks import HttpTarget
+from pushqueue.datastore import NdbClients
 from pushqueue.events import EventQueue
-from pushqueue.tasks import Backend
-from settings import Settings
+from pushqueue.outbox import Outbox
+from pushqueue.parking import ParkingStore, store_for
+from pushqueue.tasks import Backend, QueueError
+from settings import ConfigError, Settings
 
 
-def backend_for(settings: Settings) -> Backend:
-    """The configured backend: Cloud Tasks (or its emulator), or the bundled task queue."""
+def ndb_clients_for(settings: Settings) -> NdbClients:
+    """The process's google-cloud-ndb client (made on first use): the emulator's, or Datastore's."""
+    return NdbClients(settings.project, settings.datastore_emulator_host)
+
+
+def parking_for(settings: Settings, clients: NdbClients) -> ParkingStore:
+    """Where parked events wait (``settings.parked_store``). Datastore is reached now: an app
+    that cannot use it stops at start-up with a message instead of failing to park later."""
+    if settings.parked_store == "datastore":
+        try:
+            clients.client  # noqa: B018 - made now: no credentials stops the start-up
+        except QueueError as exc:
+            raise ConfigError(
+                f"parked events go to Datastore, which cannot be used: {exc}. Deployed, give the "
+                "app credentials; locally, start the Datastore emulator and set "
+                "DATASTORE_EMULATOR_HOST (or, in local development without gcloud, set "
+                "ALLOW_UNVERIFIED_LOCAL_REQUESTS=1: parked events then stay in memory)"
+            ) from None
+    return store_for(settings.parked_store, clients)
+
+
+def backend_for(settings: Settings, parking: ParkingStore | None = None) -> Backend:
+    """The configured backend: Cloud Tasks (or its emulator), or the bundled task queue,
+    parking in ``parking`` (the configured store by default)."""
+    parking = parking or parking_for(settings, ndb_clients_for(settings))
     if settings.tasks_backend == "taskqueue":
         from pushqueue.bundled import BundledTaskqueueBackend
 
-        return BundledTaskqueueBackend(
-            queue_name=settings.queue_name, parked_pull_queue_name=settings.parked_pull_queue_name
-        )
+        return BundledTaskqueueBackend(queue_name=settings.queue_name, parking=parking)
     from pushqueue.cloudtasks import CloudTasksBackend
 
     assert settings.project, "Settings.from_env requires GOOGLE_CLOUD_PROJECT for Cloud Tasks"
@@ -34,19 +58,27 @@ def backend_for(settings: Settings) -> Backend:
         settings.project,
         settings.location,
         queue_name=settings.queue_name,
-        parked_queue_name=settings.parked_queue_name,
+        parking=parking,
         emulator_host=settings.emulator_host,
         http_target=http_target_for(settings),
     )
 
 
 def event_queue_for(
-    settings: Settings, backend: Backend | None = None, pusher: Pusher | None = None
+    settings: Settings,
+    backend: Backend | None = None,
+    pusher: Pusher | None = None,
+    clients: NdbClients | None = None,
 ) -> EventQueue:
     """An :class:`EventQueue` on ``backend`` (the configured one by default) that checks
-    events with ``pusher``'s request builder (a client for the settings by default)."""
+    events with ``pusher``'s request builder (a client for the settings by default), with
+    an outbox for transactional events in ``clients``' Datastore (unless parked events are
+    kept in memory: then there is no Datastore)."""
     builder = (pusher or settings.pusher_client()).requests
-    return EventQueue(backend or backend_for(settings), builder, queue_name=settings.queue_name)
+    clients = clients or ndb_clients_for(settings)
+    backend = backend or backend_for(settings, parking_for(settings, clients))
+    outbox = Outbox(clients, backend.add) if settings.parked_store == "datastore" else None
+    return EventQueue(backend, builder, queue_name=settings.queue_name, outbox=outbox)
 
 
 def http_target_for(settings: Settings) -> HttpTarget | None:

@@ -15,8 +15,10 @@ documenting how it parks and replays), :mod:`~pushqueue.events` (checking and qu
 events), :mod:`~pushqueue.wire` (how events travel in tasks), :mod:`~pushqueue.coalesce`
 (one request's events in few tasks), :mod:`~pushqueue.outcome` (delivered / retried /
 parked), :mod:`~pushqueue.worker`, :mod:`~pushqueue.tasklog` (recent outcomes),
-:mod:`~pushqueue.logs` (Cloud Logging JSON lines), :mod:`~pushqueue.oidc` (the worker's
-check of Cloud Tasks' OIDC tokens).
+:mod:`~pushqueue.logs` (Cloud Logging JSON lines), :mod:`~pushqueue.parking` (parked
+events in Datastore), :mod:`~pushqueue.outbox` (events sent only if a transaction
+commits), :mod:`~pushqueue.datastore` (the google-cloud-ndb client and context),
+:mod:`~pushqueue.oidc` (the worker's check of Cloud Tasks' OIDC tokens).
 
 It is a library: every object takes its configuration as arguments; it never reads the
 environment or the app's settings. The module-level functions use the process's default
@@ -33,6 +35,7 @@ from typing import Any
 from . import coalesce
 from .coalesce import CoalescingMiddleware, PendingEvents
 from .events import EventQueue
+from .outbox import NotInTransaction
 from .outcome import Outcome, classify
 from .tasks import (
     InvalidTaskError,
@@ -49,6 +52,7 @@ __all__ = [
     "EventQueue",
     "InvalidTaskError",
     "NotConfigured",
+    "NotInTransaction",
     "Outcome",
     "ParkedTask",
     "ParkedTaskNotFound",
@@ -86,9 +90,16 @@ def default_queue() -> EventQueue:
     return _default
 
 
-def enqueue_event(channels: str | Iterable[str], event: str, data: Any, socket_id: str | None = None) -> str:
-    """Check and queue a Pusher event (see :meth:`EventQueue.enqueue_event`); return the task name."""
-    return default_queue().enqueue_event(channels, event, data, socket_id)
+def enqueue_event(
+    channels: str | Iterable[str],
+    event: str,
+    data: Any,
+    socket_id: str | None = None,
+    transactional: bool = False,
+) -> str:
+    """Check and queue a Pusher event (see :meth:`EventQueue.enqueue_event`); return the task
+    name. ``transactional``: only if the current NDB transaction commits (:mod:`~pushqueue.outbox`)."""
+    return default_queue().enqueue_event(channels, event, data, socket_id, transactional=transactional)
 
 
 def collecting() -> AbstractContextManager[PendingEvents]:

@@ -4,18 +4,8 @@ With ``CLOUD_TASKS_EMULATOR_HOST`` set the client talks plain gRPC to the emulat
 otherwise it uses the application's default credentials. One client per process, made on
 first use.
 
-Parking: a parked task is created, with its whole request and the ``X-Pusher-Parked-*``
-headers, in the parked queue (``parked_queue_name``, ``pusher-parked`` in the app), which this
-backend pauses before every park so that nothing there is dispatched on its own. Listing
-is ``ListTasks`` on that queue. Replaying is ``RunTask``: Cloud Tasks dispatches the task
-to its worker URL even though the queue is paused; when the worker delivers it, the task
-is deleted, otherwise it stays parked (the worker never re-parks or drops a task coming
-from the parked queue, see :func:`pushqueue.outcome.classify`). The parked task keeps the
-name of the original task, so parking the same task twice (an acknowledgement lost on the
-way back to the queue) keeps one copy. ``queue.yaml`` gives the parked queue no retry or
-age limit; Cloud Tasks still deletes any task after 31 days, the time an operator has.
-The service account needs the Cloud Tasks Enqueuer role plus ``cloudtasks.queues.pause``,
-``cloudtasks.tasks.list`` and ``cloudtasks.tasks.run`` (Cloud Tasks Admin covers them).
+Parking: a parked task goes to the parking store (Datastore, see :mod:`pushqueue.parking`);
+a replay is a new task on ``pusher``.
 
 HTTP targets: with an :class:`HttpTarget` (the app makes one from ``TASKS_HTTP_TARGET_URL``
 and ``TASKS_OIDC_SERVICE_ACCOUNT``), tasks are ``http_request`` tasks to the target's base URL
@@ -27,20 +17,14 @@ on that service account (Service Account User). Without one, tasks are App Engin
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
-from .tasks import (
-    InvalidTaskError,
-    ParkedTask,
-    ParkedTaskNotFound,
-    QueueUnavailable,
-    TaskAlreadyExistsError,
-    TaskRequest,
-)
+from .tasks import InvalidTaskError, QueueUnavailable, TaskAlreadyExistsError, TaskRequest
+
+if TYPE_CHECKING:
+    from .parking import ParkingStore
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -74,13 +58,13 @@ class CloudTasksBackend:
         location: str,
         *,
         queue_name: str,
-        parked_queue_name: str,
+        parking: ParkingStore,
         emulator_host: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         http_target: HttpTarget | None = None,
     ):
         self.project, self.location = project, location
-        self.queue_name, self.parked_queue_name = queue_name, parked_queue_name
+        self.queue_name, self.parking = queue_name, parking
         self.emulator_host, self.timeout = emulator_host, timeout
         self.http_target = http_target
         self._client: Any = None
@@ -134,40 +118,7 @@ class CloudTasksBackend:
         return created.name.rsplit("/", 1)[-1]
 
     def park(self, task: TaskRequest, name: str) -> None:
-        parked = self.queue_path(self.parked_queue_name)
-        self._call("pause_queue", name=parked)
-        with contextlib.suppress(TaskAlreadyExistsError):  # parked before: the ack was lost
-            self.add(_renamed(task, self.parked_queue_name, name))
-
-    def list_parked(self, limit: int) -> list[ParkedTask]:
-        from google.cloud import tasks_v2
-
-        request = {
-            "parent": self.queue_path(self.parked_queue_name),
-            "response_view": tasks_v2.Task.View.FULL,
-            "page_size": min(limit, 1000),
-        }
-        parked: list[ParkedTask] = []
-        pages = self._call("list_tasks", request=request)
-        try:
-            for task in pages:
-                parked.append(_parked_task(task))
-                if len(parked) >= limit:
-                    break
-        except _google_errors() as exc:
-            raise QueueUnavailable(f"Cloud Tasks: {exc}") from None
-        return parked
-
-    def replay(self, name: str) -> None:
-        from google.api_core import exceptions
-
-        path = f"{self.queue_path(self.parked_queue_name)}/tasks/{name}"
-        try:
-            self._call("run_task", name=path)
-        except QueueUnavailable as exc:
-            if isinstance(exc.__cause__, exceptions.NotFound):
-                raise ParkedTaskNotFound(f"no parked task named {name!r}") from None
-            raise
+        self.parking.park(task, name)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -189,25 +140,3 @@ def _google_errors() -> tuple[type[BaseException], ...]:
     from google.auth import exceptions as auth_exceptions
 
     return (exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError)
-
-
-def _renamed(task: TaskRequest, queue_name: str, name: str) -> TaskRequest:
-    return TaskRequest(task.url, task.body, task.headers, task.method, queue_name, name)
-
-
-def _parked_task(task: Any) -> ParkedTask:
-    """A parked App Engine task, or HTTP-target task (its URL, on the origin, made relative)."""
-    if "http_request" in task:
-        http = task.http_request
-        parts = urlsplit(http.url)
-        url = parts.path + (f"?{parts.query}" if parts.query else "")
-    else:
-        http = task.app_engine_http_request
-        url = http.relative_uri
-    request = TaskRequest(
-        url=url,
-        body=bytes(http.body),
-        headers=tuple(http.headers.items()),
-        method=http.http_method.name,
-    )
-    return ParkedTask.from_request(task.name.rsplit("/", 1)[-1], request)

@@ -17,34 +17,51 @@ from typing import Any
 from pusherlib.api import RequestBuilder
 
 from . import coalesce, tasklog, wire
+from .outbox import NotInTransaction, Outbox
 from .outcome import Outcome
 from .tasks import Backend, InvalidTaskError, Task, TaskRequest
 
 
 class EventQueue:
-    """Creates tasks on ``backend``: raw ones, and Pusher events for the worker."""
+    """Creates tasks on ``backend``: raw ones, and Pusher events for the worker; with an
+    ``outbox``, also transactional ones (see :mod:`pushqueue.outbox`)."""
 
-    def __init__(self, backend: Backend, builder: RequestBuilder, *, queue_name: str):
+    def __init__(
+        self, backend: Backend, builder: RequestBuilder, *, queue_name: str, outbox: Outbox | None = None
+    ):
         self.backend, self.builder, self.queue_name = backend, builder, queue_name
+        self.outbox = outbox
 
-    def add(self, request: TaskRequest) -> Task:
-        """Create one task (on the ``pusher`` queue unless it names another). A task for the
-        worker (``/worker/...``) must be a POST: the worker serves nothing else."""
+    def add(self, request: TaskRequest, *, transactional: bool = False) -> Task:
+        """Create one task (on the ``pusher`` queue unless it names another); with
+        ``transactional``, once the current NDB transaction commits. A task for the worker
+        (``/worker/...``) must be a POST: the worker serves nothing else."""
         if request.url.startswith(wire.WORKER_PATH_PREFIX) and request.method != "POST":
             raise InvalidTaskError(
                 f"the worker serves POST tasks only; a {request.method} task for {request.url} "
                 "could never be delivered (leave method out, or use POST)"
             )
-        name = self.backend.add(request)
+        if transactional:
+            [name] = self._outbox().add_after_commit([request])
+        else:
+            name = self.backend.add(request)
         return Task(name, request.queue_name or self.queue_name, request.url, request.method, request.eta)
 
     def enqueue_event(
-        self, channels: str | Iterable[str], event: str, data: Any, socket_id: str | None = None
+        self,
+        channels: str | Iterable[str],
+        event: str,
+        data: Any,
+        socket_id: str | None = None,
+        *,
+        transactional: bool = False,
     ) -> str:
         """Check a Pusher event and queue it for the worker; return its task's name.
 
-        Inside a collecting scope (see :mod:`pushqueue.coalesce`) the event waits for the
-        scope's flush; otherwise it is queued now. Raises ``PusherValueError`` /
+        With ``transactional``, it is queued only if the current NDB transaction commits
+        (:mod:`pushqueue.outbox`; outside one, :class:`~pushqueue.outbox.NotInTransaction`).
+        Otherwise, inside a collecting scope (see :mod:`pushqueue.coalesce`) the event waits
+        for the scope's flush, or it is queued now. Raises ``PusherValueError`` /
         ``PusherTypeError`` for an event Pusher would refuse, ``QueueError`` when the task
         cannot be created.
         """
@@ -53,13 +70,15 @@ class EventQueue:
         base = {"name": event, "data": text}
         if socket_id:
             base["socket_id"] = socket_id
-        scope = coalesce.current()
+        scope = None if transactional else coalesce.current()
         pending = coalesce.PendingEvents() if scope is None else scope
         names = []
         for channel in checked["channels"]:
             item = {"channel": channel, **base}
             names.append(pending.add(item, wire.encode_event(item)))
-        if scope is None:
+        if transactional:
+            self._outbox().add_after_commit([self._request(chunk) for chunk in pending.chunks])
+        elif scope is None:
             self.flush(pending)
         return names[0]
 
@@ -67,9 +86,17 @@ class EventQueue:
         """Create the tasks of ``pending`` (raises ``QueueError`` at the first that fails)."""
         for chunk in pending.chunks:
             first = chunk.events[0]
-            if len(chunk.events) == 1 and wire.fits_event_url(first):
-                request = wire.event_task(first, name=chunk.name, queue_name=self.queue_name)
-            else:
-                request = wire.batch_task(chunk.encoded, name=chunk.name, queue_name=self.queue_name)
-            self.backend.add(request)
+            self.backend.add(self._request(chunk))
             tasklog.record(Outcome.QUEUED.value, chunk.name, first["channel"], first["name"])
+
+    def _request(self, chunk: coalesce.Chunk) -> TaskRequest:
+        """The task carrying ``chunk``'s events."""
+        first = chunk.events[0]
+        if len(chunk.events) == 1 and wire.fits_event_url(first):
+            return wire.event_task(first, name=chunk.name, queue_name=self.queue_name)
+        return wire.batch_task(chunk.encoded, name=chunk.name, queue_name=self.queue_name)
+
+    def _outbox(self) -> Outbox:
+        if self.outbox is None:
+            raise NotInTransaction("transactional=True needs Datastore: this queue has no outbox")
+        return self.outbox

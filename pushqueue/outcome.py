@@ -9,8 +9,8 @@
   the credentials or the quota, and an unexpected error such as a bug's stray
   ``ValueError``): **retried** by the queue with its backoff, until the attempt number
   reaches ``max_attempts``: then **parked**.
-* A task coming from the parked queue (an operator's replay) that fails is never parked
-  again: it is **retried**, i.e. answered with an error, so that it stays parked.
+* An operator's replay is a new task on the queue with a fresh budget: it is classified the
+  same way (parked again under a new name if it still cannot be sent).
 
 The status asking for a retry is 503 only when Pusher asks us to slow down (429, 5xx):
 App Engine and Cloud Tasks slow the whole queue on a 503. Any other retry gets 500.
@@ -44,14 +44,10 @@ def is_permanent(error: BaseException) -> bool:
     return isinstance(error, TaskRefused) or pusher_refuses_for_good(error)
 
 
-def classify(
-    error: BaseException | None, attempt: int, max_attempts: int, *, from_parked_queue: bool = False
-) -> Outcome:
+def classify(error: BaseException | None, attempt: int, max_attempts: int) -> Outcome:
     """The outcome of attempt number ``attempt`` (1 for the first) that ended with ``error``."""
     if error is None:
         return Outcome.DELIVERED
-    if from_parked_queue:
-        return Outcome.RETRIED
     if is_permanent(error) or attempt >= max_attempts:
         return Outcome.PARKED
     return Outcome.RETRIED

@@ -8,8 +8,9 @@ Code written for the bundled API runs with one changed import::
 The task goes to the configured backend (Cloud Tasks or the bundled queue). Differences:
 the default queue is ``pusher`` (``TASKS_QUEUE``), not ``default``; ``add`` returns a
 :class:`pushqueue.tasks.Task` with ``name``, ``queue_name``, ``url``, ``method``, ``eta``;
-``target``, ``retry_options``, ``transactional`` and ``tag`` are not supported; a task for
-the worker (``/worker/...``) must be a POST (``InvalidTaskError`` otherwise). The default
+``transactional=True`` adds the task only if the current NDB transaction commits (see
+:mod:`pushqueue.outbox`); ``target``, ``retry_options`` and ``tag`` are not supported; a task
+for the worker (``/worker/...``) must be a POST (``InvalidTaskError`` otherwise). The default
 queue is the one the app configured (:func:`pushqueue.configure`).
 """
 
@@ -43,10 +44,10 @@ def add(
     name: str | None = None,
     countdown: float | None = None,
     eta: datetime | float | None = None,
+    transactional: bool = False,
 ) -> Task:
     """Create a task, as ``google.appengine.api.taskqueue.add`` does."""
     from . import default_queue
 
-    return default_queue().add(
-        build_task(url, params, payload, headers, method, queue_name, name, countdown, eta)
-    )
+    task = build_task(url, params, payload, headers, method, queue_name, name, countdown, eta)
+    return default_queue().add(task, transactional=transactional)

@@ -25,6 +25,7 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 PARKED_REASON = "X-Pusher-Parked-Reason"
 PARKED_FROM = "X-Pusher-Parked-From"
 PARKED_RETRIES = "X-Pusher-Parked-Retries"
+ENCRYPTED_PREFIX = "private-encrypted-"
 _PARKING_HEADERS = frozenset(h.lower() for h in (PARKED_REASON, PARKED_FROM, PARKED_RETRIES))
 
 
@@ -89,18 +90,35 @@ class ParkedTask:
     reason: str = ""
     original_task: str = ""
     retry_count: int = 0
+    channels: tuple[str, ...] = ()  # the channels and event names it carries (see pushqueue.parking)
+    events: tuple[str, ...] = ()
+    parked_at: float | None = None  # seconds since the epoch
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether it may carry an event for a ``private-encrypted-`` channel (its plaintext)."""
+        marker = ENCRYPTED_PREFIX
+        return any(c.startswith(marker) for c in self.channels) or marker.encode() in self.body + (
+            self.url.encode("utf-8", "replace")
+        )
 
     def to_json(self) -> dict[str, Any]:
-        """The task as the admin endpoint lists it (the body as text)."""
+        """The task as the admin endpoint lists it: the body as text, or ``None`` (with
+        ``body_withheld``) when it may hold a ``private-encrypted-`` channel's plaintext."""
+        withheld = self.encrypted
         return {
             "name": self.name,
             "url": self.url,
             "method": self.method,
             "headers": self.headers,
-            "body": self.body.decode("utf-8", "replace"),
+            "body": None if withheld else self.body.decode("utf-8", "replace"),
+            "body_withheld": withheld,
             "reason": self.reason,
             "original_task": self.original_task,
             "retry_count": self.retry_count,
+            "channels": list(self.channels),
+            "events": list(self.events),
+            "parked_at": self.parked_at,
         }
 
     def original_request(self) -> TaskRequest:
@@ -138,15 +156,8 @@ class Backend(Protocol):
         ...
 
     def park(self, task: TaskRequest, name: str) -> None:
-        """Keep ``task`` (with parking headers) under ``name`` until replayed."""
-        ...
-
-    def list_parked(self, limit: int) -> list[ParkedTask]:
-        """Up to ``limit`` parked tasks."""
-        ...
-
-    def replay(self, name: str) -> None:
-        """Send parked task ``name`` to the worker again; raise :class:`ParkedTaskNotFound`."""
+        """Keep ``task`` (with parking headers) under ``name`` until replayed (in the
+        parking store, :mod:`pushqueue.parking`)."""
         ...
 
 

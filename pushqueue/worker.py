@@ -72,12 +72,11 @@ class Worker:
         backend: Backend,
         *,
         queue_name: str,
-        parked_queue_name: str,
         max_attempts: int,
         async_context: Callable[[], AbstractContextManager[Any]] | None = None,
     ):
         self.pusher, self.backend = pusher, backend
-        self.queue_name, self.parked_queue_name = queue_name, parked_queue_name
+        self.queue_name = queue_name
         self.max_attempts = max_attempts
         self.async_context = async_context
 
@@ -157,8 +156,7 @@ class Worker:
     # -- settling -----------------------------------------------------------------------
 
     def _outcome(self, task: IncomingTask, error: BaseException | None) -> Outcome:
-        from_parked = task.queue_name == self.parked_queue_name
-        return classify(error, task.earlier_attempts + 1, self.max_attempts, from_parked_queue=from_parked)
+        return classify(error, task.earlier_attempts + 1, self.max_attempts)
 
     def _settle(
         self,

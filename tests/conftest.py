@@ -40,3 +40,19 @@ def other_subscriber(soketi):
     """A second subscriber: for what one connection must get and another must not."""
     with Subscriber(soketi.ws_url) as connection:
         yield connection
+
+
+@pytest.fixture(scope="session")
+def datastore():
+    """The Datastore emulator for the session (skipped with a reason without gcloud)."""
+    from tests.support.datastore import running_datastore
+
+    with running_datastore() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def ndb_context(datastore):
+    """A google-cloud-ndb context on the emulator, for the test's thread."""
+    with datastore.client().context() as context:
+        yield context

@@ -33,6 +33,7 @@ def test_app_yaml_keeps_admin_pages_for_admins_and_commits_no_secret(app_yaml):
     logins = {handler.url: handler.login for handler in app_yaml.handlers}
     assert logins["/admin/.*"] == "admin"
     assert logins["/worker/.*"] == "admin"  # a second lock: queue tasks pass `login: admin`
+    assert logins["/cron/.*"] == "admin"  # the outbox sweeper: cron requests pass it too
     assert app_yaml.handlers[-1].url == "/.*"  # the first match wins: the catch-all comes last
     assert not any(name.startswith("PUSHER_") and "URL" in name for name in app_yaml.env_variables)
     assert "PUSHER_SECRET" not in app_yaml.env_variables
@@ -63,19 +64,9 @@ def test_queue_yaml_push_queue_can_never_drop_a_task(queues):
     assert retry.min_backoff_seconds and retry.max_backoff_seconds and retry.max_doublings is not None
 
 
-def test_queue_yaml_has_the_parking_queues(queues):
-    parked = queues[Settings.parked_queue_name]
-    assert parked.mode in (None, "push")
-    # No limit: a replay that fails leaves the task parked instead of deleting it.
-    assert parked.retry_parameters.task_retry_limit is None
-    assert parked.retry_parameters.task_age_limit is None
-    assert queues[Settings.parked_pull_queue_name].mode == "pull"
-
-
-def test_settings_name_the_parked_pull_queue():
-    env = {"PUSHER_URL": "http://k:s@127.0.0.1:1/apps/1", "TASKS_BACKEND": "taskqueue"}
-    assert Settings.from_env(env).parked_pull_queue_name == "pusher-parked-pull"
-    assert Settings.from_env({**env, "TASKS_PARKED_PULL_QUEUE": "parked"}).parked_pull_queue_name == "parked"
+def test_queue_yaml_has_no_parking_queue(queues):
+    # Parked events are Datastore entities (pushqueue.parking): no queue expires or resumes them.
+    assert sorted(queues) == ["pusher"]
 
 
 def test_missing_configuration_names_the_variable():

@@ -1,9 +1,9 @@
 """Every branch of the app's handlers, through WebTest.
 
-The queue is the App Engine testbed's taskqueue stub (TASKS_BACKEND=taskqueue, parking in
-the pull queue); a task is run by posting it to the worker with the headers the stub gave
-it. Pusher is a real soketi; a fault server stands in for what soketi cannot answer (429,
-5xx, slow answers).
+The queue is the App Engine testbed's taskqueue stub (TASKS_BACKEND=taskqueue; parked events
+in memory, as in local development: the Datastore store is tested in test_parking.py); a task
+is run by posting it to the worker with the headers the stub gave it. Pusher is a real soketi;
+a fault server stands in for what soketi cannot answer (429, 5xx, slow answers).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from settings import Settings
 from tests.support.credentials import PUBLISHER_ENVIRON, TRUST_ENV
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.processes import ROOT, free_port
+from tests.support.seed_app import seed_routes
 from tests.support.soketi import Soketi
 from tests.support.subscriber import Subscriber
 
 QUEUE = "pusher"
-PULL_QUEUE = "pusher-parked-pull"
 ADMIN = {"X-AppEngine-User-Is-Admin": "1"}
+LOCAL = {"ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1"}  # local development: parked events in memory
 
 
 def task_headers(name: str = "t1", retries: int = 0, queue: str = QUEUE) -> dict[str, str]:
@@ -48,6 +49,7 @@ def route_groups():
         env.setenv("GOOGLE_CLOUD_PROJECT", "test-project")
         env.setenv("CLOUD_TASKS_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
         env.setenv("TASKS_BACKEND", "cloudtasks")
+        env.setenv("ALLOW_UNVERIFIED_LOCAL_REQUESTS", "1")
         main = importlib.import_module("main")
     return main.ROUTE_GROUPS
 
@@ -191,6 +193,7 @@ def test_a_body_above_the_limit_is_refused_before_reading(make_app, soketi, queu
 
 def test_an_unreachable_queue_gets_503(route_groups, soketi):
     env = {
+        **LOCAL,
         "PUSHER_URL": soketi.url,
         "GOOGLE_CLOUD_PROJECT": "test-project",
         "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{free_port()}",  # nothing listens
@@ -333,9 +336,10 @@ def test_pusher_413_parks_the_event(make_app, small_soketi, queue_stub):
 
 
 def test_a_task_that_cannot_be_parked_is_retried_with_500(make_app, soketi, queue_stub):
-    """The parked queue is missing: the task stays in its queue (500, not 503: the queue
-    need not slow down for it)."""
-    app = make_app(soketi.url, TASKS_PARKED_PULL_QUEUE="no-such-queue")
+    """The parking store is full (local development's memory store): the task stays in its
+    queue (500, not 503: the queue need not slow down for it)."""
+    app = make_app(soketi.url)
+    app.app.services.parking.capacity = 0
     bad = {"X-Pusher-Socket-Id": "not-a-socket"}
     response = post_task(app, "/worker/push/ch/ev", name="tnopark", extra=bad, status=500)
     assert response.json["outcome"] == "retried" and "could not park" in response.json["error"]
@@ -388,12 +392,6 @@ def test_attempts_that_never_reached_the_app_do_not_use_up_the_budget(make_app, 
     assert response.json["outcome"] == "retried" and parked(app) == []
     outage["X-AppEngine-TaskExecutionCount"] = "2"  # the third attempt that reached the app
     assert post_task(app, "/worker/push/ch/ev", name="tout", extra=outage).json["outcome"] == "parked"
-
-
-def test_a_failed_replay_from_the_parked_queue_is_not_acknowledged(make_app, queue_stub):
-    app = make_app(fault_url(free_port()), PUSHER_MAX_ATTEMPTS="1")
-    post_task(app, "/worker/push/ch/ev", name="treplay", retries=5, queue="pusher-parked", status=500)
-    assert parked(app) == []
 
 
 def test_parking_twice_keeps_one_copy(app, queue_stub):
@@ -514,7 +512,7 @@ def test_the_admin_pages_refuse_non_admins(app, method, path):
 def test_a_parked_task_is_replayed_through_the_push_queue(app, queue_stub):
     post_task(app, "/worker/push/replayed/ev", "", name="tp", extra={"X-Pusher-Socket-Id": "1.1"})
     assert app.post("/admin/parked/tp/replay", headers=ADMIN).json == {"replayed": ["tp"]}
-    assert parked(app) == [] and queued(queue_stub, PULL_QUEUE) == []
+    assert parked(app) == []
     [task] = queued(queue_stub)
     assert task.url == "/worker/push/replayed/ev" and task.headers["X-Pusher-Socket-Id"] == "1.1"
     assert "X-Pusher-Parked-Reason" not in task.headers
@@ -570,19 +568,6 @@ def test_worker_logs_are_json_lines_without_the_secret(make_app, soketi, capsys)
 
 
 # -- the seed's code, with one changed import ------------------------------------------------
-
-
-class MyWebAppRequestHandler(webapp2.RequestHandler):
-    """The seed's front-end handler, as it was written."""
-
-    def post(self):
-        # Trigger some event with pusherapp, using a taskqueue
-        # The task will be picked up by WorkerPushRequestHandler, below
-        taskqueue.add(url="/worker/push/channel/event", params={"msg": "Hello world!"})
-
-
-def seed_routes(services):
-    return [webapp2.Route("/seed", MyWebAppRequestHandler)]
 
 
 def test_the_seeds_handler_code_runs_with_one_changed_import(make_app, soketi, queue_stub, subscriber):
@@ -728,3 +713,49 @@ def test_with_ndb_one_event_reaches_a_subscriber(make_app, soketi, subscriber):
     subscriber.subscribe("ndb-one")
     assert post_task(app, "/worker/push/ndb-one/ev", '{"n": 1}').json == {"outcome": "delivered"}
     assert json.loads(subscriber.event("ev", "ndb-one")["data"]) == {"n": 1}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://other.appspot.com"},
+    ],
+)
+def test_replays_and_deletions_asked_by_another_sites_page_are_refused(app, queue_stub, headers):
+    post_task(app, "/worker/push/ch/ev", "", name="tcsrf")
+    for method, path in [
+        ("POST", "/admin/parked/replay"),
+        ("POST", "/admin/parked/delete?all=1"),
+        ("POST", "/admin/parked/tcsrf/replay"),
+        ("DELETE", "/admin/parked/tcsrf"),
+    ]:
+        response = app.request(path, method=method, headers={**ADMIN, **headers}, expect_errors=True)
+        assert response.status_int == 403 and "another site" in response.json["error"]
+    assert [record["name"] for record in parked(app)] == ["tcsrf"] and queued(queue_stub) == []
+    same_origin = {**ADMIN, "Origin": "http://localhost:80", "Sec-Fetch-Site": "same-origin"}
+    assert app.post("/admin/parked/delete?all=1", headers=same_origin).json == {"deleted": ["tcsrf"]}
+
+
+def test_the_admin_page_lists_parked_events_escaped_and_its_forms_come_back(app, queue_stub):
+    post_task(app, "/worker/push/%3Cb%3Ech/ev", '"<script>alert(1)</script>"', name="tpage")
+    page = app.get("/admin/parked/page?channel=%3Cb%3Ech", headers=ADMIN)
+    assert (
+        page.content_type == "text/html"
+        and "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    )
+    assert "tpage" in page.text and "&lt;script&gt;" in page.text and "<script>" not in page.text
+    assert "<b>ch" not in page.text and "&lt;b&gt;ch" in page.text
+    form = next(f for f in page.forms.values() if f.action.startswith("/admin/parked/tpage/replay"))
+    done = form.submit(headers=ADMIN, status=303)
+    assert done.headers["Location"].endswith("/admin/parked/page?channel=%3Cb%3Ech")
+    assert [task.name for task in queued(queue_stub)] == ["tpage-replay"] and parked(app) == []
+
+
+def test_the_admin_page_withholds_encrypted_channels_data(app, queue_stub):
+    post_task(app, "/worker/push/private-encrypted-x/ev", '{"secret": "plaintext"}', name="tenc")
+    page = app.get("/admin/parked/page", headers=ADMIN).text
+    assert "tenc" in page and "withheld" in page and "plaintext" not in page
+    assert app.get("/admin/parked/page", headers={"X-AppEngine-User-Is-Admin": "0"}, status=403)

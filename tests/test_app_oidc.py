@@ -33,6 +33,7 @@ from handlers.application import create_app
 from handlers.wiring import backend_for, http_target_for
 from pushqueue.cloudtasks import HttpTarget
 from pushqueue.oidc import CertsUnavailable, GoogleCerts, OidcVerifier, TokenRefused
+from pushqueue.parking import MemoryParking
 from pushqueue.tasks import build_task
 from settings import GOOGLE_CERTS_URL, ConfigError, Settings
 from tests.support.appserver import running_app
@@ -180,7 +181,14 @@ def make_app(soketi):
     """``make_app(**env)``: the worker's routes as a TestApp (bundled-queue settings)."""
 
     def make(**env: str) -> webtest.TestApp:
-        settings = Settings.from_env({"TASKS_BACKEND": "taskqueue", "PUSHER_URL": soketi.url, **env})
+        settings = Settings.from_env(
+            {
+                "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
+                "TASKS_BACKEND": "taskqueue",
+                "PUSHER_URL": soketi.url,
+                **env,
+            }
+        )
         return webtest.TestApp(create_app(settings, [worker.routes], app_engine_apis=False))
 
     yield make
@@ -468,10 +476,13 @@ def test_http_target_tasks_carry_an_oidc_token():
         assert request.headers["X-Pusher-Socket-Id"] == "1.2"
         assert request.oidc_token.service_account_email == ACCOUNT
         assert request.oidc_token.audience == AUDIENCE
-        backend.park(task, "parked-1")
-        [parked] = backend.list_parked(10)
-        assert parked.url == "/worker/push/ch/ev" and parked.body == b'{"n": 1}'
-        assert emulator.tasks("pusher-parked")[0].http_request.oidc_token.audience == AUDIENCE
+        # A parked event's replay is an HTTP-target task with its token too.
+        parking = MemoryParking()
+        parking.park(task, "parked-1")
+        parking.replay("parked-1", backend.add)
+        [replayed] = [t for t in emulator.tasks("pusher") if t.name.endswith("/tasks/parked-1-replay")]
+        assert replayed.http_request.body == b'{"n": 1}'
+        assert replayed.http_request.oidc_token.audience == AUDIENCE
 
 
 @contextmanager

@@ -56,7 +56,6 @@ PERMANENT = [
 
 def test_an_attempt_without_error_is_delivered():
     assert classify(None, 1, 5) is Outcome.DELIVERED
-    assert classify(None, 9, 5, from_parked_queue=True) is Outcome.DELIVERED
 
 
 @pytest.mark.parametrize("error", RETRYABLE, ids=repr)
@@ -69,11 +68,6 @@ def test_passing_failures_are_retried_until_the_last_attempt(error):
 @pytest.mark.parametrize("error", PERMANENT, ids=repr)
 def test_permanent_failures_are_parked_at_once(error):
     assert classify(error, 1, 5) is Outcome.PARKED
-
-
-@pytest.mark.parametrize("error", RETRYABLE + PERMANENT, ids=repr)
-def test_a_failed_replay_from_the_parked_queue_stays_there(error):
-    assert classify(error, 50, 5, from_parked_queue=True) is Outcome.RETRIED
 
 
 def test_only_pusher_asking_to_slow_down_makes_the_queue_slow_down():

@@ -63,6 +63,7 @@ def test_the_apps_route_group_installs_the_demo_authorizer_only_in_demo_mode(dem
             "PUSHER_URL": "http://test-key:test-secret@127.0.0.1:6001/apps/4242",
             "GOOGLE_CLOUD_PROJECT": "test-project",
             "DEMO_MODE": demo_mode,
+            "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
         }
     )
     app = webtest.TestApp(webapp2.WSGIApplication(pusher_endpoints.routes(create_services(settings))))
@@ -73,7 +74,11 @@ def test_the_apps_route_group_installs_the_demo_authorizer_only_in_demo_mode(dem
 
 def test_the_apps_endpoints_sign_with_the_processs_one_pusher_client():
     settings = Settings.from_env(
-        {"PUSHER_URL": "http://test-key:test-secret@127.0.0.1:6001/apps/4242", "GOOGLE_CLOUD_PROJECT": "p"}
+        {
+            "PUSHER_URL": "http://test-key:test-secret@127.0.0.1:6001/apps/4242",
+            "GOOGLE_CLOUD_PROJECT": "p",
+            "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
+        }
     )
     try:
         app = create_app(settings, [pusher_endpoints.routes], app_engine_apis=False)

@@ -17,7 +17,7 @@ from collections import Counter
 
 import pytest
 
-from tests.support.app_under_attack import PARKED_PULL_QUEUE, QUEUE_HEADERS, app_under_attack
+from tests.support.app_under_attack import QUEUE_HEADERS, app_under_attack
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.figures import write_figures
 
@@ -43,7 +43,7 @@ def target():
 
 def assert_nothing_happened(target, sent: int) -> None:
     assert target.pusher.request_count == sent
-    assert target.queued() == 0 and target.queued(PARKED_PULL_QUEUE) == 0
+    assert target.queued() == 0 and target.parked() == []
 
 
 @pytest.mark.parametrize("path", PATHS)

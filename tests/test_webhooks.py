@@ -13,6 +13,7 @@ import pytest
 import webapp2
 
 from handlers.pusher_auth import WEBHOOK_EVENTS, PusherHooks, ReplayGuard, receive_webhook
+from handlers.pusher_auth.webhook_receiver import ReplayStoreUnavailable
 from tests.support.endpoints import KEY, SECRET, offline_endpoints, webtest_app
 
 
@@ -176,11 +177,17 @@ def test_a_webhook_whose_handler_failed_is_accepted_again(app, endpoints):
 
 def test_replay_guard_forgets_a_webhook_once_its_window_closed():
     guard = ReplayGuard(max_age=300)
-    old_ms = (time.time() - 400) * 1000
-    assert guard.claim("webhooks", "abc", old_ms)
-    assert guard.claim("webhooks", "def", time.time() * 1000)  # expires the old entry
-    assert guard.claim("webhooks", "abc", old_ms)
-    assert not guard.claim("webhooks", "def", time.time() * 1000)
+    guard.record("closed", time.time() - 1)
+    guard.record("open", time.time() + 100)
+    assert not guard.seen("closed") and guard.seen("open")
+
+
+def test_a_full_replay_guard_refuses_new_webhooks_rather_than_forget_open_ones():
+    guard = ReplayGuard(capacity=1)
+    guard.record("open", time.time() + 100)
+    with pytest.raises(ReplayStoreUnavailable):
+        guard.seen("new")
+    assert guard.seen("open")
 
 
 # -- malformed but signed: 400 -------------------------------------------------------------

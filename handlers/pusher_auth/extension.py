@@ -23,7 +23,7 @@ from pusherlib.webhooks import webhook_from_request
 from .channel_auth import Reply, answer_channel_auth, answer_user_auth, refusal
 from .hooks import GROUP_ROUTES, PusherHooks
 from .policy import ChannelPolicy
-from .webhook_receiver import ReplayGuard, receive_webhook
+from .webhook_receiver import ReplayGuard, ReplayStore, receive_webhook
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
@@ -39,14 +39,14 @@ class PusherEndpoints(PusherHooks):
         self,
         client: Pusher,
         prefix: str = "/pusher",
-        replay_guard: ReplayGuard | None = None,
+        replay_guard: ReplayStore | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         policy: ChannelPolicy | None = None,
     ):
         super().__init__(policy)
         self.client = client
         self.prefix = prefix.rstrip("/")
-        self.replay_guard = replay_guard or ReplayGuard()
+        self.replay_guard: ReplayStore = replay_guard or ReplayGuard()
         self.max_body_bytes = max_body_bytes
 
     def routes(self) -> list[webapp2.Route]:

@@ -2,14 +2,31 @@
 
 Framework-free: the caller passes the ``X-Pusher-Key`` and ``X-Pusher-Signature`` headers
 and the raw body, and gets a :class:`~.channel_auth.Reply`.
+
+Replays: a webhook is known by the SHA-256 of its body (what its signature covers), on
+every route: each handler runs once per webhook, whichever webhook URL it is posted to.
+The ``on(event)`` handlers run on the first route that receives it; a group route
+(``/events/presence``...) also runs its group's handlers the first time the webhook reaches
+it, so one webhook configured for two URLs still reaches both kinds of handlers once. When
+every handler of the route has run for it already, the webhook is refused (401). Each part
+is recorded only once its handlers have succeeded, so Pusher's own redelivery after an
+error from us (a 5xx, or an instance that stopped mid-way) runs what did not succeed,
+instead of being refused; two copies arriving at the same moment may both be handled
+(handlers see a webhook at least once). A record lasts until the webhook's 5-minute
+window closes (after that pusherlib refuses the webhook as stale anyway). The app keeps the
+records in Datastore, shared by every instance and process (:mod:`.replay_store`);
+:class:`ReplayGuard`, this process's memory, is for local development and single-process
+tests only.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, cast
+from typing import Any, Protocol
 
 from pusherlib import Pusher
 from pusherlib.webhooks import MAX_AGE_SECONDS, WebhookRejected
@@ -17,40 +34,70 @@ from pusherlib.webhooks import MAX_AGE_SECONDS, WebhookRejected
 from .channel_auth import Reply, refusal
 from .hooks import PusherHooks
 
+LOGGER = logging.getLogger(__name__)
+
+
+class ReplayStoreUnavailable(RuntimeError):
+    """The replay records cannot be read or written now."""
+
+
+class ReplayStore(Protocol):
+    """Where received webhooks are remembered until their window closes."""
+
+    max_age: float
+
+    def seen(self, webhook_id: str) -> bool:
+        """Whether ``webhook_id`` was handled and its window is still open."""
+        ...
+
+    def record(self, webhook_id: str, expires_at: float) -> None:
+        """Remember ``webhook_id`` as handled until ``expires_at`` (seconds since the epoch)."""
+        ...
+
 
 class ReplayGuard:
-    """Remembers the webhooks already received, each until its time window closes, so the
-    same signed body is accepted once (per route, in this process)."""
+    """The webhooks handled by this process, each until its window closes; at most
+    ``capacity`` (when full, new webhooks are refused with 503 until entries expire: an
+    entry still in its window is never evicted)."""
 
     def __init__(self, max_age: float = MAX_AGE_SECONDS, capacity: int = 100_000):
         self.max_age, self.capacity = max_age, capacity
-        self._expiry: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._expiry: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def claim(self, route: str, signature: str, time_ms: float) -> bool:
-        """``True`` the first time this signed webhook is seen on ``route``."""
-        key = (route, signature.strip().lower())
-        now = time.time()
+    def seen(self, webhook_id: str) -> bool:
         with self._lock:
-            while self._expiry and next(iter(self._expiry.values())) < now:
-                self._expiry.popitem(last=False)
-            if key in self._expiry:
-                return False
-            self._expiry[key] = time_ms / 1000.0 + self.max_age
-            if len(self._expiry) > self.capacity:
-                self._expiry.popitem(last=False)
-            return True
+            self._forget_expired()
+            if webhook_id in self._expiry:
+                return True
+            if len(self._expiry) >= self.capacity:
+                raise ReplayStoreUnavailable(f"{self.capacity} webhooks are remembered already")
+            return False
 
-    def release(self, route: str, signature: str) -> None:
-        """Forget a webhook whose handling failed, so Pusher's retry is accepted."""
+    def record(self, webhook_id: str, expires_at: float) -> None:
         with self._lock:
-            self._expiry.pop((route, signature.strip().lower()), None)
+            self._expiry[webhook_id] = expires_at
+            self._expiry.move_to_end(webhook_id)
+
+    def _forget_expired(self) -> None:
+        now = time.time()
+        for webhook_id in [k for k, expiry in self._expiry.items() if expiry < now]:
+            del self._expiry[webhook_id]
+
+
+EVENT_HANDLERS = "events"  # the record of the on(event) handlers; the others are group names
+
+
+def webhook_id(body: bytes, handlers: str = EVENT_HANDLERS) -> str:
+    """The record of a webhook (the SHA-256 of its signed body) handled by ``handlers``
+    (:data:`EVENT_HANDLERS`, or a group's name)."""
+    return f"{hashlib.sha256(body).hexdigest()}.{handlers}"
 
 
 def receive_webhook(
     client: Pusher,
     hooks: PusherHooks,
-    guard: ReplayGuard,
+    guard: ReplayStore,
     request: Any,
     *,
     key: str | None,
@@ -59,7 +106,8 @@ def receive_webhook(
     group: str | None = None,
 ) -> Reply:
     """Check a webhook (401 forged, mis-keyed, stale or replayed; 400 not a JSON object
-    with events), then call the handlers of ``group`` and of each event's name."""
+    with events; 503 when replays cannot be checked now), then call the handlers of
+    ``group`` and of each event's name, and record it."""
     try:
         webhook = client.check_webhook(key, signature, body, max_age=guard.max_age)
     except WebhookRejected as exc:
@@ -69,17 +117,28 @@ def receive_webhook(
         isinstance(event, dict) and isinstance(event.get("name"), str) for event in events
     ):
         return refusal(400, "the webhook body needs events: a list of objects with a name")
-    route = group or "webhooks"
-    signature = cast(str, signature)  # check_webhook refused a webhook without one
-    if not guard.claim(route, signature, webhook["time_ms"]):
-        return refusal(401, "this webhook was already received: replays are refused")
+    parts = [group, EVENT_HANDLERS] if group else [EVENT_HANDLERS]
     try:
-        for handler in hooks.webhooks.handlers[group] if group else ():
-            handler(webhook, request)
-        for event in events:
-            for handler in hooks.event_handlers.get(event["name"], ()):
-                handler(event, request)
-    except BaseException:
-        guard.release(route, signature)
-        raise
+        fresh = [part for part in parts if not guard.seen(webhook_id(body, part))]
+    except ReplayStoreUnavailable as exc:
+        return refusal(503, f"webhooks cannot be checked for replays now, try again: {exc}")
+    if not fresh:
+        return refusal(401, "this webhook was already received: replays are refused")
+    expires_at = webhook["time_ms"] / 1000.0 + guard.max_age
+    for part in fresh:
+        if part == EVENT_HANDLERS:
+            for event in events:
+                for handler in hooks.event_handlers.get(event["name"], ()):
+                    handler(event, request)
+        else:
+            for handler in hooks.webhooks.handlers[part]:
+                handler(webhook, request)
+        _record(guard, webhook_id(body, part), expires_at)
     return Reply(200, {"ok": True, "events": len(events)})
+
+
+def _record(guard: ReplayStore, record: str, expires_at: float) -> None:
+    try:
+        guard.record(record, expires_at)
+    except ReplayStoreUnavailable as exc:  # handled: answering an error would make Pusher send it again
+        LOGGER.error("webhook handled but not recorded; a replay in its window would be accepted: %s", exc)

@@ -29,6 +29,7 @@ from google.appengine.ext import testbed
 
 import pushqueue
 from handlers.application import create_app
+from pushqueue.parking import ParkedFilter, matching_names
 from settings import Settings
 
 from .credentials import TRUST_ENV, with_publisher_token
@@ -36,7 +37,6 @@ from .fault_server import FaultServer, Reply
 from .processes import ROOT, free_port
 
 QUEUE = "pusher"
-PARKED_PULL_QUEUE = "pusher-parked-pull"
 ADMIN = {"X-AppEngine-User-Is-Admin": "1"}
 QUEUE_HEADERS = {
     "X-AppEngine-QueueName": QUEUE,
@@ -53,6 +53,7 @@ def route_groups() -> tuple[Any, ...]:
         "GOOGLE_CLOUD_PROJECT": "test-project",
         "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
         "TASKS_BACKEND": "cloudtasks",
+        "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
     }
     with _environment(env):
         return importlib.import_module("main").ROUTE_GROUPS
@@ -84,9 +85,14 @@ class Target:
         """How many tasks wait in ``queue``."""
         return len(self.stub.get_filtered_tasks(queue_names=[queue]))
 
+    def parked(self) -> list[str]:
+        """The names of the parked events."""
+        return matching_names(self.app.app.services.parking, ParkedFilter(), 1000)
+
     def purge(self) -> None:
-        for queue in (QUEUE, PARKED_PULL_QUEUE):
-            self.stub.FlushQueue(queue)
+        self.stub.FlushQueue(QUEUE)
+        for name in self.parked():
+            self.app.app.services.parking.delete(name)
 
     def logs(self) -> str:
         return self.log_stream.getvalue()

@@ -87,13 +87,10 @@ class TasksEmulator(ManagedProcess):
     def backend(self):
         """A :class:`pushqueue.cloudtasks.CloudTasksBackend` on this emulator's queues."""
         from pushqueue.cloudtasks import CloudTasksBackend
+        from pushqueue.parking import MemoryParking
 
         return CloudTasksBackend(
-            self.project,
-            self.location,
-            queue_name="pusher",
-            parked_queue_name="pusher-parked",
-            emulator_host=self.host,
+            self.project, self.location, queue_name="pusher", parking=MemoryParking(), emulator_host=self.host
         )
 
     def queue_path(self, queue: str) -> str:

@@ -1,0 +1,63 @@
+"""The webhook replay records in Datastore, shared by every instance, process and route.
+
+One ``PusherWebhook`` entity per handled webhook, named after its identity (the SHA-256 of
+its body, see :func:`.webhook_receiver.webhook_id`), with ``expires``, the end of its
+5-minute window. An expired record no longer refuses anything; to have Datastore delete
+them, add a TTL policy on that field once per project::
+
+    gcloud firestore fields ttls update expires --collection-group=PusherWebhook --enable-ttl
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pusherlib.webhooks import MAX_AGE_SECONDS
+from pushqueue.datastore import NdbClients, translated_errors
+from pushqueue.tasks import QueueError
+
+from .webhook_receiver import ReplayStoreUnavailable
+
+
+def record_model() -> Any:
+    """The ``PusherWebhook`` model (google-cloud-ndb imported on first use)."""
+    global _RECORD
+    if _RECORD is None:
+        from google.cloud import ndb
+
+        class PusherWebhook(ndb.Model):
+            """A handled webhook, until its window closes."""
+
+            expires = ndb.DateTimeProperty(tzinfo=UTC)
+
+        _RECORD = PusherWebhook
+    return _RECORD
+
+
+_RECORD: Any = None
+
+
+class DatastoreReplayStore:
+    """Handled webhooks as ``PusherWebhook`` entities (see the module docstring)."""
+
+    def __init__(self, clients: NdbClients, max_age: float = MAX_AGE_SECONDS):
+        self.clients, self.max_age = clients, max_age
+
+    def seen(self, webhook_id: str) -> bool:
+        from google.cloud import ndb
+
+        try:
+            with self.clients.context(), translated_errors():
+                record = ndb.Key(record_model(), webhook_id).get()
+        except QueueError as exc:
+            raise ReplayStoreUnavailable(str(exc)) from exc
+        return record is not None and record.expires.timestamp() > time.time()
+
+    def record(self, webhook_id: str, expires_at: float) -> None:
+        try:
+            with self.clients.context(), translated_errors():
+                record_model()(id=webhook_id, expires=datetime.fromtimestamp(expires_at, UTC)).put()
+        except QueueError as exc:
+            raise ReplayStoreUnavailable(str(exc)) from exc

@@ -1,0 +1,111 @@
+"""google-cloud-ndb for the app: one client per process, a context where none is open.
+
+Deployed, the client uses the application's default credentials and project. Locally it
+talks to the Datastore emulator when ``DATASTORE_EMULATOR_HOST`` is set (the settings'
+value, handed to google-cloud-ndb while the client is made), with anonymous credentials
+and the settings' project.
+
+Every request of the app runs in an NDB context (:class:`NdbContextMiddleware`), so
+handlers may use NDB models and ``@ndb.transactional()``; :func:`ndb_context` opens one
+for code running elsewhere (a thread, a script) and reuses the current one otherwise.
+Datastore's errors are raised as :class:`~pushqueue.tasks.QueueUnavailable` by
+:func:`translated_errors`: the worker then asks the queue to retry, admin pages answer 503.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .tasks import QueueUnavailable
+
+DEFAULT_PROJECT = "local-dev"
+
+
+class NdbClients:
+    """The process's one ``ndb.Client``, made on first use (no Datastore call until then)."""
+
+    def __init__(self, project: str | None, emulator_host: str | None):
+        self.project, self.emulator_host = project, emulator_host
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The ``google.cloud.ndb.Client``."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make()
+        return self._client
+
+    def _make(self) -> Any:
+        from google.cloud import ndb
+
+        # google-cloud-ndb reads DATASTORE_EMULATOR_HOST from the environment when a client
+        # is made (only then): it is given this client's setting for that moment.
+        with _EMULATOR_VARIABLE_LOCK, _emulator_variable(self.emulator_host):
+            if self.emulator_host:
+                from google.auth.credentials import AnonymousCredentials
+
+                return ndb.Client(project=self.project or DEFAULT_PROJECT, credentials=AnonymousCredentials())
+            with translated_errors():  # no credentials found: DefaultCredentialsError
+                return ndb.Client(project=self.project)
+
+    @contextmanager
+    def context(self) -> Iterator[None]:
+        """The current NDB context, or a new one for the block."""
+        from google.cloud.ndb import context as context_module
+
+        if context_module.get_context(False) is not None:
+            yield
+            return
+        with self.client.context():
+            yield
+
+
+_EMULATOR_VARIABLE = "DATASTORE_EMULATOR_HOST"
+_EMULATOR_VARIABLE_LOCK = threading.Lock()
+
+
+@contextmanager
+def _emulator_variable(host: str | None) -> Iterator[None]:
+    """``DATASTORE_EMULATOR_HOST`` set to ``host`` (removed for ``None``) in the block."""
+    previous = os.environ.pop(_EMULATOR_VARIABLE, None)
+    if host:
+        os.environ[_EMULATOR_VARIABLE] = host
+    try:
+        yield
+    finally:
+        os.environ.pop(_EMULATOR_VARIABLE, None)
+        if previous is not None:
+            os.environ[_EMULATOR_VARIABLE] = previous
+
+
+class NdbContextMiddleware:
+    """Runs each request of ``app`` in an NDB context of ``clients``' client.
+
+    A context is cheap: no Datastore call until a model is read or written."""
+
+    def __init__(self, app: Callable[..., Any], clients: NdbClients):
+        self.app, self.clients = app, clients
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with self.clients.context():
+            # The body is materialised here: NDB work in a streamed body would run without context.
+            return list(self.app(environ, start_response))
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Raise Datastore's and authentication's errors as :class:`QueueUnavailable`."""
+    from google.api_core import exceptions as api_exceptions
+    from google.auth import exceptions as auth_exceptions
+
+    try:
+        yield
+    except (api_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
+        raise QueueUnavailable(f"datastore: {type(exc).__name__} {exc}".rstrip()) from exc

@@ -1,0 +1,335 @@
+"""Parked events: kept in Datastore until an operator replays or deletes them.
+
+The worker parks a task it can never deliver (Pusher answered 400/413, the task is
+malformed, or it ran out of attempts) with ``backend.park(request, name)``; both queue
+backends hand it to the :class:`ParkingStore` here. A parked event is one ``ParkedEvent``
+entity named after the task (parking the same name again, after an acknowledgement lost on
+the way back to the queue, keeps one copy), holding the whole request (the body compressed),
+why it was parked, and the channels and event names it carries, which are indexed so that
+an operator can list by channel, event name or reason, a page at a time (a cursor).
+Parked events never expire.
+
+Replaying sends the original request to the ``pusher`` queue again, with a fresh retry
+budget, as a task named ``<name>-replay``, then deletes the entity. A crash between the two
+leaves the entity: the next replay adds a task of the same name, which the queue refuses as
+a duplicate while it remembers the name (about an hour on Cloud Tasks, days on the bundled
+queue), and the entity is deleted. So a replay is never lost, and sent twice only if the
+queue forgot the name first (at least once). Task names are unique, so an entity parked
+again under a name already replayed is the same task (its acknowledgement was lost): the
+queue refusing its replay as a duplicate is right. A replay that fails again is parked
+under its own name, ``<name>-replay``.
+
+:class:`DatastoreParking` is the store deployed and under the Datastore emulator.
+:class:`MemoryParking` keeps them in this process: only in local development
+(``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``, refused on App Engine and Cloud Run) without the
+Datastore emulator (``DATASTORE_EMULATOR_HOST``), e.g. ``make dev`` without the gcloud CLI;
+they are lost when the process stops, which its start-up warning says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from . import logs, wire
+from .datastore import NdbClients, translated_errors
+from .tasks import (
+    PARKED_REASON,
+    TASK_NAME,
+    ParkedTask,
+    ParkedTaskNotFound,
+    QueueUnavailable,
+    TaskAlreadyExistsError,
+    TaskRequest,
+)
+
+MAX_NAMES = 100  # channels / event names indexed per parked event
+MAX_INDEXED_CHARS = 500  # a reason, channel or event name is indexed up to this length
+MAX_INDEXED_BYTES = 1500  # Datastore's limit for an indexed string
+MAX_MEMORY_PARKED = 10_000
+MAX_PAGE = 1000
+
+AddTask = Callable[[TaskRequest], str]
+
+
+class BadCursor(ValueError):
+    """A paging cursor this store did not give (a caller's mistake: 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedFilter:
+    """Which parked events to list, delete or replay: ``None`` matches anything."""
+
+    channel: str | None = None
+    event: str | None = None
+    reason: str | None = None
+
+    def matches(self, parked: ParkedTask) -> bool:
+        """Whether ``parked`` passes every given condition."""
+        return (
+            (self.channel is None or self.channel in parked.channels)
+            and (self.event is None or self.event in parked.events)
+            and (self.reason is None or self.reason == parked.reason[:MAX_INDEXED_CHARS])
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedPage:
+    """One page of parked events and the cursor of the next (``None``: the last page)."""
+
+    tasks: list[ParkedTask]
+    cursor: str | None
+
+
+class ParkingStore(Protocol):
+    """Where parked events wait."""
+
+    def park(self, request: TaskRequest, name: str) -> None:
+        """Keep ``request`` (with its parking headers) as parked event ``name``."""
+        ...
+
+    def page(self, where: ParkedFilter, limit: int, cursor: str | None = None) -> ParkedPage:
+        """Up to ``limit`` parked events matching ``where``, after ``cursor``."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Forget parked event ``name``; :class:`ParkedTaskNotFound` when there is none."""
+        ...
+
+    def replay(self, name: str, add: AddTask) -> str:
+        """Queue parked event ``name`` again with ``add``, then forget it; the new task's
+        name. :class:`ParkedTaskNotFound` when there is none."""
+        ...
+
+
+def names_carried(request: TaskRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The channels and event names a worker task carries (read from its URL or batch
+    body; nothing for a task the worker cannot read)."""
+    pairs: list[tuple[Any, Any]] = []
+    path = request.url.split("?", 1)[0]
+    if path.startswith(wire.WORKER_PUSH_PATH + "/"):
+        channel, _, event = path[len(wire.WORKER_PUSH_PATH) + 1 :].partition("/")
+        pairs.append((unquote(channel), unquote(event)))
+    elif path == wire.WORKER_BATCH_PATH:
+        try:
+            events = wire.parse_batch(request.body)
+        except ValueError:
+            events = []
+        pairs.extend((e.get("channel"), e.get("name")) for e in events if isinstance(e, dict))
+    return _distinct(c for c, _ in pairs), _distinct(e for _, e in pairs)
+
+
+def _distinct(values: Iterable[Any]) -> tuple[str, ...]:
+    kept = dict.fromkeys(v for v in values if isinstance(v, str) and v and _indexable(v))
+    return tuple(kept)[:MAX_NAMES]
+
+
+def _indexable(text: str) -> bool:
+    """Short enough for an indexed Datastore string (1500 bytes, and a sane length)."""
+    return len(text) <= MAX_INDEXED_CHARS and len(text.encode("utf-8", "surrogatepass")) <= MAX_INDEXED_BYTES
+
+
+def replay_task_name(name: str) -> str:
+    """The name of the task replaying parked event ``name``."""
+    candidate = f"{name}-replay"
+    if TASK_NAME.fullmatch(candidate):
+        return candidate
+    return f"replay-{hashlib.sha256(name.encode()).hexdigest()}"  # too long once suffixed
+
+
+def parked_task(name: str, request: TaskRequest, parked_at: float | None = None) -> ParkedTask:
+    """The :class:`ParkedTask` for a parked request, with the names it carries."""
+    channels, events = names_carried(request)
+    parked = ParkedTask.from_request(name, request)
+    return replace(parked, channels=channels, events=events, parked_at=parked_at)
+
+
+def _queue_replay(request: TaskRequest, name: str, add: AddTask) -> str:
+    """Add ``request`` as the replay of ``name`` (a duplicate counts as done)."""
+    task_name = replay_task_name(name)
+    with contextlib.suppress(TaskAlreadyExistsError):  # queued by a replay stopped before deleting
+        add(replace(request, name=task_name, queue_name=None))
+    logs.log(logging.INFO, "parked event replayed", task=name, replayed_as=task_name)
+    return task_name
+
+
+# -- Datastore ----------------------------------------------------------------------------
+
+
+def _model() -> Any:
+    """The ``ParkedEvent`` model (google-cloud-ndb imported on first use)."""
+    global _PARKED_EVENT
+    if _PARKED_EVENT is None:
+        from google.cloud import ndb
+
+        class ParkedEvent(ndb.Model):
+            """One parked task; its key's id is the task's name."""
+
+            url = ndb.TextProperty()
+            method = ndb.TextProperty()
+            headers = ndb.JsonProperty()
+            body = ndb.BlobProperty(compressed=True)
+            reason = ndb.StringProperty()
+            channels = ndb.StringProperty(repeated=True)
+            events = ndb.StringProperty(repeated=True)
+            parked_at = ndb.FloatProperty(indexed=False)
+
+            def request(self) -> TaskRequest:
+                return TaskRequest(self.url, self.body or b"", tuple(self.headers), self.method)
+
+            def parked(self) -> ParkedTask:
+                return parked_task(self.key.id(), self.request(), self.parked_at)
+
+        _PARKED_EVENT = ParkedEvent
+    return _PARKED_EVENT
+
+
+_PARKED_EVENT: Any = None
+
+
+class DatastoreParking:
+    """Parked events as ``ParkedEvent`` entities, through google-cloud-ndb."""
+
+    def __init__(self, clients: NdbClients):
+        self.clients = clients
+
+    def park(self, request: TaskRequest, name: str) -> None:
+        channels, events = names_carried(request)
+        with self.clients.context(), translated_errors():
+            _model()(
+                id=name,
+                url=request.url,
+                method=request.method,
+                headers=[list(pair) for pair in request.headers],
+                body=request.body,
+                reason=(request.header(PARKED_REASON) or "")[:MAX_INDEXED_CHARS],
+                channels=list(channels),
+                events=list(events),
+                parked_at=time.time(),
+            ).put()
+
+    def page(self, where: ParkedFilter, limit: int, cursor: str | None = None) -> ParkedPage:
+        from google.api_core.exceptions import BadRequest
+        from google.cloud import ndb
+
+        try:
+            start = ndb.Cursor(urlsafe=cursor) if cursor else None
+        except ValueError:
+            start = ndb.Cursor()
+        if start is not None and not start.cursor:
+            raise BadCursor("cursor is not one this list gave")
+        model = _model()
+        with self.clients.context(), translated_errors():
+            query = model.query()
+            for prop, value in ((model.channels, where.channel), (model.events, where.event)):
+                if value is not None:
+                    query = query.filter(prop == value)
+            if where.reason is not None:
+                query = query.filter(model.reason == where.reason)
+            try:
+                entities, next_cursor, more = query.fetch_page(min(limit, MAX_PAGE), start_cursor=start)
+            except BadRequest as exc:
+                if start is None:
+                    raise
+                raise BadCursor("cursor is not one this list gave") from exc
+            tasks = [entity.parked() for entity in entities]
+        token = next_cursor.urlsafe().decode("ascii") if more and next_cursor else None
+        return ParkedPage(tasks, token)
+
+    def delete(self, name: str) -> None:
+        with self.clients.context(), translated_errors():
+            key = self._key(name)
+            if key.get() is None:
+                raise ParkedTaskNotFound(f"no parked event named {name!r}")
+            key.delete()
+
+    def replay(self, name: str, add: AddTask) -> str:
+        with self.clients.context(), translated_errors():
+            key = self._key(name)
+            entity = key.get()
+            if entity is None:
+                raise ParkedTaskNotFound(f"no parked event named {name!r}")
+            task_name = _queue_replay(entity.parked().original_request(), name, add)
+            key.delete()
+        return task_name
+
+    def _key(self, name: str) -> Any:
+        from google.cloud import ndb
+
+        if not name or len(name) > MAX_INDEXED_CHARS:
+            raise ParkedTaskNotFound(f"no parked event named {name[:100]!r}")
+        return ndb.Key(_model(), name)
+
+
+# -- memory (local development without gcloud) --------------------------------------------
+
+
+class MemoryParking:
+    """Parked events in this process's memory, at most ``capacity`` (then parking fails and
+    the queue retries the task): for local development without the Datastore emulator."""
+
+    def __init__(self, capacity: int = MAX_MEMORY_PARKED):
+        self.capacity = capacity
+        self._parked: dict[str, ParkedTask] = {}
+        self._lock = threading.Lock()
+        logs.log(
+            logging.WARNING,
+            "parked events are kept in this process's memory (local development without "
+            "DATASTORE_EMULATOR_HOST): they are lost when it stops; start the Datastore emulator "
+            "and set DATASTORE_EMULATOR_HOST to keep them",
+        )
+
+    def park(self, request: TaskRequest, name: str) -> None:
+        with self._lock:
+            if name not in self._parked and len(self._parked) >= self.capacity:
+                raise QueueUnavailable(f"the in-memory parking holds {self.capacity} events already")
+            self._parked[name] = parked_task(name, request, time.time())
+
+    def page(self, where: ParkedFilter, limit: int, cursor: str | None = None) -> ParkedPage:
+        with self._lock:
+            size = min(limit, MAX_PAGE)
+            names = sorted(n for n, task in self._parked.items() if where.matches(task))
+            after = [n for n in names if cursor is None or n > cursor][: size + 1]
+            tasks = [self._parked[n] for n in after[:size]]
+        more = len(after) > size
+        return ParkedPage(tasks, tasks[-1].name if more else None)
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            if self._parked.pop(name, None) is None:
+                raise ParkedTaskNotFound(f"no parked event named {name!r}")
+
+    def replay(self, name: str, add: AddTask) -> str:
+        with self._lock:
+            task = self._parked.get(name)
+        if task is None:
+            raise ParkedTaskNotFound(f"no parked event named {name!r}")
+        task_name = _queue_replay(task.original_request(), name, add)
+        with self._lock:
+            self._parked.pop(name, None)
+        return task_name
+
+
+def store_for(parked_store: str, clients: NdbClients) -> ParkingStore:
+    """The store ``settings.parked_store`` names: ``memory`` or ``datastore``."""
+    return MemoryParking() if parked_store == "memory" else DatastoreParking(clients)
+
+
+def matching_names(store: ParkingStore, where: ParkedFilter, limit: int) -> list[str]:
+    """The names of up to ``limit`` parked events matching ``where``."""
+    names: list[str] = []
+    cursor = None
+    while len(names) < limit:
+        page = store.page(where, limit - len(names), cursor)
+        names.extend(task.name for task in page.tasks)
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    return names

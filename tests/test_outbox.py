@@ -1,0 +1,216 @@
+"""Transactional enqueue against the Datastore emulator: an event is sent only if its
+transaction commits, and one left behind between commit and enqueue is queued by the
+sweeper (cron.yaml). The queue is the Cloud Tasks emulator dispatching to the app under
+gunicorn; Pusher is soketi, watched by a websocket subscriber."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import webtest
+from google.appengine.api import croninfo
+from google.cloud import ndb
+
+import pushqueue
+from handlers.application import create_app
+from handlers.wiring import event_queue_for
+from pusherlib import PusherValueError
+from pushqueue import NotInTransaction, taskqueue
+from pushqueue.cloudtasks import CloudTasksBackend
+from pushqueue.outbox import Outbox, entry_model
+from pushqueue.parking import MemoryParking
+from settings import Settings
+from tests.support.app_under_attack import route_groups
+from tests.support.appserver import running_stack
+from tests.support.processes import ROOT, free_port
+from tests.support.soketi import unique
+
+pytestmark = pytest.mark.emulator
+
+
+class Order(ndb.Model):
+    state = ndb.StringProperty()
+
+
+@pytest.fixture(scope="module")
+def stack(datastore, soketi):
+    with running_stack({"PUSHER_URL": soketi.url, **datastore.app_env()}) as running:
+        yield running
+
+
+@pytest.fixture
+def queue(stack, datastore, soketi):
+    """The process's default event queue on the stack's Cloud Tasks emulator, with an outbox."""
+    settings = Settings.from_env(
+        {"PUSHER_URL": soketi.url, **stack.emulator.app_env(), **datastore.app_env()}
+    )
+    events = event_queue_for(settings)
+    pushqueue.configure(events)
+    yield events
+    pushqueue.configure(None)
+
+
+def dead_queue_outbox(datastore) -> Outbox:
+    """An outbox whose queue cannot be reached: the commit succeeds, the enqueue fails."""
+    backend = CloudTasksBackend(
+        datastore.project,
+        "us-central1",
+        queue_name="pusher",
+        parking=MemoryParking(),
+        emulator_host=f"127.0.0.1:{free_port()}",
+        timeout=2,
+    )
+    return Outbox(pushqueue.default_queue().outbox.clients, backend.add)
+
+
+def events_before_sentinel(subscriber, channel: str) -> list[str]:
+    """The event names received on ``channel`` before a sentinel sent now (untransacted)."""
+    pushqueue.enqueue_event(channel, "sentinel", {})
+    subscriber.event("sentinel", channel, timeout=30)
+    received = [m for m in subscriber.events if m.get("channel") == channel]
+    return [m["event"] for m in received if not m["event"].startswith("pusher")]
+
+
+def outbox_entries(channel: str) -> list:
+    """The outbox entries holding a task for ``channel``."""
+    model = entry_model()
+    return [entry for entry in model.query().fetch() if channel in str(entry.tasks)]
+
+
+def test_an_event_is_sent_when_its_transaction_commits(queue, ndb_context, subscriber):
+    channel = unique("orders-")
+    subscriber.subscribe(channel)
+
+    @ndb.transactional()
+    def place_order() -> str:
+        Order(id=channel, state="placed").put()
+        return pushqueue.enqueue_event(channel, "placed", {"id": channel}, transactional=True)
+
+    place_order()
+    assert json.loads(subscriber.event("placed", channel, timeout=30)["data"]) == {"id": channel}
+    assert outbox_entries(channel) == []  # deleted once queued
+
+
+def test_a_rolled_back_transaction_sends_nothing(queue, ndb_context, subscriber):
+    channel = unique("orders-")
+    subscriber.subscribe(channel)
+
+    @ndb.transactional()
+    def place_then_fail() -> None:
+        Order(id=channel, state="placed").put()
+        pushqueue.enqueue_event(channel, "placed", {"id": channel}, transactional=True)
+        taskqueue.add(url=f"/worker/push/{channel}/added", params={"n": "1"}, transactional=True)
+        raise RuntimeError("payment refused")
+
+    with pytest.raises(RuntimeError):
+        place_then_fail()
+    assert events_before_sentinel(subscriber, channel) == []
+    assert ndb.Key(Order, channel).get() is None
+
+
+def test_taskqueue_add_transactional_goes_the_same_way(queue, ndb_context, subscriber):
+    channel = unique("added-")
+    subscriber.subscribe(channel)
+
+    @ndb.transactional()
+    def add_task() -> str:
+        return taskqueue.add(
+            url=f"/worker/push/{channel}/added", params={"msg": "hi"}, transactional=True
+        ).name
+
+    name = add_task()
+    assert json.loads(subscriber.event("added", channel, timeout=30)["data"]) == {"msg": "hi"}
+    assert name
+
+
+def test_transactional_outside_a_transaction_is_a_clear_error(queue, ndb_context):
+    with pytest.raises(NotInTransaction, match=r"@ndb\.transactional"):
+        pushqueue.enqueue_event("ch", "ev", {}, transactional=True)
+    with pytest.raises(NotInTransaction):
+        taskqueue.add(url="/worker/push/ch/ev", transactional=True)
+
+
+def test_a_bad_event_is_refused_in_the_transaction_before_anything_is_written(queue, ndb_context):
+    channel = unique("bad-")
+
+    @ndb.transactional()
+    def place() -> None:
+        Order(id=channel, state="placed").put()
+        pushqueue.enqueue_event(channel, "ev", {}, socket_id="not-a-socket", transactional=True)
+
+    with pytest.raises(PusherValueError):
+        place()
+    assert ndb.Key(Order, channel).get() is None
+
+
+def test_without_datastore_transactional_enqueue_is_refused():
+    env = {"TASKS_BACKEND": "taskqueue", "PUSHER_URL": "http://k:s@127.0.0.1:1/apps/1"}
+    events = event_queue_for(Settings.from_env({**env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1"}))
+    with pytest.raises(NotInTransaction, match="needs Datastore"):
+        events.enqueue_event("ch", "ev", {}, transactional=True)
+
+
+def test_an_event_left_between_commit_and_enqueue_is_queued_by_the_sweeper(
+    queue, datastore, ndb_context, subscriber
+):
+    channel = unique("crash-")
+    subscriber.subscribe(channel)
+    queue.outbox, working = dead_queue_outbox(datastore), queue.outbox
+
+    @ndb.transactional()
+    def place_order() -> None:
+        Order(id=channel, state="placed").put()
+        pushqueue.enqueue_event(channel, "placed", {"id": channel}, transactional=True)
+
+    place_order()  # committed; the queue could not be reached: the entry stays
+    queue.outbox = working
+    assert ndb.Key(Order, channel).get().state == "placed"
+    [entry] = outbox_entries(channel)
+    assert events_before_sentinel(subscriber, channel) == []
+    # Young entries are left to their own commit; an old one is the sweeper's.
+    assert working.sweep() == 0
+    entry.written_at = time.time() - 120
+    entry.put()
+    assert working.sweep() == 1
+    assert subscriber.event("placed", channel, timeout=30)
+    assert outbox_entries(channel) == []  # deleted once queued
+
+
+# -- the sweeper's endpoint and cron.yaml ------------------------------------------------------
+
+
+def test_cron_yaml_runs_the_sweeper_on_an_app_route():
+    with open(ROOT / "cron.yaml") as f:
+        [job] = croninfo.LoadSingleCron(f).cron
+    assert job.url == "/cron/outbox-sweep" and job.schedule == "every 1 minutes"
+
+
+def sweeper_app(datastore, **env: str) -> webtest.TestApp:
+    base = {
+        "TASKS_BACKEND": "taskqueue",
+        "PUSHER_URL": "http://k:s@127.0.0.1:1/apps/1",
+        **datastore.app_env(),
+    }
+    return webtest.TestApp(
+        create_app(Settings.from_env({**base, **env}), route_groups(), app_engine_apis=False)
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "headers", "status"),
+    [
+        ({}, {"X-Appengine-Cron": "true"}, 403),  # forged: nothing strips it off App Engine
+        ({"K_SERVICE": "worker"}, {"X-Appengine-Cron": "true"}, 403),
+        ({"GAE_ENV": "standard"}, {}, 403),
+        ({"GAE_ENV": "standard"}, {"X-Appengine-Cron": "true"}, 200),
+        ({"ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1"}, {}, 200),
+    ],
+)
+def test_only_cron_may_sweep(datastore, env, headers, status):
+    app = sweeper_app(datastore, **env)
+    response = app.get("/cron/outbox-sweep", headers=headers, status=status)
+    assert response.json == (
+        {"queued": 0} if status == 200 else {"error": "only App Engine's cron may call this"}
+    )
