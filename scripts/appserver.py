@@ -86,6 +86,7 @@ def app_environment(args: argparse.Namespace) -> dict[str, str]:
         "PUSHER_TRANSPORT": args.transport,
         "DEMO_MODE": "1",
         "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
+        "PUSH_TOKENS": f"local-dev:{devstack.LOCAL_PUSH_TOKEN}",  # POST /push needs a publisher token
         "DATASTORE_EMULATOR_HOST": f"{HOST}:{args.datastore_port}",
         "GOOGLE_CLOUD_PROJECT": args.project,
         "PYTHONDONTWRITEBYTECODE": "1",  # a __pycache__ write would restart the instance
@@ -214,6 +215,8 @@ def summary(args: argparse.Namespace) -> list[str]:
         f"  sign in    {app}/_ah/login  (dev_appserver's page: tick 'Sign in as Administrator' "
         "for /admin/...)",
         f"  admin      http://{HOST}:{args.admin_port}  (dev_appserver's console: task queues, cron)",
+        f"  publish    curl -H 'Authorization: Bearer {devstack.LOCAL_PUSH_TOKEN}' "
+        f"-H 'Content-Type: application/json' -d '{{\"n\": 1}}' {app}/push/my-channel/my-event",
         f"  pusher     {pusher}",
         f"  datastore  Datastore emulator on {HOST}:{args.datastore_port} (project {args.project}, "
         "in memory: parked events, outbox, webhook records)",

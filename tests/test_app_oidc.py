@@ -177,18 +177,15 @@ def oidc_env(certs_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_app(soketi):
-    """``make_app(**env)``: the worker's routes as a TestApp (bundled-queue settings)."""
+def make_app(soketi, request):
+    """``make_app(**env)``: the worker's routes as a TestApp (bundled-queue settings); without
+    the local-development switch, parked events go to the Datastore emulator, as deployed."""
 
     def make(**env: str) -> webtest.TestApp:
-        settings = Settings.from_env(
-            {
-                "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
-                "TASKS_BACKEND": "taskqueue",
-                "PUSHER_URL": soketi.url,
-                **env,
-            }
-        )
+        base = {"TASKS_BACKEND": "taskqueue", "PUSHER_URL": soketi.url}
+        if env.get("ALLOW_UNVERIFIED_LOCAL_REQUESTS") != "1":
+            base.update(request.getfixturevalue("datastore").app_env())
+        settings = Settings.from_env({**base, **env})
         return webtest.TestApp(create_app(settings, [worker.routes], app_engine_apis=False))
 
     yield make
@@ -464,7 +461,7 @@ def test_bad_oidc_settings_name_the_variable(env, named):
 def test_http_target_tasks_carry_an_oidc_token():
     with running_emulator(free_port(), name="tasks-emulator-oidc") as emulator:
         env = {**BASE_ENV, **emulator.app_env(), **TARGET_ENV, "TASKS_OIDC_AUDIENCE": AUDIENCE}
-        backend = backend_for(Settings.from_env(env))  # as the app makes it
+        backend = backend_for(Settings.from_env(env), MemoryParking())  # as the app makes it
         emulator.pause("pusher")  # keep the task to read it back
         task = build_task("/worker/push/ch/ev", payload='{"n": 1}', headers={"X-Pusher-Socket-Id": "1.2"})
         name = backend.add(task)

@@ -108,9 +108,11 @@ def keys_server(iap_key):
 
 
 @pytest.fixture(scope="module")
-def app(keys_server):
-    """The app as on Cloud Run: IAP configured, no local-development switch."""
+def app(keys_server, datastore):
+    """The app as on Cloud Run: IAP configured, no local-development switch (parked events
+    in Datastore, as deployed)."""
     env = {
+        **datastore.app_env(),
         "PUSHER_URL": "http://key:secret@127.0.0.1:1/apps/1",
         "IAP_AUDIENCE": IAP_AUDIENCE,
         "IAP_KEYS_URL": f"http://127.0.0.1:{keys_server.port}/iap/verify/public_key-jwk",
@@ -178,17 +180,18 @@ def test_iap_forgeries_are_refused(app, iap_key, forgery):
     assert "IAP" in response.json()["error"]
 
 
-def test_the_admin_header_counts_on_app_engine_only():
-    with app_under_attack(GAE_ENV="standard", ALLOW_UNVERIFIED_LOCAL_REQUESTS="0") as target:
+def test_the_admin_header_counts_on_app_engine_only(datastore):
+    deployed = {"ALLOW_UNVERIFIED_LOCAL_REQUESTS": "0", **datastore.app_env()}  # parked events in Datastore
+    with app_under_attack(GAE_ENV="standard", **deployed) as target:
         response = target.app.get("/tasks/recent", headers=ADMIN_HEADER, expect_errors=True)
         assert response.status_int == 200 and "tasks" in response.json
-    with app_under_attack(ALLOW_UNVERIFIED_LOCAL_REQUESTS="0") as target:
+    with app_under_attack(**deployed) as target:
         assert target.app.get("/tasks/recent", headers=ADMIN_HEADER, expect_errors=True).status_int == 403
 
 
-def test_iap_keys_that_cannot_be_fetched_give_503():
+def test_iap_keys_that_cannot_be_fetched_give_503(datastore):
     env = {"IAP_AUDIENCE": IAP_AUDIENCE, "IAP_KEYS_URL": f"http://127.0.0.1:{free_port()}/jwk"}
-    with app_under_attack(ALLOW_UNVERIFIED_LOCAL_REQUESTS="0", **env) as target:
+    with app_under_attack(ALLOW_UNVERIFIED_LOCAL_REQUESTS="0", **env, **datastore.app_env()) as target:
         headers = {"x-goog-iap-jwt-assertion": IapKey.generate("k").assertion()}
         assert target.app.get("/tasks/recent", headers=headers, expect_errors=True).status_int == 503
 

@@ -28,17 +28,23 @@ CLOUD_TASKS_TASK = {"X-CloudTasks-QueueName": "pusher", "X-CloudTasks-TaskName":
 
 
 @pytest.fixture(scope="module")
-def elsewhere(soketi):
-    """The app as deployed on Cloud Run or a VM: no platform strips any header."""
-    env = {"PUSHER_URL": soketi.url, "ALLOW_UNVERIFIED_LOCAL_REQUESTS": ""}
+def elsewhere(soketi, datastore):
+    """The app as deployed on Cloud Run or a VM: no platform strips any header (parked events
+    in Datastore, as deployed)."""
+    env = {"PUSHER_URL": soketi.url, "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "", **datastore.app_env()}
     with running_app(env, name="app-elsewhere") as app:
         yield app
 
 
 @pytest.fixture(scope="module")
-def app_engine(soketi):
+def app_engine(soketi, datastore):
     """The app as App Engine standard runs it (``GAE_ENV=standard``)."""
-    env = {"PUSHER_URL": soketi.url, "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "", "GAE_ENV": "standard"}
+    env = {
+        "PUSHER_URL": soketi.url,
+        "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "",
+        "GAE_ENV": "standard",
+        **datastore.app_env(),
+    }
     with running_app(env, name="app-gae") as app:
         yield app
 

@@ -14,12 +14,14 @@ import sys
 import httpx
 import pytest
 
+from scripts.devstack import LOCAL_PUSH_TOKEN
 from scripts.gcloud_local import gcloud_missing
 
 from .devstack import DevStack
 from .processes import ROOT, free_port
 from .soketi import Soketi
 
+PUBLISHER_HEADERS = {"Authorization": f"Bearer {LOCAL_PUSH_TOKEN}"}  # what POST /push needs locally
 APPSERVER = ROOT / "scripts" / "appserver.py"
 FIRST_START_TIMEOUT = 400.0  # the virtualenv is built on the first run
 
@@ -68,7 +70,9 @@ class AppEngineStack(DevStack):
     def client(self, admin: bool = False) -> httpx.Client:
         """A client of the app; ``admin``: signed in as an administrator on dev_appserver's
         login page (its cookie is what makes ``login: admin`` pages answer)."""
-        client = httpx.Client(base_url=self.app_url, timeout=30)
+        client = httpx.Client(
+            base_url=self.app_url, timeout=30, headers=PUBLISHER_HEADERS
+        )  # the local token for POST /push
         if admin:
             query = {"email": "admin@example.com", "admin": "True", "action": "Login", "continue": "/"}
             client.get("/_ah/login", params=query)
