@@ -188,10 +188,14 @@ class HTTPTransport(Transport):
 
 def read_response(sock: socket.socket, deadline: float, parser: ResponseParser) -> ParsedResponse:
     """Read one response from ``sock`` before ``deadline`` (``_NoAnswer`` when the server
-    closed or reset before any byte)."""
+    closed or reset before any byte). The caller set the socket's timeout to the time left
+    just before writing the request; each later ``recv`` gets what is left then."""
     recv, settimeout = sock.recv, sock.settimeout
+    first = True
     while True:
-        settimeout(remaining(deadline))
+        if not first:
+            settimeout(remaining(deadline))
+        first = False
         try:
             data = recv(RECEIVE_BYTES)
         except (BrokenPipeError, ConnectionResetError) as exc:

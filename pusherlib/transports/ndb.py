@@ -67,9 +67,11 @@ DEFAULT_MAX_WORKERS = 16
 RECEIVE_BYTES = 65536
 CONNECT_PENDING = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
 # One turn of reading answers lasts at most this long (other work of the loop waits that long).
-TURN_SECONDS = 0.005
+TURN_SECONDS = 0.02
 # Within a turn, wait this long for more answers before handing back to the loop.
-LINGER_SECONDS = 0.001
+LINGER_SECONDS = 0.002
+# Deadlines are checked this often while answers are read.
+EXPIRY_CHECK_SECONDS = 0.01
 # A waker wakes at least this often, to fail requests whose deadline passed.
 WAKER_MAX_WAIT_SECONDS = 0.1
 WAKER_THREADS = 64  # one per event loop waiting at the same time
@@ -216,6 +218,7 @@ class _LoopDriver:
         self._started: set[_Exchange] = set()
         self._waker_armed = False
         self._next_queue_scan = 0.0
+        self._next_expiry_check = 0.0
 
     def add(self, exchange: _Exchange) -> None:
         """Send ``exchange`` now, or as soon as one of its bridge's connections is free."""
@@ -260,7 +263,8 @@ class _LoopDriver:
                 else:
                     self._ready(key.data, events)
             now = time.monotonic()
-            self._expire(now)
+            if now >= self._next_expiry_check:
+                self._expire(now)
             if now >= turn_ends or (not ready and linger):
                 return
             linger = 0.0 if ready else LINGER_SECONDS
@@ -472,6 +476,7 @@ class _LoopDriver:
         exchange.future.set_exception(error)
 
     def _expire(self, now: float) -> None:
+        self._next_expiry_check = now + EXPIRY_CHECK_SECONDS
         for exchange in [exchange for exchange in self._started if exchange.deadline <= now]:
             timeout = exchange.request.timeout
             if exchange.state is EXCHANGING:
