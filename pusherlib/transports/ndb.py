@@ -219,6 +219,7 @@ class _LoopDriver:
         self._waker_armed = False
         self._next_queue_scan = 0.0
         self._next_expiry_check = 0.0
+        self._starting_waiting = False
 
     def add(self, exchange: _Exchange) -> None:
         """Send ``exchange`` now, or as soon as one of its bridge's connections is free."""
@@ -276,7 +277,10 @@ class _LoopDriver:
                 pass
         for exchange in [exchange for exchange in self._started if exchange.state is RESOLVING]:
             if exchange.lookup is not None and exchange.lookup.done():
-                self._resolved(exchange)
+                try:
+                    self._resolved(exchange)
+                except Exception as exc:  # socket() failed, say: through the future
+                    self._fail(exchange, as_pusher_error(exc, exchange.where()))
 
     def _wake(self, _done: object = None) -> None:
         """Wake the waker (from any thread): a name lookup finished."""
@@ -528,13 +532,26 @@ class _LoopDriver:
         finally:
             if not handed_over:
                 self._in_flight[bridge] -= 1
-                self._start_waiting(bridge)
+                self._start_waiting()
 
-    def _start_waiting(self, bridge: NdbBridge) -> None:
-        waiting = self._waiting.get(bridge)
-        while waiting and self._in_flight[bridge] < bridge.max_connections:
-            self._in_flight[bridge] += 1
-            self._start(waiting.popleft())
+    def _start_waiting(self) -> None:
+        """Start waiting requests while their bridges have free slots. A start that fails at
+        once frees its slot again: the loop below takes it, rather than a call inside that
+        start (thousands of waiting requests failing in a row would exhaust the stack)."""
+        if self._starting_waiting:
+            return
+        self._starting_waiting = True
+        try:
+            started = True
+            while started:  # until no bridge has both a free slot and a waiting request
+                started = False
+                for bridge, waiting in list(self._waiting.items()):
+                    while waiting and self._in_flight[bridge] < bridge.max_connections:
+                        self._in_flight[bridge] += 1
+                        self._start(waiting.popleft())
+                        started = True
+        finally:
+            self._starting_waiting = False
 
 
 class ThreadedNdbBridge:
