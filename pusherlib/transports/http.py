@@ -135,9 +135,12 @@ class HTTPTransport(Transport):
     def encode(self, request: Request) -> bytes:
         """``request`` as written on this transport's connections (through a proxy, plain
         HTTP requests name the whole URL and carry the proxy's credentials)."""
-        if self.proxy is not None and request.scheme == "http":
-            return encode_request(request, absolute_form=True, extra_headers=self.proxy.auth_header)
-        return encode_request(request)
+        try:
+            if self.proxy is not None and request.scheme == "http":
+                return encode_request(request, absolute_form=True, extra_headers=self.proxy.auth_header)
+            return encode_request(request)
+        except UnicodeEncodeError as exc:  # a header value that is not Latin-1
+            raise PusherConnectionError(f"request to {_where(request)} cannot be written: {exc}") from exc
 
     def tls_context(self) -> ssl.SSLContext:
         """The context HTTPS connections are made with."""
