@@ -264,10 +264,10 @@ class _LoopDriver:
                 else:
                     self._ready(key.data, events)
             now = time.monotonic()
+            if now >= turn_ends or (not ready and linger):
+                break
             if now >= self._next_expiry_check:
                 self._expire(now)
-            if now >= turn_ends or (not ready and linger):
-                return
             linger = 0.0 if ready else LINGER_SECONDS
         self._expire(time.monotonic())
 
