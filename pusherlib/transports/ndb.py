@@ -532,24 +532,21 @@ class _LoopDriver:
         finally:
             if not handed_over:
                 self._in_flight[bridge] -= 1
-                self._start_waiting()
+                self._start_waiting(bridge)
 
-    def _start_waiting(self) -> None:
-        """Start waiting requests while their bridges have free slots. A start that fails at
-        once frees its slot again: the loop below takes it, rather than a call inside that
-        start (thousands of waiting requests failing in a row would exhaust the stack)."""
-        if self._starting_waiting:
+    def _start_waiting(self, bridge: NdbBridge) -> None:
+        """Start ``bridge``'s waiting requests while it has free slots. A start that fails at
+        once frees its slot again (the same bridge's): the loop below takes it, rather than
+        a call inside that start (thousands of waiting requests failing in a row would
+        exhaust the stack)."""
+        waiting = self._waiting.get(bridge)
+        if not waiting or self._starting_waiting:
             return
         self._starting_waiting = True
         try:
-            started = True
-            while started:  # until no bridge has both a free slot and a waiting request
-                started = False
-                for bridge, waiting in list(self._waiting.items()):
-                    while waiting and self._in_flight[bridge] < bridge.max_connections:
-                        self._in_flight[bridge] += 1
-                        self._start(waiting.popleft())
-                        started = True
+            while waiting and self._in_flight[bridge] < bridge.max_connections:
+                self._in_flight[bridge] += 1
+                self._start(waiting.popleft())
         finally:
             self._starting_waiting = False
 
