@@ -3,6 +3,8 @@ event loop's thread over non-blocking connections, answers and errors through ND
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import socket
 import ssl
@@ -380,3 +382,22 @@ def test_many_waiting_requests_failing_at_once_fail_one_by_one(ndb_context, monk
         assert errors == {PusherConnectionError}
         assert client.trigger_async("c", "e", "after").result() == {"ok": True}
         client.close()
+
+
+def imported_modules(module: object) -> set[str]:
+    """Every module ``module``'s source imports, at the top or inside functions."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_the_generic_base_does_not_import_the_ndb_bridge():
+    from pusherlib.transports import base, http, ndb
+
+    assert not {".ndb", "google.cloud.ndb"} & imported_modules(base)
+    assert ".http" not in imported_modules(ndb)  # http imports ndb (lazily), never the other way
+    assert ".ndb" in imported_modules(http)
