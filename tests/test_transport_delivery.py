@@ -15,7 +15,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import ndb
 
-from pusherlib import HTTPTransport, Pusher, PusherConnectionError, PusherTimeout
+from pusherlib import HTTPTransport, Pusher, PusherConnectionError, PusherTimeout, PusherValueError
 from pusherlib.errors import is_permanent
 from pusherlib.transports import Request, connections
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
@@ -187,3 +187,17 @@ def test_a_header_value_that_is_not_latin_1_is_a_pusher_error(ndb_client):
         transport.send(request)
     with ndb_client.context(), pytest.raises(PusherConnectionError, match="cannot be written"):
         transport.request_async(request, lambda response: response).result()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"keep_alive": float("nan")},
+        {"keep_alive": -1},
+        {"max_response_bytes": 0},
+        {"max_response_bytes": 1.5},
+    ],
+)
+def test_transport_limits_are_checked(options):
+    with pytest.raises(PusherValueError):
+        HTTPTransport(**options)

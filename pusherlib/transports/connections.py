@@ -72,7 +72,7 @@ class ConnectionPool:
                 since, sock = idle.pop()
             except IndexError:  # another thread took the last one
                 return None
-            if time.monotonic() - since <= self.keep_alive and not _dropped(sock):
+            if time.monotonic() - since < self.keep_alive and not _dropped(sock):
                 return sock
             close_quietly(sock)
         return None

@@ -14,6 +14,7 @@ Its ``*_async`` methods give google-cloud-ndb futures through :mod:`.ndb`.
 from __future__ import annotations
 
 import base64
+import math
 import socket
 import ssl
 import time
@@ -72,6 +73,10 @@ class HTTPTransport(Transport):
         keep_alive: float = DEFAULT_KEEP_ALIVE_SECONDS,
         max_response_bytes: int = MAX_BODY_BYTES,
     ):
+        if not 0 <= keep_alive < math.inf:
+            raise PusherValueError(f"keep_alive must be a finite number of seconds, got {keep_alive!r}")
+        if not isinstance(max_response_bytes, int) or max_response_bytes <= 0:
+            raise PusherValueError(f"max_response_bytes must be a positive int, got {max_response_bytes!r}")
         self.proxy = Proxy.from_url(proxy) if proxy else None
         self.pool = ConnectionPool(max_idle_per_host, keep_alive)
         self.max_response_bytes = max_response_bytes
