@@ -3,6 +3,8 @@ event loop's thread over non-blocking connections, answers and errors through ND
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import socket
 import ssl
@@ -360,3 +362,42 @@ def test_an_unencodable_host_name_fails_through_the_future(ndb_context):
     future = client.trigger_async("c", "e", "x")
     with pytest.raises(PusherConnectionError, match="cannot be IDNA-encoded"):
         future.result()
+
+
+def test_many_waiting_requests_failing_at_once_fail_one_by_one(ndb_context, monkeypatch):
+    """Waiting requests whose start fails at once (here socket() refusing every call once the
+    first two are sent) pass the freed slot on: thousands, without piling up the stack."""
+
+    def no_socket(*args, **kwargs):
+        raise OSError(24, "Too many open files")
+
+    closing = Reply(200, b"{}", headers=(("Connection", "close"),), delay=0.5)
+    with FaultServer([closing] * 2, default=OK) as server:
+        client = client_for(server, transport=HTTPTransport(max_idle_per_host=2), timeout=30)
+        futures = [client.trigger_async("c", "e", str(n)) for n in range(3000)]
+        monkeypatch.setattr("pusherlib.transports.ndb.socket.socket", no_socket)
+        assert [future.result() for future in futures[:2]] == [{}, {}]
+        errors = {type(future.exception()) for future in futures[2:]}
+        monkeypatch.undo()
+        assert errors == {PusherConnectionError}
+        assert client.trigger_async("c", "e", "after").result() == {"ok": True}
+        client.close()
+
+
+def imported_modules(module: object) -> set[str]:
+    """Every module ``module``'s source imports, at the top or inside functions."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_the_generic_base_does_not_import_the_ndb_bridge():
+    from pusherlib.transports import base, http, ndb
+
+    assert not {".ndb", "google.cloud.ndb"} & imported_modules(base)
+    assert ".http" not in imported_modules(ndb)  # http imports ndb (lazily), never the other way
+    assert ".ndb" in imported_modules(http)

@@ -3,8 +3,8 @@
 The parser (pusherlib.transports.http11) is kept for speed; h11 is the reference. On a
 well-formed response both must give the same status, headers and body; on any response,
 whatever h11 refuses the parser must refuse too. The parser may be stricter than h11 only
-where it says so: HTTP versions other than 1.0 and 1.1, statuses outside 100-599, the
-body and interim-response limits.
+where it says so: HTTP versions other than 1.0 and 1.1, statuses outside 100-599, a bare
+CR in a chunk extension, the body and interim-response limits.
 """
 
 from __future__ import annotations
@@ -214,11 +214,15 @@ def test_what_h11_refuses_is_refused(data, piece):
 
 
 def _stricter_on_purpose(data: bytes) -> bool:
-    """HTTP versions other than 1.0 and 1.1, statuses outside 100-599, a 101 answer."""
+    """HTTP versions other than 1.0 and 1.1, statuses outside 100-599, a 101 answer, a bare
+    CR in a chunk extension (h11 takes anything up to the CRLF there)."""
     parser = ResponseParser()
     try:
         for byte in range(len(data)):
             parser.feed(data[byte : byte + 1])
     except ProtocolError as error:
-        return any(reason in str(error) for reason in ("bad status line", "not an HTTP/1.x", "101"))
+        message = str(error)
+        if message.startswith("bad chunk size line") and "\\r" in message:
+            return True
+        return any(reason in message for reason in ("bad status line", "not an HTTP/1.x", "101"))
     return False

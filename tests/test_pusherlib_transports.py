@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from pusherlib import (
     Pusher,
     PusherBadAuth,
+    PusherConnectionError,
     PusherServerError,
     PusherTimeout,
     PusherTypeError,
@@ -24,6 +25,7 @@ from pusherlib import (
 from pusherlib.transports.asyncio import AsyncioTransport
 from pusherlib.transports.urlfetch import UrlfetchTransport
 from tests.support.fault_server import FaultServer, Reply
+from tests.support.raw_replies import DRIPPED, ENDLESS_ANSWERS, RawReplyServer
 from tests.support.soketi import SOKETI_TRIGGERED, unique
 
 
@@ -209,3 +211,26 @@ def test_asyncio_transport_refuses_blocking_calls(soketi):
     client = Pusher.from_url(soketi.url, transport=AsyncioTransport())
     with pytest.raises(PusherTypeError, match=r"await pusher\.trigger_async"):
         client.trigger("c", "e", "x")
+
+
+@pytest.mark.parametrize(
+    "answer", [DRIPPED, ENDLESS_ANSWERS["endless-chunked-body"][0]], ids=["dripped", "endless"]
+)
+def test_asyncio_answers_are_bounded(answer):
+    async def main():
+        transport = AsyncioTransport()
+        try:
+            with RawReplyServer([answer]) as server:
+                client = Pusher.from_url(server.pusher_url, timeout=1, transport=transport)
+                with pytest.raises(PusherConnectionError) as caught:
+                    await client.trigger_async("c", "e", "x")
+                assert server.bytes_sent < answer.size
+                return caught.value
+        finally:
+            await transport.aclose()
+
+    error = asyncio.run(main())
+    if answer is DRIPPED:
+        assert isinstance(error, PusherTimeout)
+    else:
+        assert "over 1048576 bytes" in str(error)

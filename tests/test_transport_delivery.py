@@ -15,9 +15,9 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import ndb
 
-from pusherlib import HTTPTransport, Pusher, PusherConnectionError, PusherTimeout
+from pusherlib import HTTPTransport, Pusher, PusherConnectionError, PusherTimeout, PusherValueError
 from pusherlib.errors import is_permanent
-from pusherlib.transports import connections
+from pusherlib.transports import Request, connections
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
 from tests.support.raw_replies import DRIPPED, ENDLESS_ANSWERS, RawReplyServer
 
@@ -178,3 +178,26 @@ def test_an_ipv6_literal_host_is_bracketed(trigger):
         assert trigger(client, "x") == {"ok": True}
         assert server.requests[0].headers["host"] == f"[::1]:{server.port}"
         client.close()
+
+
+def test_a_header_value_that_is_not_latin_1_is_a_pusher_error(ndb_client):
+    transport = HTTPTransport()
+    request = Request("POST", "http", "127.0.0.1", 9, "/apps/1/events", b"{}", 1.0, (("X-Name", "\u20ac"),))
+    with pytest.raises(PusherConnectionError, match="cannot be written"):
+        transport.send(request)
+    with ndb_client.context(), pytest.raises(PusherConnectionError, match="cannot be written"):
+        transport.request_async(request, lambda response: response).result()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"keep_alive": float("nan")},
+        {"keep_alive": -1},
+        {"max_response_bytes": 0},
+        {"max_response_bytes": 1.5},
+    ],
+)
+def test_transport_limits_are_checked(options):
+    with pytest.raises(PusherValueError):
+        HTTPTransport(**options)

@@ -6,7 +6,11 @@
   ``*_async`` methods return legacy ``google.appengine.ext.ndb`` futures.
 * :class:`~pusherlib.transports.asyncio.AsyncioTransport`: ``await`` the ``*_async`` methods.
 
-Write your own by subclassing :class:`Transport` and overriding ``send``.
+Write your own by subclassing :class:`Transport` and overriding ``send`` (and
+:class:`~pusherlib.transports.ndb.ThreadedNdbFutures` for NDB futures from ``*_async``).
+
+Every transport treats ``Request.timeout`` as a deadline for the whole request and bounds
+the answers it reads; the default one's connection policy is in :mod:`.connections`.
 """
 
 from .asyncio import AsyncioTransport

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import select
 import socket
 import threading
@@ -71,7 +72,7 @@ class ConnectionPool:
                 since, sock = idle.pop()
             except IndexError:  # another thread took the last one
                 return None
-            if time.monotonic() - since <= self.keep_alive and not _dropped(sock):
+            if time.monotonic() - since < self.keep_alive and not _dropped(sock):
                 return sock
             close_quietly(sock)
         return None
@@ -115,12 +116,20 @@ _resolver_lock = threading.Lock()
 
 
 def numeric_addresses(host: str, port: int) -> list[Address] | None:
-    """The addresses of an IP literal, or None for a name that needs a lookup."""
+    """The addresses of an IP literal, or None for a name that needs a lookup (a new list
+    each time: callers pop from it)."""
+    found = _numeric_addresses(host, port)
+    return None if found is None else list(found)
+
+
+@functools.lru_cache(maxsize=256)
+def _numeric_addresses(host: str, port: int) -> tuple[Address, ...] | None:
+    """What does not change: an IP literal's addresses (remembered), or None for a name."""
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     except (socket.gaierror, UnicodeError):
         return None
-    return [(family, kind, proto, address) for family, kind, proto, _, address in found]
+    return tuple((family, kind, proto, address) for family, kind, proto, _, address in found)
 
 
 def lookup(host: str, port: int) -> list[Address]:

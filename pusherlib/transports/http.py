@@ -14,6 +14,7 @@ Its ``*_async`` methods give google-cloud-ndb futures through :mod:`.ndb`.
 from __future__ import annotations
 
 import base64
+import math
 import socket
 import ssl
 import time
@@ -72,6 +73,10 @@ class HTTPTransport(Transport):
         keep_alive: float = DEFAULT_KEEP_ALIVE_SECONDS,
         max_response_bytes: int = MAX_BODY_BYTES,
     ):
+        if not 0 <= keep_alive < math.inf:
+            raise PusherValueError(f"keep_alive must be a finite number of seconds, got {keep_alive!r}")
+        if not isinstance(max_response_bytes, int) or max_response_bytes <= 0:
+            raise PusherValueError(f"max_response_bytes must be a positive int, got {max_response_bytes!r}")
         self.proxy = Proxy.from_url(proxy) if proxy else None
         self.pool = ConnectionPool(max_idle_per_host, keep_alive)
         self.max_response_bytes = max_response_bytes
@@ -135,9 +140,12 @@ class HTTPTransport(Transport):
     def encode(self, request: Request) -> bytes:
         """``request`` as written on this transport's connections (through a proxy, plain
         HTTP requests name the whole URL and carry the proxy's credentials)."""
-        if self.proxy is not None and request.scheme == "http":
-            return encode_request(request, absolute_form=True, extra_headers=self.proxy.auth_header)
-        return encode_request(request)
+        try:
+            if self.proxy is not None and request.scheme == "http":
+                return encode_request(request, absolute_form=True, extra_headers=self.proxy.auth_header)
+            return encode_request(request)
+        except UnicodeEncodeError as exc:  # a header value that is not Latin-1
+            raise PusherConnectionError(f"request to {_where(request)} cannot be written: {exc}") from exc
 
     def tls_context(self) -> ssl.SSLContext:
         """The context HTTPS connections are made with."""
@@ -188,10 +196,14 @@ class HTTPTransport(Transport):
 
 def read_response(sock: socket.socket, deadline: float, parser: ResponseParser) -> ParsedResponse:
     """Read one response from ``sock`` before ``deadline`` (``_NoAnswer`` when the server
-    closed or reset before any byte)."""
+    closed or reset before any byte). The caller set the socket's timeout to the time left
+    just before writing the request; each later ``recv`` gets what is left then."""
     recv, settimeout = sock.recv, sock.settimeout
+    first = True
     while True:
-        settimeout(remaining(deadline))
+        if not first:
+            settimeout(remaining(deadline))
+        first = False
         try:
             data = recv(RECEIVE_BYTES)
         except (BrokenPipeError, ConnectionResetError) as exc:

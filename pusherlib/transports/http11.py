@@ -32,6 +32,7 @@ TRIM_BYTES = 65536  # drop parsed bytes from the buffer once there are this many
 _REASON = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # tabs, spaces, visible and obs-text characters
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _FORBIDDEN = re.compile(r"[\x00\r\x0b\x0c]")  # left in a head once line endings are taken out
+_NUL_VT_FF = re.compile(r"[\x00\x0b\x0c]")
 _TOKENS = re.compile(r"(?:[-!#$%&'*+.^_`|~0-9a-z]+:)+")  # lowercased field names, each ended by ":"
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 
@@ -281,7 +282,7 @@ class ResponseParser:
         elif self._trailer_fields == self.max_headers:
             raise ProtocolError(f"more than {self.max_headers} trailer fields")
         else:
-            _fields(_lines(line.decode("latin-1")))  # checked, then dropped
+            _fields(_lines(line.decode("latin-1") + "\r\n"))  # checked, then dropped
             self._trailer_fields += 1
         return True
 
@@ -376,8 +377,15 @@ def _check_status_line(line: str) -> None:
 
 
 def _lines(text: str) -> list[str]:
-    """The lines of a head (CRLF or bare LF endings, the last one's ending removed), with
+    """The lines of ``text``, each ended by CRLF or a bare LF (endings removed), with
     obsolete line folding unfolded; a CR, NUL, VT or FF left in a line is refused."""
+    crlf = text.count("\r\n")
+    if text.count("\n") == crlf == text.count("\r") and not _NUL_VT_FF.search(text):  # most answers
+        lines = text.split("\r\n")
+        lines.pop()  # after the last CRLF
+        if "\r\n " in text or "\r\n\t" in text:
+            lines = _unfold(lines)
+        return lines
     text = text.replace("\r\n", "\n").removesuffix("\n")
     bad = _FORBIDDEN.search(text)
     if bad:
@@ -417,9 +425,12 @@ def _fields(lines: list[str]) -> dict[str, str]:
         name = name.lower()
         value = value.strip(" \t")
         fields[name] = f"{fields[name]}, {value}" if name in fields else value
-    if fields and not _TOKENS.fullmatch(":".join(fields) + ":"):  # one pass in the common case
-        bad = next(name for name in fields if not _TOKENS.fullmatch(name + ":"))
-        raise ProtocolError(f"bad header name {bad[:80]!r}")
+    names = "".join(fields)
+    if names.isascii() and names.replace("-", "").isalnum() and "" not in fields:  # most answers
+        return fields
+    for name in fields:
+        if not _TOKENS.fullmatch(name + ":"):
+            raise ProtocolError(f"bad header name {name[:80]!r}")
     return fields
 
 

@@ -67,9 +67,11 @@ DEFAULT_MAX_WORKERS = 16
 RECEIVE_BYTES = 65536
 CONNECT_PENDING = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
 # One turn of reading answers lasts at most this long (other work of the loop waits that long).
-TURN_SECONDS = 0.005
+TURN_SECONDS = 0.02
 # Within a turn, wait this long for more answers before handing back to the loop.
-LINGER_SECONDS = 0.001
+LINGER_SECONDS = 0.002
+# Deadlines are checked this often while answers are read.
+EXPIRY_CHECK_SECONDS = 0.01
 # A waker wakes at least this often, to fail requests whose deadline passed.
 WAKER_MAX_WAIT_SECONDS = 0.1
 WAKER_THREADS = 64  # one per event loop waiting at the same time
@@ -216,6 +218,8 @@ class _LoopDriver:
         self._started: set[_Exchange] = set()
         self._waker_armed = False
         self._next_queue_scan = 0.0
+        self._next_expiry_check = 0.0
+        self._starting_waiting = False
 
     def add(self, exchange: _Exchange) -> None:
         """Send ``exchange`` now, or as soon as one of its bridge's connections is free."""
@@ -260,9 +264,10 @@ class _LoopDriver:
                 else:
                     self._ready(key.data, events)
             now = time.monotonic()
-            self._expire(now)
             if now >= turn_ends or (not ready and linger):
-                return
+                break
+            if now >= self._next_expiry_check:
+                self._expire(now)
             linger = 0.0 if ready else LINGER_SECONDS
         self._expire(time.monotonic())
 
@@ -272,7 +277,10 @@ class _LoopDriver:
                 pass
         for exchange in [exchange for exchange in self._started if exchange.state is RESOLVING]:
             if exchange.lookup is not None and exchange.lookup.done():
-                self._resolved(exchange)
+                try:
+                    self._resolved(exchange)
+                except Exception as exc:  # socket() failed, say: through the future
+                    self._fail(exchange, as_pusher_error(exc, exchange.where()))
 
     def _wake(self, _done: object = None) -> None:
         """Wake the waker (from any thread): a name lookup finished."""
@@ -472,6 +480,7 @@ class _LoopDriver:
         exchange.future.set_exception(error)
 
     def _expire(self, now: float) -> None:
+        self._next_expiry_check = now + EXPIRY_CHECK_SECONDS
         for exchange in [exchange for exchange in self._started if exchange.deadline <= now]:
             timeout = exchange.request.timeout
             if exchange.state is EXCHANGING:
@@ -526,10 +535,20 @@ class _LoopDriver:
                 self._start_waiting(bridge)
 
     def _start_waiting(self, bridge: NdbBridge) -> None:
+        """Start ``bridge``'s waiting requests while it has free slots. A start that fails at
+        once frees its slot again (the same bridge's): the loop below takes it, rather than
+        a call inside that start (thousands of waiting requests failing in a row would
+        exhaust the stack)."""
         waiting = self._waiting.get(bridge)
-        while waiting and self._in_flight[bridge] < bridge.max_connections:
-            self._in_flight[bridge] += 1
-            self._start(waiting.popleft())
+        if not waiting or self._starting_waiting:
+            return
+        self._starting_waiting = True
+        try:
+            while waiting and self._in_flight[bridge] < bridge.max_connections:
+                self._in_flight[bridge] += 1
+                self._start(waiting.popleft())
+        finally:
+            self._starting_waiting = False
 
 
 class ThreadedNdbBridge:
