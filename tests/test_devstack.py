@@ -169,7 +169,7 @@ def push(stack: DevStack, channel: str, data: dict) -> str:
     request = urllib.request.Request(
         f"{stack.app_url}/push/{channel}/greeting",
         data=json.dumps(data).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {LOCAL_PUSH_TOKEN}"},
     )
     with urllib.request.urlopen(request, timeout=20) as response:
         assert response.status == 202
