@@ -33,8 +33,9 @@ test: install
 dev: install
 	$(PY) scripts/devstack.py
 
+# Results go to test-output/bench/; `make bench SAVE=1` updates the committed bench/results/.
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench $(if $(SAVE),--save)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

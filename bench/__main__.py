@@ -1,4 +1,8 @@
-"""``python -m bench``: every benchmark against one soketi; results in ``bench/results/``."""
+"""``python -m bench``: every benchmark against one soketi.
+
+Results go to ``test-output/bench/`` (not tracked); ``--save`` writes the committed
+``bench/results/`` instead, for a run meant to be published in BENCHMARKS.md.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +20,20 @@ from . import plot, report, scaling
 from .clients import Wrk
 from .context import Context
 
-MODULES = ("sequential", "fanout", "batch", "scaling", "worker", "coalescing")
+MODULES = ("sequential", "fanout", "batch", "scaling", "worker", "app_cost", "latency", "coalescing")
 RESULTS = Path(__file__).resolve().parent / "results"
+LATEST = Path(__file__).resolve().parents[1] / "test-output" / "bench"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per figure (default 5)")
     parser.add_argument("--only", nargs="*", choices=MODULES, help="run only these benchmarks")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--out", type=Path, default=LATEST, help="where to write the results (default: %(default)s)"
+    )
+    where.add_argument("--save", action="store_const", dest="out", const=RESULTS, help=f"write {RESULTS}")
     args = parser.parse_args()
     started = time.monotonic()
     info: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds")}
