@@ -24,7 +24,7 @@ def queues():
 
 def test_app_yaml_serves_main_app_with_granian(app_yaml):
     assert app_yaml.runtime.startswith("python3")
-    assert app_yaml.entrypoint.startswith("granian --interface wsgi ")
+    assert app_yaml.entrypoint.startswith("exec granian --interface wsgi ")  # Google adds exec
     assert app_yaml.entrypoint.endswith(" main:app")
     assert app_yaml.app_engine_apis  # `login: admin` needs the bundled services
     assert "warmup" in app_yaml.inbound_services
