@@ -15,6 +15,7 @@ the worker then always checks tokens.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -84,6 +85,8 @@ class Settings:
     oidc_service_account: str | None = None
     oidc_certs_url: str = GOOGLE_CERTS_URL
     http_target_url: str | None = None
+    local_development: bool = False
+    app_engine_standard: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +110,7 @@ class Settings:
             demo_mode=_bool(env, "DEMO_MODE", False),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
             **_oidc_settings(env, backend),
+            **_platform_settings(env),
         )
 
     def pusher_client(self, **options: Any) -> Pusher:
@@ -191,6 +195,24 @@ def _oidc_settings(env: Mapping[str, str], backend: str) -> dict[str, Any]:
     }
 
 
+def _platform_settings(env: Mapping[str, str]) -> dict[str, bool]:
+    """Where the app runs, which decides what a request's headers prove.
+
+    ``app_engine_standard`` (``GAE_ENV=standard``): App Engine strips ``X-AppEngine-*``
+    headers from outside requests, so they prove a task. ``local_development``
+    (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``, set by ``make dev`` and the tests): queue headers
+    are believed without proof; refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment.
+    """
+    local = _bool(env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS", False)
+    deployed = [name for name in ("GAE_ENV", "K_SERVICE") if env.get(name)]
+    if local and deployed:
+        raise ConfigError(
+            f"ALLOW_UNVERIFIED_LOCAL_REQUESTS is for local development only; {deployed[0]} "
+            "shows a deployment, where it would let anyone call the worker"
+        )
+    return {"local_development": local, "app_engine_standard": env.get("GAE_ENV") == "standard"}
+
+
 def _url(env: Mapping[str, str], name: str) -> str | None:
     """An absolute http(s) URL without query or fragment, or ``None`` when unset."""
     value = env.get(name)
@@ -239,8 +261,8 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     number = _number(env, name, float, "a number")
     if number is None:
         return default
-    if number <= 0:
-        raise ConfigError(f"{name} must be positive, got {number}")
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{name} must be a positive finite number, got {number}")
     return number
 
 

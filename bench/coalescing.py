@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from handlers.wiring import event_queue_for
 from pushqueue.coalesce import collecting
 from pushqueue.events import EventQueue
-from pushqueue.factory import event_queue_for
 from settings import Settings
 from tests.support.emulator import TasksEmulator, running_emulator
 from tests.support.processes import free_port

@@ -20,10 +20,10 @@ from typing import Any
 import webapp2
 
 import pushqueue
+from handlers import wiring
 from pusherlib import Pusher
 from pushqueue import logs, oidc
 from pushqueue.events import EventQueue
-from pushqueue.factory import event_queue_for
 from pushqueue.tasks import Backend
 from pushqueue.worker import Worker
 from settings import Settings
@@ -64,6 +64,8 @@ class Application(webapp2.WSGIApplication):
     """A ``webapp2.WSGIApplication`` with :class:`Services` and request-scoped coalescing."""
 
     request_class = Request
+    # Cloud Tasks may send PATCH tasks too: they must reach the worker (which parks them).
+    allowed_methods = webapp2.WSGIApplication.allowed_methods | frozenset({"PATCH"})
 
     def __init__(self, routes: Sequence[webapp2.BaseRoute], services: Services, *, app_engine_apis: bool):
         super().__init__(list(routes))
@@ -85,17 +87,19 @@ class Application(webapp2.WSGIApplication):
 
 def create_services(settings: Settings) -> Services:
     """The process's services: one Pusher client, the event queue checking with it, the
-    worker sending with it, the token verifier."""
+    worker sending with it (through NDB futures with ``PUSHER_TRANSPORT=ndb``), the token
+    verifier (see :mod:`handlers.wiring`)."""
     pusher = settings.pusher_client()
-    events = event_queue_for(settings, pusher=pusher)
+    events = wiring.event_queue_for(settings, pusher=pusher)
     worker = Worker(
         pusher,
         events.backend,
         queue_name=settings.queue_name,
         parked_queue_name=settings.parked_queue_name,
         max_attempts=settings.max_attempts,
+        async_context=wiring.ndb_context_for(settings),
     )
-    return Services(settings, events, worker, oidc.verifier_for(settings))
+    return Services(settings, events, worker, wiring.verifier_for(settings))
 
 
 def create_app(

@@ -1,78 +1,123 @@
 """The worker: ``POST /worker/push/<channel>/<event>`` and ``POST /worker/batch``.
 
-Only the queue may call them: a request without ``X-AppEngine-QueueName`` (App Engine
-strips it from outside requests) or ``X-CloudTasks-QueueName`` gets 403 and triggers
-nothing. Form fields become a dict; any other body is the event data as it is (see
-:mod:`pushqueue.wire`). :class:`pushqueue.worker.Worker` sends, parks and logs; the answer
-is its ``http_status`` (2xx: forget the task; 5xx: retry it). A task for any other URL
-under ``/worker/`` cannot be served: it is parked rather than retried until it expires.
+Only the queue may call them, and a header proves that only where nobody else can send it:
 
-With ``TASKS_OIDC_AUDIENCE`` set, the worker also requires ``Authorization: Bearer <ID
-token>``, the token Cloud Tasks sends to HTTP targets (see :mod:`pushqueue.oidc`): a
-missing or unacceptable token gets 401 (403 for another account's), certificates that
-cannot be fetched 503; the refusal is logged (never the token) and nothing is triggered.
+* ``X-AppEngine-*`` task headers count on App Engine (``GAE_ENV=standard``), which strips
+  them from outside requests;
+* ``X-CloudTasks-*`` headers count only with a verified OIDC token (``TASKS_OIDC_AUDIENCE``,
+  :mod:`pushqueue.oidc`): ``Authorization: Bearer <ID token>``, the token Cloud Tasks sends
+  to HTTP targets. A missing or unacceptable token gets 401 (403 for another account's),
+  certificates that cannot be fetched 503; the refusal is logged (never the token);
+* with ``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1`` (``make dev``, the tests; refused when
+  deployed) both are believed as they come.
+
+Anything else gets 403 and triggers nothing, whatever it forges (queue name, execution
+count). A body larger than any task can be (:data:`MAX_TASK_BODY_BYTES`) gets 413 without
+being read whole. Form fields become a dict; any other body is the event data as it is (see
+:mod:`pushqueue.wire`). :class:`pushqueue.worker.Worker` sends, parks and logs; the answer
+is its ``http_status`` (2xx: forget the task; 5xx: retry it). A task the worker cannot
+serve (any other URL under ``/worker/``, or another method than POST) is parked rather
+than retried until it expires.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import webapp2
 
 from handlers.base import JsonHandler, form_fields, is_form
+from handlers.body_limit import BodyTooLarge, read_body
 from pushqueue import logs, oidc
-from pushqueue.tasks import TaskRequest
+from pushqueue.outcome import TaskRefused
+from pushqueue.tasks import TaskRequest, parse_count
 from pushqueue.wire import SOCKET_ID_HEADER, WORKER_BATCH_PATH, WORKER_PUSH_PATH
 from pushqueue.worker import IncomingTask, Result
 
 if TYPE_CHECKING:
     from handlers.application import Services
 
-# The queue's headers, as WSGI environ keys (read from the environ: it is the cheapest way).
-QUEUE_HEADERS = ("HTTP_X_APPENGINE_QUEUENAME", "HTTP_X_CLOUDTASKS_QUEUENAME")
-TASK_NAME_HEADERS = ("HTTP_X_APPENGINE_TASKNAME", "HTTP_X_CLOUDTASKS_TASKNAME")
-RETRY_COUNT_HEADERS = ("HTTP_X_APPENGINE_TASKRETRYCOUNT", "HTTP_X_CLOUDTASKS_TASKRETRYCOUNT")
+MAX_TASK_BODY_BYTES = 1024 * 1024  # no queue task is larger (Cloud Tasks' limit; the bundled queue: 100 KB)
 KEPT_HEADERS = ("Content-Type", SOCKET_ID_HEADER)  # what a parked task needs to be replayed
+
+
+@dataclass(frozen=True, slots=True)
+class QueueHeaders:
+    """One queue service's task headers, as WSGI environ keys (the cheapest way to read them)."""
+
+    queue: str
+    task_name: str
+    execution_count: str  # earlier attempts that reached the app (the retry count also counts others)
+
+
+APP_ENGINE_HEADERS = QueueHeaders(
+    "HTTP_X_APPENGINE_QUEUENAME", "HTTP_X_APPENGINE_TASKNAME", "HTTP_X_APPENGINE_TASKEXECUTIONCOUNT"
+)
+CLOUD_TASKS_HEADERS = QueueHeaders(
+    "HTTP_X_CLOUDTASKS_QUEUENAME", "HTTP_X_CLOUDTASKS_TASKNAME", "HTTP_X_CLOUDTASKS_TASKEXECUTIONCOUNT"
+)
+UNPROVEN = (
+    "only the task queue may call the worker: X-AppEngine-* headers prove it only on App Engine, "
+    "X-CloudTasks-* headers only with a verified OIDC token"
+)
 
 
 def routes(services: Services) -> list[webapp2.Route]:
     """The worker's routes: one event, a batch, and any other ``/worker/`` URL (parked)."""
     return [
-        webapp2.Route(f"{WORKER_PUSH_PATH}/<channel>/<event>", WorkerPushHandler, methods=["POST"]),
-        webapp2.Route(WORKER_BATCH_PATH, WorkerBatchHandler, methods=["POST"]),
+        webapp2.Route(f"{WORKER_PUSH_PATH}/<channel>/<event>", WorkerPushHandler),
+        webapp2.Route(WORKER_BATCH_PATH, WorkerBatchHandler),
         webapp2.Route("/worker/<:.*>", UnknownTaskHandler),
     ]
 
 
 class QueueTaskHandler(JsonHandler):
-    """Refuses requests that do not come from a queue; reads the task's headers."""
+    """Refuses requests that do not prove they come from a queue; reads the task's headers.
+
+    Any method reaches :meth:`dispatch`: a task that is not a POST is parked (a subclass
+    serves ``post`` only)."""
 
     task: IncomingTask
 
     def dispatch(self) -> Any:
         request = self.request
         environ = request.environ
+        settings = self.services.settings
         verifier = self.services.oidc_verifier
         if verifier is not None and not self.token_accepted(verifier):
             return None
-        queue = _first(environ, QUEUE_HEADERS)
-        if not queue:
-            return self.send_error(403, "only the task queue may call the worker")
-        retry_count = _first(environ, RETRY_COUNT_HEADERS)
-        headers = request.headers
+        headers = _proven_headers(
+            environ,
+            app_engine=settings.app_engine_standard or settings.local_development,
+            cloud_tasks=verifier is not None or settings.local_development,
+        )
+        if headers is None:
+            return self.send_error(403, UNPROVEN)
+        try:
+            body = read_body(request, MAX_TASK_BODY_BYTES)
+        except BodyTooLarge as exc:
+            return self.send_error(413, str(exc))
+        kept = request.headers
         self.task = IncomingTask(
-            queue_name=queue.rsplit("/", 1)[-1],  # the emulator sends the queue's full path
-            name=_first(environ, TASK_NAME_HEADERS) or "unnamed",
-            retry_count=int(retry_count) if retry_count and retry_count.isdigit() else 0,
+            queue_name=environ[headers.queue].rsplit("/", 1)[-1],  # the emulator sends the full path
+            name=environ.get(headers.task_name) or "unnamed",
+            earlier_attempts=parse_count(environ.get(headers.execution_count)),
             request=TaskRequest(
                 url=environ.get("RAW_URI") or request.path_qs,  # gunicorn's RAW_URI: as it was sent
-                body=request.body_file.read(),
-                headers=tuple((name, headers[name]) for name in KEPT_HEADERS if name in headers),
+                body=body,
+                headers=tuple((name, kept[name]) for name in KEPT_HEADERS if name in kept),
                 method=request.method,
             ),
         )
+        if request.method != "POST":
+            return self.refuse(f"the worker serves POST only; a {request.method} task cannot be served")
         return super().dispatch()
+
+    def refuse(self, reason: str) -> None:
+        """Park the task: it can never be served (``reason`` says why)."""
+        self.respond(self.services.worker.refuse(self.task, TaskRefused(reason)))
 
     def token_accepted(self, verifier: oidc.OidcVerifier) -> bool:
         """Check the request's OIDC token; answer and log the refusal when it fails."""
@@ -87,7 +132,7 @@ class QueueTaskHandler(JsonHandler):
             logging.WARNING,
             "worker request refused",
             path=self.request.path,
-            task=_first(self.request.environ, TASK_NAME_HEADERS),
+            task=self.request.environ.get(CLOUD_TASKS_HEADERS.task_name),
             status=status,
             reason=reason,
             error=detail,
@@ -114,7 +159,7 @@ class WorkerPushHandler(QueueTaskHandler):
         try:
             data = form_fields(body) if is_form(self.request) else body
         except ValueError as exc:
-            return self.respond(worker.refuse(task, exc))
+            return self.refuse(f"the form fields are not UTF-8: {exc}")
         socket_id = task.request.header(SOCKET_ID_HEADER)
         self.respond(worker.deliver(task, channel, event, data, socket_id))
 
@@ -130,15 +175,14 @@ class UnknownTaskHandler(QueueTaskHandler):
     """Any other ``/worker/`` URL: no worker serves it, so the task is parked."""
 
     def post(self, path: str) -> None:
-        error = ValueError(
-            f"no worker serves {self.request.path} (expected {WORKER_PUSH_PATH}/<channel>/<event>)"
-        )
-        self.respond(self.services.worker.refuse(self.task, error))
+        self.refuse(f"no worker serves {self.request.path} (expected {WORKER_PUSH_PATH}/<channel>/<event>)")
 
 
-def _first(environ: dict[str, Any], names: tuple[str, ...]) -> str | None:
-    for name in names:
-        value = environ.get(name)
-        if value:
-            return value
+def _proven_headers(environ: dict[str, Any], *, app_engine: bool, cloud_tasks: bool) -> QueueHeaders | None:
+    """The task headers this request may be believed on (``app_engine`` / ``cloud_tasks``:
+    whether those are proven here), or ``None`` when it proves no queue sent it."""
+    if app_engine and environ.get(APP_ENGINE_HEADERS.queue):
+        return APP_ENGINE_HEADERS
+    if cloud_tasks and environ.get(CLOUD_TASKS_HEADERS.queue):
+        return CLOUD_TASKS_HEADERS
     return None

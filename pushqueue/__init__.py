@@ -16,16 +16,16 @@ events), :mod:`~pushqueue.wire` (how events travel in tasks), :mod:`~pushqueue.c
 (one request's events in few tasks), :mod:`~pushqueue.outcome` (delivered / retried /
 parked), :mod:`~pushqueue.worker`, :mod:`~pushqueue.tasklog` (recent outcomes),
 :mod:`~pushqueue.logs` (Cloud Logging JSON lines), :mod:`~pushqueue.oidc` (the worker's
-check of Cloud Tasks' OIDC tokens), :mod:`~pushqueue.factory` (all of it built from
-:class:`settings.Settings`).
+check of Cloud Tasks' OIDC tokens).
 
-The module-level functions use the process's default :class:`EventQueue`: the app sets it
-with :func:`configure`; elsewhere it is built from the environment on first use.
+It is a library: every object takes its configuration as arguments; it never reads the
+environment or the app's settings. The module-level functions use the process's default
+:class:`EventQueue`: the app sets it at start-up with :func:`configure`; elsewhere (a
+script, a test) configure one first, or they raise :class:`NotConfigured`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -48,6 +48,7 @@ __all__ = [
     "CoalescingMiddleware",
     "EventQueue",
     "InvalidTaskError",
+    "NotConfigured",
     "Outcome",
     "ParkedTask",
     "ParkedTaskNotFound",
@@ -63,26 +64,25 @@ __all__ = [
 ]
 
 _default: EventQueue | None = None
-_lock = threading.Lock()
+
+
+class NotConfigured(RuntimeError):
+    """No default :class:`EventQueue`: :func:`configure` was not called in this process."""
 
 
 def configure(queue: EventQueue | None) -> None:
-    """Make ``queue`` the process's default (``None``: build it from the environment again)."""
+    """Make ``queue`` the process's default (``None``: none any more)."""
     global _default
     _default = queue
 
 
 def default_queue() -> EventQueue:
-    """The process's default :class:`EventQueue`."""
-    global _default
+    """The process's default :class:`EventQueue`; :class:`NotConfigured` when there is none."""
     if _default is None:
-        with _lock:
-            if _default is None:
-                from settings import Settings
-
-                from .factory import event_queue_for
-
-                _default = event_queue_for(Settings.from_env())
+        raise NotConfigured(
+            "pushqueue has no default queue: the app sets it at start-up; elsewhere call "
+            "pushqueue.configure(EventQueue(backend, pusher.requests, queue_name='pusher')) first"
+        )
     return _default
 
 

@@ -5,7 +5,7 @@ otherwise it uses the application's default credentials. One client per process,
 first use.
 
 Parking: a parked task is created, with its whole request and the ``X-Pusher-Parked-*``
-headers, in the queue ``pusher-parked`` (``settings.parked_queue_name``), which this
+headers, in the parked queue (``parked_queue_name``, ``pusher-parked`` in the app), which this
 backend pauses before every park so that nothing there is dispatched on its own. Listing
 is ``ListTasks`` on that queue. Replaying is ``RunTask``: Cloud Tasks dispatches the task
 to its worker URL even though the queue is paused; when the worker delivers it, the task
@@ -17,8 +17,8 @@ age limit; Cloud Tasks still deletes any task after 31 days, the time an operato
 The service account needs the Cloud Tasks Enqueuer role plus ``cloudtasks.queues.pause``,
 ``cloudtasks.tasks.list`` and ``cloudtasks.tasks.run`` (Cloud Tasks Admin covers them).
 
-HTTP targets: with an :class:`HttpTarget` (``TASKS_HTTP_TARGET_URL`` and
-``TASKS_OIDC_SERVICE_ACCOUNT``), tasks are ``http_request`` tasks to the target's base URL
+HTTP targets: with an :class:`HttpTarget` (the app makes one from ``TASKS_HTTP_TARGET_URL``
+and ``TASKS_OIDC_SERVICE_ACCOUNT``), tasks are ``http_request`` tasks to the target's base URL
 plus the task's path, with an ``oidc_token`` so that Cloud Tasks sends ``Authorization:
 Bearer <ID token>`` for the service account; the worker checks it (``TASKS_OIDC_AUDIENCE``,
 :mod:`pushqueue.oidc`). The creating account then also needs ``iam.serviceAccounts.actAs``
@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from .tasks import (
@@ -41,9 +41,6 @@ from .tasks import (
     TaskAlreadyExistsError,
     TaskRequest,
 )
-
-if TYPE_CHECKING:
-    from settings import Settings
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -56,15 +53,6 @@ class HttpTarget:
     base_url: str
     service_account_email: str
     audience: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> HttpTarget | None:
-        """The settings' target: ``None`` (App Engine tasks) unless ``TASKS_HTTP_TARGET_URL``
-        is set; the token's audience is ``TASKS_OIDC_AUDIENCE``, or the origin."""
-        url, account = settings.http_target_url, settings.oidc_service_account
-        if url is None or account is None:
-            return None
-        return cls(url, account, settings.oidc_audience or url)
 
     def request(self, task: TaskRequest) -> dict[str, Any]:
         """The ``http_request`` of a task sending ``task``."""

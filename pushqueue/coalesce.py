@@ -10,8 +10,9 @@ is enqueued (names are made here), so a handler can answer with it before the fl
 The middleware flushes when the application starts its response: a success (status below
 400) is sent only once its events are queued; if the queue cannot be reached, the response
 becomes ``503`` with a JSON error (nothing accepted that was not enqueued). An error
-response drops the collected events, as the whole request failed. The application must
-call ``start_response`` before returning its body, as webapp2 and most frameworks do.
+response (4xx or 5xx) drops the collected events with a log line, as the whole request
+failed. An event enqueued after ``start_response`` (the scope is closed then) is queued at
+once, as outside any scope, so every task name handed out is a task created.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class PendingEvents:
 
     def __init__(self) -> None:
         self.chunks: list[Chunk] = []
+        self.closed = False  # flushed or dropped: events enqueued now are queued at once
 
     def __bool__(self) -> bool:
         return bool(self.chunks)
@@ -76,8 +78,9 @@ _current: ContextVar[PendingEvents | None] = ContextVar("pushqueue_pending_event
 
 
 def current() -> PendingEvents | None:
-    """The events being collected in this context, if a collecting block is open."""
-    return _current.get()
+    """The events being collected in this context, if a collecting scope is open."""
+    pending = _current.get()
+    return None if pending is None or pending.closed else pending
 
 
 @contextmanager
@@ -109,6 +112,7 @@ class CoalescingMiddleware:
         failure: list[bytes] = []
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            pending.closed = True  # from now on, events are queued at once
             refusal = self._settle(pending, status) if pending else None
             if refusal is not None:
                 failure.append(refusal)

@@ -18,7 +18,7 @@ from pusherlib.api import RequestBuilder
 
 from . import coalesce, tasklog, wire
 from .outcome import Outcome
-from .tasks import Backend, Task, TaskRequest
+from .tasks import Backend, InvalidTaskError, Task, TaskRequest
 
 
 class EventQueue:
@@ -28,7 +28,13 @@ class EventQueue:
         self.backend, self.builder, self.queue_name = backend, builder, queue_name
 
     def add(self, request: TaskRequest) -> Task:
-        """Create one task (on the ``pusher`` queue unless it names another)."""
+        """Create one task (on the ``pusher`` queue unless it names another). A task for the
+        worker (``/worker/...``) must be a POST: the worker serves nothing else."""
+        if request.url.startswith(wire.WORKER_PATH_PREFIX) and request.method != "POST":
+            raise InvalidTaskError(
+                f"the worker serves POST tasks only; a {request.method} task for {request.url} "
+                "could never be delivered (leave method out, or use POST)"
+            )
         name = self.backend.add(request)
         return Task(name, request.queue_name or self.queue_name, request.url, request.method, request.eta)
 

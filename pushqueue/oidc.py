@@ -36,15 +36,12 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.auth import exceptions as auth_exceptions
 from google.auth import jwt
 
 from . import logs
-
-if TYPE_CHECKING:
-    from settings import Settings
 
 GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
 CLOCK_SKEW = 30  # seconds
@@ -163,14 +160,6 @@ class OidcVerifier:
             return
         if claims.get("email") != self.service_account or claims.get("email_verified") is not True:
             raise TokenRefused("the token is not the queue's service account's", status=403)
-
-
-def verifier_for(settings: Settings) -> OidcVerifier | None:
-    """The verifier the settings ask for: ``None`` when ``TASKS_OIDC_AUDIENCE`` is unset."""
-    if settings.oidc_audience is None:
-        return None
-    certs = GoogleCerts(settings.oidc_certs_url)
-    return OidcVerifier(settings.oidc_audience, certs, service_account=settings.oidc_service_account)
 
 
 def _bearer_token(authorization: str | None) -> str:

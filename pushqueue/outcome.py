@@ -1,21 +1,33 @@
 """What becomes of a task after one attempt: delivered, retried or parked. Pure functions.
 
 * Pusher accepted it: **delivered**.
-* It can never succeed as it is (Pusher answered 400 or 413, or the event fails
-  pusherlib's checks, or the task itself is malformed): **parked** at once.
-* Anything else (timeouts, connection failures, 5xx, 429, and 401/403 while an operator
-  fixes the credentials or the quota, or an unexpected error): **retried** by the queue
-  with its backoff, until the attempt number reaches ``max_attempts``: then **parked**.
+* It can never succeed as it is: **parked** at once. That is what the error says, not its
+  built-in type: pusherlib's validation errors (``PusherValueError``, ``PusherTypeError``),
+  Pusher's answers 400 and 413, and :class:`TaskRefused` (the task itself is malformed or
+  cannot be served). Nothing else.
+* Anything else (timeouts, connection failures, 5xx, 429, 401/403 while an operator fixes
+  the credentials or the quota, and an unexpected error such as a bug's stray
+  ``ValueError``): **retried** by the queue with its backoff, until the attempt number
+  reaches ``max_attempts``: then **parked**.
 * A task coming from the parked queue (an operator's replay) that fails is never parked
   again: it is **retried**, i.e. answered with an error, so that it stays parked.
+
+The status asking for a retry is 503 only when Pusher asks us to slow down (429, 5xx):
+App Engine and Cloud Tasks slow the whole queue on a 503. Any other retry gets 500.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from pusherlib import PusherError, PusherTypeError, PusherValueError
+
 PERMANENT_STATUSES = frozenset({400, 413})
-CONFIGURATION_STATUSES = frozenset({401, 403})
+SLOW_DOWN_STATUS = 429
+
+
+class TaskRefused(Exception):
+    """The task itself can never be served: a malformed body, an unknown URL or method."""
 
 
 class Outcome(StrEnum):
@@ -29,9 +41,9 @@ class Outcome(StrEnum):
 
 def is_permanent(error: BaseException) -> bool:
     """True when sending the same thing again cannot succeed."""
-    if isinstance(error, (ValueError, TypeError)):  # pusherlib's checks, a malformed task
+    if isinstance(error, (PusherValueError, PusherTypeError, TaskRefused)):
         return True
-    return getattr(error, "status", None) in PERMANENT_STATUSES
+    return isinstance(error, PusherError) and error.status in PERMANENT_STATUSES
 
 
 def classify(
@@ -48,6 +60,7 @@ def classify(
 
 
 def retry_status(error: BaseException | None) -> int:
-    """The HTTP status that asks the queue to retry: 500 for a configuration problem
-    (Pusher refused the credentials or the app), 503 for a passing one."""
-    return 500 if getattr(error, "status", None) in CONFIGURATION_STATUSES else 503
+    """The HTTP status that asks the queue to retry: 503 (slow the queue down) when Pusher
+    asked us to slow down (429 or 5xx), 500 for anything else."""
+    status = error.status if isinstance(error, PusherError) else None
+    return 503 if status is not None and (status == SLOW_DOWN_STATUS or status >= 500) else 500

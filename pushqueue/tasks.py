@@ -119,8 +119,15 @@ class ParkedTask:
             body=request.body,
             reason=request.header(PARKED_REASON) or "",
             original_task=request.header(PARKED_FROM) or "",
-            retry_count=int(retries) if retries.isdigit() else 0,
+            retry_count=parse_count(retries),
         )
+
+
+def parse_count(text: str | None, limit: int = 10**9) -> int:
+    """A count from a header: ASCII digits only (``int`` takes ``²`` or ``٣``), else 0."""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > len(str(limit)):
+        return 0
+    return min(int(text), limit)
 
 
 class Backend(Protocol):

@@ -22,6 +22,7 @@ from pusherlib import strict_json
 
 from .tasks import TaskRequest
 
+WORKER_PATH_PREFIX = "/worker/"  # every task URL under it is the worker's (POST only)
 WORKER_PUSH_PATH = "/worker/push"
 WORKER_BATCH_PATH = "/worker/batch"
 SOCKET_ID_HEADER = "X-Pusher-Socket-Id"

@@ -5,16 +5,25 @@
 the task log entry, and returns a :class:`Result` whose ``http_status`` is what the queue
 must hear: 2xx when it should forget the task (delivered, or parked), 5xx to retry.
 
-A batch task is sent with one ``/batch_events`` call per 10 events, in order. A chunk that
-can never succeed is parked on its own and the others go on. When a chunk must be retried
-after earlier chunks were delivered, the remaining events are queued as a new task and the
-current one is acknowledged, so the delivered ones are not sent twice; if that queueing
-fails the whole task is retried (Pusher delivery is at least once).
+The attempt number is the task's earlier attempts that reached the app (the queue's
+``TaskExecutionCount``) plus one: attempts that never reached an instance (a bad deploy)
+do not use up the budget, and the queue itself has no limit that could drop a task first.
+
+A batch task is sent with one ``/batch_events`` call per 10 events: in order, or, with
+``async_context`` (an NDB context: ``PUSHER_TRANSPORT=ndb``), all chunks in flight at once
+through ``trigger_batch_async`` futures. A chunk that can never succeed is parked on its own
+under ``<task>-<first event's index>``, so chunks never collide and parking the same chunk
+again (an acknowledgement lost) keeps one copy. When some chunks must be retried while
+others were delivered or parked, their events (and those not sent yet) are queued as a new
+task and the current one is acknowledged, so the delivered ones are not sent twice; if that
+queueing fails the whole task is retried (Pusher delivery is at least once).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +31,10 @@ from pusherlib import Pusher, PusherError
 from pusherlib.validation import MAX_BATCH_SIZE
 
 from . import logs, tasklog, wire
-from .outcome import Outcome, classify, retry_status
+from .outcome import Outcome, TaskRefused, classify, retry_status
 from .tasks import Backend, QueueError, TaskRequest, parked_request
 
+NOT_SENT = RuntimeError("not sent: an earlier chunk of the task must be retried")
 _LEVELS = {Outcome.DELIVERED: logging.INFO, Outcome.RETRIED: logging.WARNING, Outcome.PARKED: logging.ERROR}
 
 
@@ -34,7 +44,7 @@ class IncomingTask:
 
     queue_name: str
     name: str
-    retry_count: int
+    earlier_attempts: int  # that reached the app: the queue's TaskExecutionCount
     request: TaskRequest
 
 
@@ -49,7 +59,10 @@ class Result:
 
 
 class Worker:
-    """Delivers tasks' events through ``pusher``; parks through ``backend``."""
+    """Delivers tasks' events through ``pusher``; parks through ``backend``.
+
+    ``async_context`` (optional) makes every task run inside the context it returns (an NDB
+    context) and send through the client's ``*_async`` futures."""
 
     def __init__(
         self,
@@ -59,60 +72,91 @@ class Worker:
         queue_name: str,
         parked_queue_name: str,
         max_attempts: int,
+        async_context: Callable[[], AbstractContextManager[Any]] | None = None,
     ):
         self.pusher, self.backend = pusher, backend
         self.queue_name, self.parked_queue_name = queue_name, parked_queue_name
         self.max_attempts = max_attempts
+        self.async_context = async_context
 
     def deliver(
         self, task: IncomingTask, channel: str, event: str, data: Any, socket_id: str | None
     ) -> Result:
         """Trigger one event: ``data`` is sent as pusherlib sends it, bytes as their UTF-8 text."""
-        try:
-            if isinstance(data, bytes):
+        if isinstance(data, bytes):
+            try:
                 data = data.decode("utf-8")
-            self.pusher.trigger(channel, event, data, socket_id)
+            except UnicodeDecodeError as exc:
+                return self.refuse(task, TaskRefused(f"the event data is not UTF-8: {exc}"))
+        error = None
+        try:
+            if self.async_context is None:
+                self.pusher.trigger(channel, event, data, socket_id)
+            else:
+                with self.async_context():
+                    self.pusher.trigger_async(channel, event, data, socket_id).result()
         except Exception as exc:
-            return self._settle(task, exc, channel, event, 1, task.request)
-        return self._settle(task, None, channel, event, 1, task.request)
+            error = exc
+        return self._settle(task, error, channel, event, 1, task.request, task.name)
 
     def deliver_batch(self, task: IncomingTask) -> Result:
         """Trigger the events of a batch task, 10 per call."""
         try:
             events = wire.parse_batch(task.request.body)
         except ValueError as exc:
-            return self.refuse(task, exc)
-        whole = len(events) <= MAX_BATCH_SIZE
-        result = Result(Outcome.DELIVERED, 200, 200)
-        for start in range(0, len(events), MAX_BATCH_SIZE):
-            chunk = events[start : start + MAX_BATCH_SIZE]
-            try:
-                self.pusher.trigger_batch(chunk)
-                error = None
-            except Exception as exc:
-                error = exc
+            return self.refuse(task, TaskRefused(str(exc)))
+        if len(events) <= MAX_BATCH_SIZE:
+            channel, event = _first_names(events)
+            error = self._send_chunks(task, [events])[0]
+            return self._settle(task, error, channel, event, len(events), task.request, task.name)
+        chunks = [events[start : start + MAX_BATCH_SIZE] for start in range(0, len(events), MAX_BATCH_SIZE)]
+        errors = self._send_chunks(task, chunks)
+        result, again, first_error = Result(Outcome.DELIVERED, 200, 200), [], None
+        for index, (chunk, error) in enumerate(zip(chunks, errors, strict=True)):
+            if error is NOT_SENT or self._outcome(task, error) is Outcome.RETRIED:
+                again.extend(chunk)
+                first_error = first_error or error
+                continue
             channel, event = _first_names(chunk)
-            if start and self._outcome(task, error) is Outcome.RETRIED:
-                return self._requeue(task, events[start:], error, channel, event)
-            park_as = task.request  # the whole task, or the failed chunk alone when there are others
-            if error is not None and not whole:
-                park_as = wire.batch_task([wire.encode_event(e) for e in chunk])
-            settled = self._settle(task, error, channel, event, len(chunk), park_as)
-            if settled.outcome is not Outcome.DELIVERED:
+            park_as = wire.batch_task([wire.encode_event(e) for e in chunk])
+            park_name = f"{task.name}-{index * MAX_BATCH_SIZE}"
+            settled = self._settle(task, error, channel, event, len(chunk), park_as, park_name)
+            if settled.outcome is Outcome.RETRIED:  # it could not be parked: retry the whole task
+                return settled
+            if settled.outcome is Outcome.PARKED:
                 result = settled
-            if settled.outcome is Outcome.RETRIED:
-                break
+        if len(again) == len(events):
+            channel, event = _first_names(events)
+            return self._settle(task, first_error, channel, event, len(events), task.request, task.name)
+        if again:
+            requeued = self._requeue(task, again, first_error)
+            return result if requeued.outcome is Outcome.DELIVERED else requeued
         return result
 
-    def refuse(self, task: IncomingTask, error: Exception) -> Result:
-        """Settle a task that cannot be read (``error`` says why): it is parked."""
-        return self._settle(task, error, "", "", 0, task.request)
+    def refuse(self, task: IncomingTask, error: TaskRefused) -> Result:
+        """Settle a task that can never be served (``error`` says why): it is parked."""
+        return self._settle(task, error, "", "", 0, task.request, task.name)
+
+    def _send_chunks(self, task: IncomingTask, chunks: list[list[Any]]) -> list[Any]:
+        """Send each chunk with one ``/batch_events`` call: the error of each (``None`` when
+        delivered, :data:`NOT_SENT` for those after a retried one when sent in order)."""
+        if self.async_context is not None:
+            with self.async_context():
+                started = [_call(self.pusher.trigger_batch_async, chunk) for chunk in chunks]
+                return [error if future is None else _call(future.result)[1] for future, error in started]
+        errors: list[Any] = []
+        for chunk in chunks:
+            if errors and errors[-1] is not None and self._outcome(task, errors[-1]) is Outcome.RETRIED:
+                errors.append(NOT_SENT)
+            else:
+                errors.append(_call(self.pusher.trigger_batch, chunk)[1])
+        return errors
 
     # -- settling -----------------------------------------------------------------------
 
     def _outcome(self, task: IncomingTask, error: BaseException | None) -> Outcome:
         from_parked = task.queue_name == self.parked_queue_name
-        return classify(error, task.retry_count + 1, self.max_attempts, from_parked_queue=from_parked)
+        return classify(error, task.earlier_attempts + 1, self.max_attempts, from_parked_queue=from_parked)
 
     def _settle(
         self,
@@ -122,6 +166,7 @@ class Worker:
         event: str,
         count: int,
         park_as: TaskRequest,
+        park_name: str,
     ) -> Result:
         outcome = self._outcome(task, error)
         pusher_status = 200 if error is None else getattr(error, "status", None)
@@ -131,19 +176,22 @@ class Worker:
             try:
                 self.backend.park(
                     parked_request(
-                        park_as, reason=message or "", original_task=task.name, retry_count=task.retry_count
+                        park_as,
+                        reason=message or "",
+                        original_task=task.name,
+                        retry_count=task.earlier_attempts,
                     ),
-                    task.name,
+                    park_name,
                 )
             except QueueError as exc:
-                outcome, http_status = Outcome.RETRIED, 503
+                outcome, http_status = Outcome.RETRIED, 500
                 message = f"{message}; could not park: {exc}"
-        tasklog.record(outcome.value, task.name, channel, event, task.retry_count, pusher_status)
+        tasklog.record(outcome.value, task.name, channel, event, task.earlier_attempts, pusher_status)
         _log(
             _LEVELS[outcome],
             f"pusher task {outcome.value}",
             task,
-            exc_info=error is not None and not isinstance(error, (PusherError, ValueError, TypeError)),
+            exc_info=error is not None and not isinstance(error, (PusherError, TaskRefused)),
             channel=channel,
             event=event,
             events=count,
@@ -153,15 +201,14 @@ class Worker:
         )
         return Result(outcome, http_status, pusher_status, message)
 
-    def _requeue(
-        self, task: IncomingTask, rest: list[Any], error: BaseException | None, channel: str, event: str
-    ) -> Result:
-        """Queue the events not yet sent as a new task; acknowledge this one."""
+    def _requeue(self, task: IncomingTask, rest: list[Any], error: BaseException | None) -> Result:
+        """Queue the events to send again as a new task; acknowledge this one."""
+        channel, event = _first_names(rest)
         try:
             encoded = [wire.encode_event(e) for e in rest]
             name = self.backend.add(wire.batch_task(encoded, queue_name=self.queue_name))
         except (QueueError, TypeError, ValueError):
-            return self._settle(task, error, channel, event, len(rest), task.request)
+            return self._settle(task, error, channel, event, len(rest), task.request, task.name)
         tasklog.record(Outcome.QUEUED.value, name, channel, event)
         _log(
             logging.WARNING,
@@ -186,9 +233,17 @@ def _log(level: int, message: str, task: IncomingTask, *, exc_info: bool = False
         exc_info=exc_info,
         task=task.name,
         queue=task.queue_name,
-        retry_count=task.retry_count,
+        retry_count=task.earlier_attempts,
         **fields,
     )
+
+
+def _call(send: Callable[..., Any], *arguments: Any) -> tuple[Any, BaseException | None]:
+    """``send(*arguments)``: its result and ``None``, or ``None`` and the error it raised."""
+    try:
+        return send(*arguments), None
+    except Exception as exc:
+        return None, exc
 
 
 def _first_names(events: list[Any]) -> tuple[str, str]:

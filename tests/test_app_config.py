@@ -49,16 +49,17 @@ def test_app_yaml_environment_is_accepted_by_the_settings(app_yaml):
     assert settings.tasks_backend == "cloudtasks"
 
 
-def test_queue_yaml_has_the_push_queue_with_limits_above_the_workers(queues, app_yaml):
+def test_queue_yaml_push_queue_can_never_drop_a_task(queues):
+    """Only the worker decides when a task stops: it parks at PUSHER_MAX_ATTEMPTS attempts
+    that reached it. The queue's retry limit counts every attempt, those that never reached
+    an instance too (a bad deploy), and an age limit drops a task whatever happened, so the
+    push queue has neither."""
     pusher = queues["pusher"]
     assert pusher.mode in (None, "push")
     assert pusher.rate and pusher.bucket_size and pusher.max_concurrent_requests
     retry = pusher.retry_parameters
-    max_attempts = int(app_yaml.env_variables["PUSHER_MAX_ATTEMPTS"])
-    # The worker parks before the queue would give up: the queue never drops an event.
-    assert retry.task_retry_limit > max_attempts
-    assert retry.task_age_limit and retry.min_backoff_seconds and retry.max_backoff_seconds
-    assert retry.max_doublings is not None
+    assert retry.task_retry_limit is None and retry.task_age_limit is None
+    assert retry.min_backoff_seconds and retry.max_backoff_seconds and retry.max_doublings is not None
 
 
 def test_queue_yaml_has_the_parking_queues(queues):

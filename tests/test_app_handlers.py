@@ -23,6 +23,7 @@ from settings import Settings
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.processes import ROOT, free_port
 from tests.support.soketi import Soketi
+from tests.support.subscriber import Subscriber
 
 QUEUE = "pusher"
 PULL_QUEUE = "pusher-parked-pull"
@@ -34,6 +35,7 @@ def task_headers(name: str = "t1", retries: int = 0, queue: str = QUEUE) -> dict
         "X-AppEngine-QueueName": queue,
         "X-AppEngine-TaskName": name,
         "X-AppEngine-TaskRetryCount": str(retries),
+        "X-AppEngine-TaskExecutionCount": str(retries),  # the worker counts these
     }
 
 
@@ -66,7 +68,8 @@ def make_app(route_groups, queue_stub):
     """``make_app(pusher_url, **env)``: a TestApp on the stub's queues."""
 
     def make(pusher_url: str, *, extra_groups=(), **env: str) -> webtest.TestApp:
-        settings = Settings.from_env({"TASKS_BACKEND": "taskqueue", "PUSHER_URL": pusher_url, **env})
+        base = {"TASKS_BACKEND": "taskqueue", "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1"}
+        settings = Settings.from_env({**base, "PUSHER_URL": pusher_url, **env})
         groups = (*route_groups, *extra_groups)
         return webtest.TestApp(create_app(settings, groups, app_engine_apis=False))
 
@@ -264,6 +267,7 @@ def test_the_worker_serves_cloud_tasks_headers(app, subscriber):
         "X-CloudTasks-QueueName": QUEUE,
         "X-CloudTasks-TaskName": "t9",
         "X-CloudTasks-TaskRetryCount": "0",
+        "X-CloudTasks-TaskExecutionCount": "0",
     }
     app.post(
         "/worker/push/ct-headers/ev", '{"a": 1}', headers=headers, content_type="application/json", status=200
@@ -321,24 +325,36 @@ def test_rate_limits_and_server_errors_are_retried_with_503(make_app, queue_stub
     assert parked(app) == []
 
 
-def test_a_timeout_is_retried(make_app, queue_stub):
+def test_a_timeout_is_retried_with_500(make_app, queue_stub):
+    """Not 503: that would slow the whole queue, and Pusher did not ask for it."""
     with FaultServer(default=Reply(200, b"{}", delay=2)) as pusher:
         app = make_app(fault_url(pusher.port), PUSHER_TIMEOUT="0.2")
-        assert post_task(app, "/worker/push/ch/ev", status=503).json["outcome"] == "retried"
+        assert post_task(app, "/worker/push/ch/ev", status=500).json["outcome"] == "retried"
 
 
 def test_a_connection_failure_is_retried_then_parked_past_the_budget(make_app, queue_stub):
     app = make_app(fault_url(free_port()), PUSHER_MAX_ATTEMPTS="3")
     statuses = [post_task(app, "/worker/push/ch/ev", name="tdown", retries=n).status_int for n in range(2)]
-    assert statuses == [503, 503]
+    assert statuses == [500, 500]  # a connection failure does not slow the queue
     last = post_task(app, "/worker/push/ch/ev", name="tdown", retries=2)
     assert last.status_int == 200 and last.json["outcome"] == "parked"
     assert parked(app)[0]["retry_count"] == 2
 
 
+def test_attempts_that_never_reached_the_app_do_not_use_up_the_budget(make_app, queue_stub):
+    """After a long outage of the app the retry count is high but the execution count is
+    not: the task is retried, not parked at its first failure."""
+    app = make_app(fault_url(free_port()), PUSHER_MAX_ATTEMPTS="3")
+    outage = {"X-AppEngine-TaskRetryCount": "50", "X-AppEngine-TaskExecutionCount": "1"}
+    response = post_task(app, "/worker/push/ch/ev", name="tout", extra=outage, status=500)
+    assert response.json["outcome"] == "retried" and parked(app) == []
+    outage["X-AppEngine-TaskExecutionCount"] = "2"  # the third attempt that reached the app
+    assert post_task(app, "/worker/push/ch/ev", name="tout", extra=outage).json["outcome"] == "parked"
+
+
 def test_a_failed_replay_from_the_parked_queue_is_not_acknowledged(make_app, queue_stub):
     app = make_app(fault_url(free_port()), PUSHER_MAX_ATTEMPTS="1")
-    post_task(app, "/worker/push/ch/ev", name="treplay", retries=5, queue="pusher-parked", status=503)
+    post_task(app, "/worker/push/ch/ev", name="treplay", retries=5, queue="pusher-parked", status=500)
     assert parked(app) == []
 
 
@@ -346,6 +362,14 @@ def test_parking_twice_keeps_one_copy(app, queue_stub):
     for _ in range(2):
         post_task(app, "/worker/push/ch/ev", "", name="tdup", status=200)
     assert [record["name"] for record in parked(app)] == ["tdup"]
+
+
+def test_event_data_that_is_not_utf8_is_parked_at_once(app, queue_stub):
+    """A malformed task, not a passing failure (a bare ValueError is no longer permanent)."""
+    headers = task_headers("tutf")
+    response = app.post("/worker/push/ch/ev", b"\x80", headers=headers, content_type="text/plain")
+    assert response.json["outcome"] == "parked" and "not UTF-8" in response.json["error"]
+    assert parked(app)[0]["name"] == "tutf"
 
 
 def test_a_task_for_an_unknown_worker_url_is_parked(app, queue_stub):
@@ -406,6 +430,29 @@ def test_a_permanently_bad_chunk_is_parked_and_the_others_delivered(make_app, qu
         assert pusher.request_count == 2
         [record] = parked(app)
         assert sent_numbers(json.loads(record["body"])) == list(range(10))
+
+
+def test_each_bad_chunk_is_parked_under_its_own_name(make_app, small_soketi, queue_stub):
+    """25 events, too large for Pusher at 0 and 20: chunks 0-9 and 20-24 parked apart (the
+    bundled queue refuses a second task of one name), 10-19 delivered; a lost ack parks
+    them again under the same names, once."""
+    events = [{"channel": "chunks", "name": "tick", "data": json.dumps({"i": i})} for i in range(25)]
+    for bad in (0, 20):
+        events[bad]["data"] = json.dumps({"i": bad, "pad": "x" * 3000})
+    app = make_app(small_soketi.url)
+    with Subscriber(small_soketi.ws_url) as subscriber:
+        subscriber.subscribe("chunks")
+        for _ in range(2):  # the second time: the acknowledgement was lost
+            assert post_task(app, "/worker/batch", json.dumps(events), name="t25").json["outcome"] == "parked"
+        received = [json.loads(subscriber.event("tick", "chunks")["data"])["i"] for _ in range(20)]
+    assert sorted(received) == sorted(list(range(10, 20)) * 2)
+    records = sorted(parked(app), key=lambda record: record["name"])
+    assert [record["name"] for record in records] == ["t25-0", "t25-20"]
+    assert [sent_numbers(json.loads(record["body"])) for record in records] == [
+        list(range(10)),
+        list(range(20, 25)),
+    ]
+    assert all(record["original_task"] == "t25" for record in records)
 
 
 @pytest.mark.parametrize("body", ["not json", "[]", '{"channel": "a"}', '[{"channel": "a"}]'])
@@ -517,3 +564,129 @@ def test_taskqueue_add_returns_the_task_and_keeps_names_unique(app, queue_stub):
         taskqueue.add(url="/worker/push/ch/ev", name="once")
     with pytest.raises(taskqueue.Error):
         taskqueue.add(url="/worker/push/ch/ev", queue_name="no-such-queue")
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD"])
+def test_a_task_for_the_worker_must_be_a_post(app, queue_stub, method):
+    with pytest.raises(taskqueue.InvalidTaskError, match=f"POST tasks only; a {method} task"):
+        taskqueue.add(url="/worker/push/ch/ev", method=method)
+    assert queued(queue_stub) == []
+    assert taskqueue.add(url="/elsewhere", method=method).method == method  # other URLs: any method
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"])
+@pytest.mark.parametrize("path", ["/worker/push/ch/ev", "/worker/batch", "/worker/other"])
+def test_a_task_of_another_method_is_parked_not_dropped(app, queue_stub, capsys, method, path):
+    """A task added through the bundled API itself (which takes any method) reaches the
+    worker: parked and logged, not answered 405 until the queue drops it."""
+    headers = task_headers(f"t{method}")
+    response = app.request(path, method=method, headers=headers, body=b"", expect_errors=True)
+    assert response.status_int == 200
+    [record] = parked(app)
+    assert (record["method"], record["name"], record["url"]) == (method, f"t{method}", path)
+    assert f"a {method} task cannot be served" in record["reason"]
+    assert "pusher task parked" in capsys.readouterr().out
+
+
+# -- coalescing: a request's events, flushed or dropped with the response ----------------------
+
+
+@pytest.fixture
+def event_queue(app, queue_stub):
+    """The app's event queue (the testbed's stub), also pushqueue's default."""
+    return pushqueue.default_queue()
+
+
+def run_wsgi(app, status: str, *, before: int, after: int) -> list[str]:
+    """Serve one request of a WSGI ``app`` that enqueues ``before`` events, starts its
+    response with ``status``, then enqueues ``after`` more; the task names it was given."""
+    names: list[str] = []
+
+    def wsgi(environ, start_response):
+        names.extend(pushqueue.enqueue_event("co", "ev", {"i": i}) for i in range(before))
+        start_response(status, [("Content-Type", "text/plain")])
+        names.extend(pushqueue.enqueue_event("co", "late", {"i": i}) for i in range(after))
+        return [b""]
+
+    middleware = pushqueue.CoalescingMiddleware(wsgi, app)
+    list(middleware(webtest.TestRequest.blank("/").environ, lambda *args: None))
+    return names
+
+
+def test_an_event_enqueued_after_start_response_is_queued_at_once(event_queue, queue_stub):
+    names = run_wsgi(event_queue, "200 OK", before=2, after=3)
+    tasks = {task.name: task for task in queued(queue_stub)}
+    assert set(names) <= set(tasks)  # every name handed out is a task
+    late = [json.loads(tasks[name].payload) for name in names[2:]]
+    assert late == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+@pytest.mark.parametrize("status", ["400 Bad Request", "403 Forbidden", "404 Not Found", "500 Server Error"])
+def test_an_error_response_drops_the_requests_events(event_queue, queue_stub, capsys, status):
+    run_wsgi(event_queue, status, before=3, after=0)
+    assert queued(queue_stub) == []
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["message"] == "events dropped: the request failed" and line["events"] == 3
+
+
+def test_a_collecting_block_flushes_its_events_at_its_end(event_queue, queue_stub):
+    with pushqueue.collecting() as pending:
+        names = [pushqueue.enqueue_event("co", "ev", {"i": i}) for i in range(12)]
+        assert queued(queue_stub) == [] and len(pending) == 12
+    tasks = {task.name: task for task in queued(queue_stub)}
+    assert set(tasks) == set(names) and len(tasks) == 2  # 10 + 2
+    events = [event for name in dict.fromkeys(names) for event in json.loads(tasks[name].payload)]
+    assert [json.loads(event["data"])["i"] for event in events] == list(range(12))
+
+
+def test_a_collecting_block_ending_with_an_error_queues_nothing(event_queue, queue_stub):
+    with pytest.raises(RuntimeError), pushqueue.collecting():
+        pushqueue.enqueue_event("co", "ev", {"i": 0})
+        raise RuntimeError("the request failed")
+    assert queued(queue_stub) == []
+
+
+def test_without_a_configured_queue_the_module_functions_say_so():
+    pushqueue.configure(None)
+    with pytest.raises(pushqueue.NotConfigured, match=r"pushqueue\.configure"):
+        pushqueue.enqueue_event("co", "ev", {})
+    with pytest.raises(pushqueue.NotConfigured):
+        taskqueue.add(url="/worker/push/co/ev")
+
+
+# -- PUSHER_TRANSPORT=ndb: the worker on google-cloud-ndb futures ------------------------------
+
+
+def test_with_ndb_a_batch_tasks_chunks_are_in_flight_together(make_app, queue_stub):
+    with FaultServer(default=Reply(200, b"{}", delay=2)) as pusher:
+        app = make_app(fault_url(pusher.port), PUSHER_TRANSPORT="ndb")
+        assert post_task(app, "/worker/batch", batch_body(30), status=200).json == {"outcome": "delivered"}
+        assert pusher.request_count == 3 and pusher.max_in_flight == 3
+
+
+def test_without_ndb_a_batch_tasks_chunks_are_sent_in_order(make_app, queue_stub):
+    with FaultServer() as pusher:
+        app = make_app(fault_url(pusher.port))
+        post_task(app, "/worker/batch", batch_body(30), status=200)
+        assert pusher.request_count == 3 and pusher.max_in_flight == 1
+
+
+def test_with_ndb_chunks_settle_one_by_one(make_app, queue_stub):
+    """In flight together, then each chunk settled as in order: the bad one parked under
+    its own name, the passing failure queued again, the delivered one not resent."""
+    script = [Reply.json(400, {"error": "bad"}), Reply(200), Reply.json(503, {"error": "busy"})]
+    with FaultServer(script) as pusher:
+        app = make_app(fault_url(pusher.port), PUSHER_TRANSPORT="ndb")
+        assert post_task(app, "/worker/batch", batch_body(30), name="tn").json["outcome"] == "parked"
+        assert pusher.request_count == 3
+    [record] = parked(app)
+    [rest] = queued(queue_stub)
+    assert record["name"].startswith("tn-")
+    assert len(json.loads(record["body"])) == 10 and len(json.loads(rest.payload)) == 10
+
+
+def test_with_ndb_one_event_reaches_a_subscriber(make_app, soketi, subscriber):
+    app = make_app(soketi.url, PUSHER_TRANSPORT="ndb")
+    subscriber.subscribe("ndb-one")
+    assert post_task(app, "/worker/push/ndb-one/ev", '{"n": 1}').json == {"outcome": "delivered"}
+    assert json.loads(subscriber.event("ev", "ndb-one")["data"]) == {"n": 1}

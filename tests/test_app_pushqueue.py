@@ -18,10 +18,11 @@ from pusherlib import (
     PusherRateLimited,
     PusherServerError,
     PusherTimeout,
+    PusherTypeError,
     PusherValueError,
 )
 from pushqueue import coalesce, logs, tasklog, wire
-from pushqueue.outcome import Outcome, classify, retry_status
+from pushqueue.outcome import Outcome, TaskRefused, classify, retry_status
 from pushqueue.tasks import InvalidTaskError, ParkedTask, build_task, parked_request
 
 RETRYABLE = [
@@ -33,12 +34,16 @@ RETRYABLE = [
     PusherBadAuth("bad key", status=401),
     PusherForbidden("over quota", status=403),
     RuntimeError("a bug"),
+    ValueError("a bug's stray ValueError"),
+    TypeError("a bug's stray TypeError"),
+    KeyError("a bug's stray KeyError"),
 ]
 PERMANENT = [
     PusherBadRequest("bad", status=400),
     PusherPayloadTooLarge("too big", status=413),
     PusherValueError("invalid channel name"),
-    ValueError("not JSON"),
+    PusherTypeError("data must be JSON-encodable"),
+    TaskRefused("not a JSON list"),
 ]
 
 
@@ -67,11 +72,16 @@ def test_a_failed_replay_from_the_parked_queue_stays_there(error):
     assert classify(error, 50, 5, from_parked_queue=True) is Outcome.RETRIED
 
 
-def test_configuration_failures_retry_with_500_and_passing_ones_with_503():
+def test_only_pusher_asking_to_slow_down_makes_the_queue_slow_down():
+    """503 slows the whole queue on App Engine: only for Pusher's 429 and 5xx."""
+    assert retry_status(PusherRateLimited("x", status=429)) == 503
+    assert retry_status(PusherServerError("x", status=502)) == 503
+    assert retry_status(PusherServerError("x", status=500)) == 503
     assert retry_status(PusherBadAuth("x", status=401)) == 500
     assert retry_status(PusherForbidden("x", status=403)) == 500
-    assert retry_status(PusherServerError("x", status=502)) == 503
-    assert retry_status(PusherTimeout("x")) == 503
+    assert retry_status(PusherTimeout("x")) == 500
+    assert retry_status(PusherConnectionError("refused")) == 500
+    assert retry_status(RuntimeError("a bug")) == 500
 
 
 # -- taskqueue.add's rules --------------------------------------------------------------

@@ -74,3 +74,23 @@ def test_an_http_target_makes_the_worker_check_tokens_for_its_origin():
     }
     assert Settings.from_env(env).oidc_audience == "https://worker.example.com"
     assert Settings.from_env({**env, "TASKS_OIDC_AUDIENCE": "custom"}).oidc_audience == "custom"
+
+
+@pytest.mark.parametrize("deployed", [{"GAE_ENV": "standard"}, {"K_SERVICE": "pusher-worker"}])
+def test_the_local_development_switch_is_refused_where_deployed(deployed):
+    with pytest.raises(ConfigError, match="ALLOW_UNVERIFIED_LOCAL_REQUESTS"):
+        Settings.from_env({**BASE, "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1", **deployed})
+    assert not Settings.from_env({**BASE, **deployed}).local_development
+
+
+def test_only_app_engine_standard_strips_its_headers():
+    assert Settings.from_env({**BASE, "GAE_ENV": "standard"}).app_engine_standard
+    assert not Settings.from_env({**BASE, "GAE_ENV": "localdev"}).app_engine_standard
+    assert not Settings.from_env({**BASE, "K_SERVICE": "worker"}).app_engine_standard
+    assert Settings.from_env({**BASE, "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1"}).local_development
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-inf", "Infinity", "0", "-1"])
+def test_a_timeout_that_is_not_a_positive_finite_number_is_refused(timeout):
+    with pytest.raises(ConfigError, match="PUSHER_TIMEOUT"):
+        Settings.from_env({**BASE, "PUSHER_TIMEOUT": timeout})

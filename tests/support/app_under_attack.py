@@ -40,6 +40,7 @@ QUEUE_HEADERS = {
     "X-AppEngine-QueueName": QUEUE,
     "X-AppEngine-TaskName": "t1",
     "X-AppEngine-TaskRetryCount": "0",
+    "X-AppEngine-TaskExecutionCount": "0",
 }
 
 
@@ -89,7 +90,8 @@ def app_under_attack(
     pusher_url: str | None = None, *, secret: str = "secret", **env: str
 ) -> Iterator[Target]:
     """The app with ``env``, its logs captured; Pusher is ``pusher_url`` or a stub server
-    (app ``1``, key ``key``, ``secret``)."""
+    (app ``1``, key ``key``, ``secret``). The test plays the queue: local development is on
+    (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=""`` turns it off)."""
     with contextlib.ExitStack() as stack:
         pusher = None
         if pusher_url is None:
@@ -105,7 +107,8 @@ def app_under_attack(
         stack.enter_context(_captured_logs(stream))
         stack.enter_context(contextlib.redirect_stdout(stream))
         stack.enter_context(contextlib.redirect_stderr(stream))
-        settings = Settings.from_env({"TASKS_BACKEND": "taskqueue", "PUSHER_URL": pusher_url, **env})
+        defaults = {"TASKS_BACKEND": "taskqueue", "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1"}
+        settings = Settings.from_env({**defaults, "PUSHER_URL": pusher_url, **env})
         app = webtest.TestApp(create_app(settings, groups, app_engine_apis=False))
         yield Target(app, bed.get_stub(testbed.TASKQUEUE_SERVICE_NAME), stream, pusher)
 

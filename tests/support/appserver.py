@@ -114,6 +114,9 @@ class AppServer(ManagedProcess):
             "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
             "PYTHONUNBUFFERED": "1",
             "PORT": str(port),
+            # A local port: nothing strips forged queue headers; the tests play the queue.
+            # A test of the deployed rules passes "" (or GAE_ENV=standard).
+            "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
         }
         argv = server_argv(command or entrypoint(), port, workers=workers, threads=threads)
         super().__init__(name, argv, {**defaults, **env}, port)
