@@ -21,6 +21,7 @@ import webapp2
 
 import pushqueue
 from handlers import wiring
+from handlers.worker_fast_path import WorkerFastPath
 from pusherlib import Pusher
 from pushqueue import logs, oidc
 from pushqueue.events import EventQueue
@@ -72,7 +73,10 @@ class Application(webapp2.WSGIApplication):
         self.services = services
         for status in (400, 403, 404, 405, 500):
             self.error_handlers[status] = _json_error
-        pipeline: Any = pushqueue.CoalescingMiddleware(super().__call__, services.events)
+        # The worker's common case skips webapp2 (handlers/worker_fast_path.py).
+        pipeline: Any = pushqueue.CoalescingMiddleware(
+            WorkerFastPath(super().__call__, services), services.events
+        )
         if app_engine_apis:
             from google.appengine.api import wrap_wsgi_app
 
