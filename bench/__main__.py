@@ -66,6 +66,16 @@ def main() -> None:
         )
         extra = scaling.latency_table(details["scaling"])
         extra += f"\n\n![throughput against requests in flight]({image.name})"
+    if "latency" in details:
+        image = args.out / "latency.png"
+        args.out.mkdir(parents=True, exist_ok=True)
+        series = {
+            f"{key} (p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms)": run["latencies_ms"]
+            for key, run in details["latency"].items()
+            if isinstance(run, dict)
+        }
+        plot.latency_distribution(series, image, "POST /push to the websocket subscriber, through the queue")
+        extra += f"\n\n![latency from POST /push to the subscriber]({image.name})"
     report.write(args.out, info, rows, details, extra)
     print(f"results in {args.out} after {info['seconds']:.0f} s")
 
