@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.support.soketi import Soketi
 
-from . import plot, report, scaling
+from . import latency, plot, report, scaling
 from .clients import Wrk
 from .context import Context
 
@@ -69,12 +69,8 @@ def main() -> None:
     if "latency" in details:
         image = args.out / "latency.png"
         args.out.mkdir(parents=True, exist_ok=True)
-        series = {
-            f"{key} (p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms)": run["latencies_ms"]
-            for key, run in details["latency"].items()
-            if isinstance(run, dict)
-        }
-        plot.latency_distribution(series, image, "POST /push to the websocket subscriber, through the queue")
+        series = latency.distribution(details["latency"])
+        plot.latency_distribution(series, image, "Latency to the websocket subscriber")
         extra += f"\n\n![latency from POST /push to the subscriber]({image.name})"
     report.write(args.out, info, rows, details, extra)
     print(f"results in {args.out} after {info['seconds']:.0f} s")

@@ -117,6 +117,18 @@ def measure(app_url: str, ws_url: str, rate: int, seconds: float, route: str = "
     }
 
 
+def distribution(details: dict[str, Any]) -> dict[str, list[float]]:
+    """Each run's latencies (ms) under a label for the plot."""
+    labels = {"queue": "POST /push through the queue", "worker": "POST /worker/push, no queue"}
+    return {
+        f"{run['rate']}/s, {labels[run['route']]} (p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms)": (
+            run["latencies_ms"]
+        )
+        for run in details.values()
+        if isinstance(run, dict)
+    }
+
+
 def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     env = {"PUSHER_URL": ctx.server.url, **APP_ENV}
     results = {}

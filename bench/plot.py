@@ -65,7 +65,7 @@ def latency_distribution(series: dict[str, list[float]], path: Path, title: str)
     high = max(max(values) for values in series.values())
     decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
     x_min, x_max = 10 ** decades[0], 10 ** decades[-1]
-    image = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    image = Image.new("RGB", (WIDTH, HEIGHT + 20 * len(series) + 10), "white")
     draw = ImageDraw.Draw(image)
     font, small = ImageFont.load_default(size=16), ImageFont.load_default(size=13)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -77,7 +77,7 @@ def latency_distribution(series: dict[str, list[float]], path: Path, title: str)
         return TOP + plot_h * (1 - share)
 
     draw.text((WIDTH / 2, 22), title, fill="black", font=font, anchor="mm")
-    for tick in (0, 0.25, 0.5, 0.75, 0.9, 0.99, 1):
+    for tick in (0, 0.25, 0.5, 0.75, 0.9, 1):
         y = y_of(tick)
         draw.line((LEFT, y, WIDTH - RIGHT, y), fill=(230, 230, 230))
         draw.text((LEFT - 8, y), f"{tick:.0%}", fill="black", font=small, anchor="rm")
@@ -89,13 +89,14 @@ def latency_distribution(series: dict[str, list[float]], path: Path, title: str)
     draw.text(
         (LEFT + plot_w / 2, HEIGHT - 22), "latency, ms (log scale)", fill="black", font=font, anchor="mm"
     )
-    draw.text((LEFT - 8, TOP - 10), "events delivered", fill="black", font=font, anchor="rb")
-    for index, (label, values) in enumerate(series.items()):
-        colour = LATENCY_COLOURS[index % len(LATENCY_COLOURS)]
+    draw.text((LEFT, TOP - 10), "share of events delivered within", fill="black", font=font, anchor="lb")
+    for index, values in enumerate(series.values()):
         ordered = sorted(values)
         points = [(x_of(ms), y_of((rank + 1) / len(ordered))) for rank, ms in enumerate(ordered)]
-        draw.line(points, fill=colour, width=3)
-        legend_y = TOP + 14 + 20 * index
+        draw.line(points, fill=LATENCY_COLOURS[index % len(LATENCY_COLOURS)], width=3)
+    for index, label in enumerate(series):  # the legend, under the plot
+        colour = LATENCY_COLOURS[index % len(LATENCY_COLOURS)]
+        legend_y = HEIGHT + 4 + 20 * index
         draw.line((LEFT + 14, legend_y, LEFT + 40, legend_y), fill=colour, width=3)
         draw.text((LEFT + 48, legend_y), label, fill="black", font=small, anchor="lm")
     image.save(path)
