@@ -7,6 +7,7 @@ Every request method has an ``_async`` twin returning a future (see
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from functools import partial
@@ -61,7 +62,7 @@ class Pusher:
             port = int(port)
         if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
             raise PusherValueError(f"port must be an int from 1 to 65535, got {port!r}")
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
             raise PusherValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not isinstance(max_payload_bytes, int) or max_payload_bytes <= 0:
             raise PusherValueError("max_payload_bytes must be a positive int")

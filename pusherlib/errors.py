@@ -9,6 +9,11 @@ Two families share the base class :class:`PusherError`:
 
 The names ``PusherBadRequest``, ``PusherBadAuth``, ``PusherForbidden`` and
 ``PusherBadStatus`` are those of the official ``pusher`` library.
+
+What to do about an error is said by what it is, not by its built-in base class:
+:func:`is_permanent` is True only for bad input (:class:`PusherValueError`,
+:class:`PusherTypeError`) and for Pusher's 400 and 413 answers. Everything else, including
+an exception that is not a :class:`PusherError` at all, may succeed when tried again.
 """
 
 from __future__ import annotations
@@ -20,14 +25,20 @@ class PusherError(Exception):
     status: int | None = None
     body: str | None = None
     retryable: bool = False
+    #: Sending the same thing again can never succeed (see :func:`is_permanent`).
+    permanent: bool = False
 
 
 class PusherValueError(PusherError, ValueError):
     """An argument has the right type but a value Pusher would refuse."""
 
+    permanent = True
+
 
 class PusherTypeError(PusherError, TypeError):
     """An argument has a type pusherlib cannot send."""
+
+    permanent = True
 
 
 class PusherHTTPError(PusherError):
@@ -46,6 +57,8 @@ class PusherBadStatus(PusherHTTPError):
 class PusherBadRequest(PusherBadStatus):
     """400: Pusher refused the request as malformed."""
 
+    permanent = True
+
 
 class PusherBadAuth(PusherBadStatus):
     """401: the signature or credentials were refused."""
@@ -57,6 +70,8 @@ class PusherForbidden(PusherBadStatus):
 
 class PusherPayloadTooLarge(PusherBadStatus):
     """413: the event data is larger than the server accepts."""
+
+    permanent = True
 
 
 class PusherRateLimited(PusherBadStatus):
@@ -78,7 +93,17 @@ class PusherConnectionError(PusherHTTPError):
 
 
 class PusherTimeout(PusherConnectionError):
-    """No response came within the configured timeout."""
+    """No whole response came within the configured timeout (a deadline for the request)."""
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether sending the same request again can never succeed.
+
+    True only for validation errors (:class:`PusherValueError`, :class:`PusherTypeError`)
+    and Pusher's 400 and 413 answers; False for everything else, including exceptions that
+    are not pusherlib's (a bug elsewhere is not a reason to give an event up at once).
+    """
+    return isinstance(error, PusherError) and error.permanent
 
 
 _BY_STATUS: dict[int, type[PusherBadStatus]] = {

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pusherlib import PusherError, PusherTypeError, PusherValueError
+from pusherlib import PusherError
+from pusherlib.errors import is_permanent as pusher_refuses_for_good
 
-PERMANENT_STATUSES = frozenset({400, 413})
 SLOW_DOWN_STATUS = 429
 
 
@@ -41,9 +41,7 @@ class Outcome(StrEnum):
 
 def is_permanent(error: BaseException) -> bool:
     """True when sending the same thing again cannot succeed."""
-    if isinstance(error, (PusherValueError, PusherTypeError, TaskRefused)):
-        return True
-    return isinstance(error, PusherError) and error.status in PERMANENT_STATUSES
+    return isinstance(error, TaskRefused) or pusher_refuses_for_good(error)
 
 
 def classify(

@@ -8,7 +8,9 @@ Code written for the bundled API runs with one changed import::
 The task goes to the configured backend (Cloud Tasks or the bundled queue). Differences:
 the default queue is ``pusher`` (``TASKS_QUEUE``), not ``default``; ``add`` returns a
 :class:`pushqueue.tasks.Task` with ``name``, ``queue_name``, ``url``, ``method``, ``eta``;
-``target``, ``retry_options``, ``transactional`` and ``tag`` are not supported.
+``target``, ``retry_options``, ``transactional`` and ``tag`` are not supported; a task for
+the worker (``/worker/...``) must be a POST (``InvalidTaskError`` otherwise). The default
+queue is the one the app configured (:func:`pushqueue.configure`).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ queueing fails the whole task is retried (Pusher delivery is at least once).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -34,6 +35,7 @@ from . import logs, tasklog, wire
 from .outcome import Outcome, TaskRefused, classify, retry_status
 from .tasks import Backend, QueueError, TaskRequest, parked_request
 
+MAX_TASK_NAME = 500  # Cloud Tasks' and the bundled queue's limit
 NOT_SENT = RuntimeError("not sent: an earlier chunk of the task must be retried")
 _LEVELS = {Outcome.DELIVERED: logging.INFO, Outcome.RETRIED: logging.WARNING, Outcome.PARKED: logging.ERROR}
 
@@ -119,7 +121,7 @@ class Worker:
                 continue
             channel, event = _first_names(chunk)
             park_as = wire.batch_task([wire.encode_event(e) for e in chunk])
-            park_name = f"{task.name}-{index * MAX_BATCH_SIZE}"
+            park_name = chunk_task_name(task.name, index * MAX_BATCH_SIZE)
             settled = self._settle(task, error, channel, event, len(chunk), park_as, park_name)
             if settled.outcome is Outcome.RETRIED:  # it could not be parked: retry the whole task
                 return settled
@@ -223,6 +225,16 @@ class Worker:
             error=str(error),
         )
         return Result(Outcome.DELIVERED, 200, 200)
+
+
+def chunk_task_name(task_name: str, start: int) -> str:
+    """The parked name of the chunk of ``task_name`` starting at event ``start``: unique,
+    the same every time, and within the 500 characters a task name may have."""
+    suffix = f"-{start}"
+    if len(task_name) + len(suffix) > MAX_TASK_NAME:
+        digest = hashlib.sha256(task_name.encode()).hexdigest()[:16]
+        task_name = f"{task_name[: MAX_TASK_NAME - len(suffix) - 17]}-{digest}"
+    return task_name + suffix
 
 
 def _log(level: int, message: str, task: IncomingTask, *, exc_info: bool = False, **fields: Any) -> None:

@@ -11,7 +11,6 @@ import pytest
 
 import pushqueue
 from pushqueue import taskqueue
-from pushqueue.cloudtasks import CloudTasksBackend
 from pushqueue.events import EventQueue
 from settings import Settings
 from tests.support.appserver import ADMIN_HEADERS, running_stack
@@ -74,13 +73,7 @@ def test_json_and_form_posts_reach_a_subscriber(stack, subscriber):
 
 def test_taskqueue_add_through_cloud_tasks_reaches_a_subscriber(stack, soketi, subscriber):
     settings = Settings.from_env({"PUSHER_URL": soketi.url, **stack.emulator.app_env()})
-    backend = CloudTasksBackend(
-        settings.project,
-        settings.location,
-        queue_name="pusher",
-        parked_queue_name="pusher-parked",
-        emulator_host=settings.emulator_host,
-    )
+    backend = stack.emulator.backend()
     pushqueue.configure(EventQueue(backend, settings.pusher_client().requests, queue_name="pusher"))
     try:
         subscriber.subscribe("channel")

@@ -281,9 +281,7 @@ def test_the_worker_serves_cloud_tasks_headers(app, subscriber):
 @pytest.fixture(scope="module")
 def small_soketi():
     """A soketi accepting at most 1 KB of event data: it answers 413 for more."""
-    server = Soketi(name="soketi-small-payload")
-    server.env["SOKETI_EVENT_MAX_SIZE_IN_KB"] = "1"
-    with server:
+    with Soketi(name="soketi-small-payload", max_event_kb=1) as server:
         yield server
 
 
@@ -301,6 +299,15 @@ def test_pusher_413_parks_the_event(make_app, small_soketi, queue_stub):
     assert response.status_int == 200 and response.json["outcome"] == "parked"
     [record] = parked(app)
     assert "413" in record["reason"] and record["body"] == body
+
+
+def test_a_task_that_cannot_be_parked_is_retried_with_500(make_app, soketi, queue_stub):
+    """The parked queue is missing: the task stays in its queue (500, not 503: the queue
+    need not slow down for it)."""
+    app = make_app(soketi.url, TASKS_PARKED_PULL_QUEUE="no-such-queue")
+    bad = {"X-Pusher-Socket-Id": "not-a-socket"}
+    response = post_task(app, "/worker/push/ch/ev", name="tnopark", extra=bad, status=500)
+    assert response.json["outcome"] == "retried" and "could not park" in response.json["error"]
 
 
 def test_an_event_failing_pusherlibs_checks_is_parked(app, queue_stub):

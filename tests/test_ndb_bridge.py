@@ -20,9 +20,9 @@ from pusherlib import (
     PusherServerError,
     PusherTimeout,
 )
-from pusherlib.transports.base import Request, Response, Transport
+from pusherlib.transports.base import Request, Response
 from pusherlib.transports.http import HTTPTransport
-from pusherlib.transports.ndb import NdbBridge, ThreadedNdbBridge
+from pusherlib.transports.ndb import NdbBridge, ThreadedNdbBridge, ThreadedNdbFutures
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
 from tests.support.processes import free_port
 from tests.support.proxy import ForwardProxy
@@ -126,8 +126,8 @@ def test_fresh_connection_dropped_without_answer(step, ndb_context):
 
 
 def test_timeout_fails_only_the_slow_request(ndb_context):
-    with FaultServer([Reply(200, b"{}", delay=3)], default=OK) as server:
-        client = client_for(server, timeout=0.3)
+    with FaultServer([Reply(200, b"{}", delay=30)], default=OK) as server:
+        client = client_for(server, timeout=3)
         slow = client.trigger_async("c", "e", "slow")
         while not server.request_count:  # the slow answer is the first request's, whichever arrives first
             ndb.tasklets.sleep(0.01).result()  # runs the event loop, which sends the request
@@ -149,7 +149,7 @@ def test_pooled_connection_closed_by_the_server_is_replaced(ndb_context):
 
 
 def test_keep_alive_connections_are_reused_up_to_the_limit(ndb_context):
-    with FaultServer(default=Reply.json(200, {"ok": True}, delay=0.05)) as server:
+    with FaultServer(default=Reply.json(200, {"ok": True}, delay=0.3)) as server:
         client = client_for(server, transport=HTTPTransport(max_idle_per_host=3))
         for _wave in range(3):
             futures = [client.trigger_async("c", "e", str(n)) for n in range(10)]
@@ -199,9 +199,9 @@ def test_malformed_answers_fail_through_the_future(answer, message, ndb_context)
 
 
 def test_a_slow_client_does_not_hold_up_another_in_the_same_loop(ndb_context):
-    slow_reply = Reply(200, b"{}", delay=2)
+    slow_reply = Reply(200, b"{}", delay=8)
     with FaultServer(default=slow_reply) as slow_server, FaultServer(default=OK) as fast_server:
-        slow_client, fast_client = client_for(slow_server), client_for(fast_server)
+        slow_client, fast_client = client_for(slow_server, timeout=30), client_for(fast_server)
         slow = slow_client.trigger_async("c", "e", "slow")
         fast = [fast_client.trigger_async("c", "e", str(n)) for n in range(20)]
         assert [future.result() for future in fast] == [{"ok": True}] * 20
@@ -282,7 +282,7 @@ def test_proxy_transport_runs_on_threads(soketi, subscriber, ndb_context):
     assert [seen[0] for seen in proxy.seen] == ["POST"]
 
 
-class RecordingTransport(Transport):
+class RecordingTransport(ThreadedNdbFutures):
     """A transport with only ``send``: it gets NDB futures through the thread pool."""
 
     def __init__(self) -> None:
@@ -300,3 +300,63 @@ def test_transport_with_only_send_gets_ndb_futures_on_threads(ndb_context):
     assert isinstance(transport._ndb_bridge, ThreadedNdbBridge)
     assert transport.sent[0].target.startswith("/apps/1/events?")
     client.close()
+
+
+# -- the bridge on the event loop's public calls ----------------------------------------------------
+
+
+def test_an_answer_is_not_lost_while_other_rpcs_complete(ndb_context):
+    """A thread-pool future completing while a direct request waits must not make the event
+    loop give up on the direct one ("Eventloop is exhausted with unfinished futures")."""
+    with FaultServer(default=Reply.json(200, {"slow": True}, delay=1)) as server:
+        direct = client_for(server)
+        threaded = Pusher("1", "key", "secret", host="example.invalid", transport=RecordingTransport())
+        waiting = direct.trigger_async("c", "e", "direct")
+        others = [threaded.trigger_async("c", "e", str(n)) for n in range(3)]
+        assert waiting.result() == {"slow": True}
+        assert [future.result() for future in others] == [{"recorded": True}] * 3
+        direct.close()
+
+
+def test_time_waiting_for_a_connection_counts_against_the_deadline(ndb_context):
+    with FaultServer([Reply(200, b"{}", delay=8)], default=OK) as server:
+        transport = HTTPTransport(max_idle_per_host=1)
+        patient = client_for(server, transport=transport, timeout=30)
+        hurried = client_for(server, transport=transport, timeout=0.5)
+        first = patient.trigger_async("c", "e", "first")
+        queued = hurried.trigger_async("c", "e", "queued behind it")
+        with pytest.raises(PusherTimeout, match="no free connection"):
+            queued.result()
+        assert not first.done()
+        assert server.request_count == 1
+        assert first.result() == {}
+        patient.close()
+
+
+def test_a_failed_socket_call_arrives_through_the_future_and_frees_its_slot(ndb_context, monkeypatch):
+    with FaultServer(default=OK) as server:
+        client = client_for(server, transport=HTTPTransport(max_idle_per_host=1))
+        real_socket = socket.socket
+        failures = iter([OSError(24, "Too many open files")])
+
+        def socket_or_failure(*args, **kwargs):
+            failure = next(failures, None)
+            if failure is not None:
+                raise failure
+            return real_socket(*args, **kwargs)
+
+        monkeypatch.setattr("pusherlib.transports.ndb.socket.socket", socket_or_failure)
+        failed = client.trigger_async("c", "e", "x")
+        with pytest.raises(PusherConnectionError, match="Too many open files") as caught:
+            failed.result()
+        assert caught.value.retryable
+        monkeypatch.undo()
+        assert client.trigger_async("c", "e", "y").result() == {"ok": True}
+        client.close()
+
+
+def test_an_unencodable_host_name_fails_through_the_future(ndb_context):
+    client = Pusher("1", "key", "secret", host="b\u00fccher" + "x" * 70 + ".example", ssl=False)
+    future = client.trigger_async("c", "e", "x")
+    with pytest.raises(PusherConnectionError, match="cannot be IDNA-encoded"):
+        future.result()

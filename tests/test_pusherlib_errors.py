@@ -24,7 +24,10 @@ from pusherlib import (
     PusherRateLimited,
     PusherServerError,
     PusherTimeout,
+    PusherTypeError,
+    PusherValueError,
 )
+from pusherlib.errors import is_permanent
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
 from tests.support.processes import free_port
 
@@ -152,3 +155,46 @@ def test_nobody_listening_is_a_connection_error():
     with pytest.raises(PusherConnectionError, match="cannot connect") as caught:
         client.trigger("c", "e", "x")
     assert (caught.value.status, caught.value.retryable) == (None, True)
+
+
+# -- permanent or not: by what the error is -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent"),
+    [
+        (PusherValueError("bad channel"), True),
+        (PusherTypeError("bad data"), True),
+        (PusherBadRequest("400", status=400), True),
+        (PusherPayloadTooLarge("413", status=413), True),
+        (PusherBadAuth("401", status=401), False),
+        (PusherForbidden("403", status=403), False),
+        (PusherBadStatus("404", status=404), False),
+        (PusherRateLimited("429", status=429), False),
+        (PusherServerError("503", status=503), False),
+        (PusherConnectionError("reset"), False),
+        (PusherTimeout("slow"), False),
+        (ValueError("a stray built-in error"), False),
+        (TypeError("another"), False),
+        (UnicodeEncodeError("latin-1", "\u0100", 0, 1, "no"), False),
+    ],
+)
+def test_permanent_means_validation_and_400_or_413_only(error, permanent):
+    assert is_permanent(error) is permanent
+
+
+def test_the_status_an_answer_gives_decides_permanence(fault):
+    fault.add(Reply(400, b"bad"), Reply(413, b"big"), Reply(401, b"who"))
+    client = Pusher.from_url(fault.pusher_url)
+    found = []
+    for _ in range(3):
+        with pytest.raises(PusherHTTPError) as caught:
+            client.trigger("c", "e", "x")
+        found.append((caught.value.status, is_permanent(caught.value)))
+    assert found == [(400, True), (413, True), (401, False)]
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -float("inf"), 0, -1, True, "5"])
+def test_timeout_must_be_a_finite_positive_number(timeout):
+    with pytest.raises(PusherValueError, match="timeout must be a positive number"):
+        Pusher("1", "key", "secret", timeout=timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from pusherlib import HTTPTransport, Pusher, PusherConnectionError, PusherValueError
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
 from tests.support.proxy import ForwardProxy
-from tests.support.raw_replies import MALFORMED_ANSWERS, READABLE_ANSWERS, RawReplyServer
+from tests.support.raw_replies import MALFORMED_ANSWERS, READABLE_ANSWERS, Raw, RawReplyServer
 from tests.support.soketi import unique
 from tests.support.tls import (  # soketi serving TLS with a CA made there
     tls_client,
@@ -172,3 +173,26 @@ def test_https_through_a_proxy_tunnel(tls_soketi, tls_subscriber):  # noqa: F811
 def test_proxy_url_must_be_http():
     with pytest.raises(PusherValueError, match="proxy must be an http://host:port URL"):
         HTTPTransport(proxy="socks5://127.0.0.1:1080")
+
+
+def wait_until(condition, seconds: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass (for something that must happen)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.mark.parametrize(("host", "target"), [("pusher.example", "pusher.example:443"), ("::1", "[::1]:443")])
+def test_a_refused_connect_closes_its_socket(host, target):
+    refusal = Raw(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", keep_open=True)
+    with RawReplyServer([refusal]) as proxy:
+        transport = HTTPTransport(proxy=f"http://127.0.0.1:{proxy.port}")
+        client = Pusher("1", "key", "secret", host=host, transport=transport)
+        with pytest.raises(PusherConnectionError, match="refused CONNECT") as caught:
+            client.trigger("c", "e", "x")
+        assert (proxy.requests[0].method, proxy.requests[0].target) == ("CONNECT", target)
+        assert wait_until(lambda: proxy.open_connections == 0), "the refused tunnel's socket is still open"
+        assert caught.value.retryable

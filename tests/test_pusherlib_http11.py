@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pusherlib import PusherConnectionError
 from pusherlib.transports.base import Request, Response
 from pusherlib.transports.http11 import (
     MAX_HEAD_BYTES,
@@ -81,6 +82,27 @@ def test_host_names_the_port_only_when_not_the_default(scheme, port, authority):
     assert sent.url == f"{scheme}://{authority}/apps/1/events?x=1"
 
 
+@pytest.mark.parametrize(
+    ("host", "port", "authority", "host_and_port"),
+    [
+        ("::1", 6001, "[::1]:6001", "[::1]:6001"),
+        ("2001:db8::7", 80, "[2001:db8::7]", "[2001:db8::7]:80"),
+        ("b\u00fccher.example", 80, "xn--bcher-kva.example", "xn--bcher-kva.example:80"),
+        ("\u043f\u0440\u0438\u043c\u0435\u0440.ru", 8080, "xn--e1afmkfd.ru:8080", "xn--e1afmkfd.ru:8080"),
+    ],
+)
+def test_ipv6_literals_are_bracketed_and_names_idna_encoded(host, port, authority, host_and_port):
+    sent = request(host=host, port=port)
+    assert (sent.authority, sent.host_and_port) == (authority, host_and_port)
+    assert f"\r\nHost: {authority}\r\n".encode() in encode_request(sent)
+    assert sent.url == f"http://{authority}/apps/1/events?x=1"
+
+
+def test_a_host_name_idna_cannot_encode():
+    with pytest.raises(PusherConnectionError, match="cannot be IDNA-encoded"):
+        encode_request(request(host="\u00fc" + "x" * 70 + ".example"))
+
+
 def test_absolute_form_and_extra_headers_for_a_proxy():
     data = encode_request(
         request("GET", port=6001, body=None),
@@ -142,7 +164,7 @@ def test_chunked_body_with_extensions_and_trailers(feed):
 
 @FEEDS
 def test_chunked_body_without_trailers(feed):
-    parsed = feed(b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    parsed = feed(b"HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
     assert (parsed.response.body, parsed.keep_alive) == (b"abc", True)
 
 
@@ -155,10 +177,33 @@ def test_no_length_reads_until_the_server_closes(feed):
     assert parsed.keep_alive is False
 
 
+@pytest.mark.parametrize(
+    "transfer_encoding",
+    [b"gzip", b"gzip, chunked", b"chunked, chunked", b"chunked\r\nTransfer-Encoding: chunked", b"identity"],
+)
+def test_transfer_encoding_other_than_chunked_alone_is_refused(transfer_encoding):
+    # what h11 refuses too (RFC 9112 6.1: a client cannot ask for other codings)
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + transfer_encoding + b"\r\n\r\n0\r\n\r\n"
+    refused(answer, "unsupported Transfer-Encoding")
+
+
 @FEEDS
-def test_transfer_encoding_other_than_chunked_reads_until_close(feed):
-    parsed = feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzipped", close=True)
-    assert (parsed.response.body, parsed.keep_alive) == (b"zipped", False)
+def test_bare_lf_line_endings(feed):
+    parsed = feed(b"HTTP/1.1 200 OK\nContent-Type: application/json\r\nContent-Length: 2\n\nok")
+    assert (parsed.response.status, parsed.response.body) == (200, b"ok")
+    assert parsed.response.headers == {"content-type": "application/json", "content-length": "2"}
+
+
+@FEEDS
+def test_bare_lf_trailer(feed):
+    parsed = feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\n\n")
+    assert parsed.response.body == b"ok"
+
+
+@FEEDS
+def test_obsolete_line_folding_is_unfolded(feed):
+    parsed = feed(b"HTTP/1.1 200 OK\r\nX-Long: one\r\n  two\r\n\tthree\r\nContent-Length: 0\r\n\r\n")
+    assert parsed.response.headers == {"x-long": "one two three", "content-length": "0"}
 
 
 @FEEDS
@@ -281,17 +326,27 @@ def test_a_bad_status_line_fails_before_the_head_ends():
     [
         b"No colon here",
         b"Content-Length : 5",
-        b" folded continuation",
-        b"\tfolded: continuation",
         b": no name",
         b"Bad\x01Name: x",
+        b"Bad(Name): x",
+        b"Bad/Name: x",
+        b"B\xe4d: x",
+        b"X-Nul: a\x00b",
+        b"X-Cr: a\rb",
+        b"X-Vt: a\x0bb",
     ],
 )
 def test_bad_header_lines(line):
     refused(b"HTTP/1.1 200 OK\r\nX-Good: 1\r\n" + line + b"\r\nContent-Length: 0\r\n\r\n", "bad header")
 
 
-@pytest.mark.parametrize("value", [b"abc", b"-1", b"1 2", b"+5", b"\xb2", b"5, 6", b""])
+def test_folding_onto_the_status_line_is_refused():
+    refused(b"HTTP/1.1 200 OK\r\n folded: x\r\nContent-Length: 0\r\n\r\n", "folded onto the status line")
+
+
+@pytest.mark.parametrize(
+    "value", [b"abc", b"-1", b"1 2", b"+5", b"\xb2", b"5, 6", b"", b"9" * 5000, b"1" * 19]
+)
 def test_bad_content_length(value):
     refused(b"HTTP/1.1 200 OK\r\nContent-Length: " + value + b"\r\n\r\n", "bad Content-Length")
 
@@ -382,3 +437,47 @@ def test_closed_before_the_response_is_complete(sent, where):
         assert parser.feed(sent) is None
     with pytest.raises(ProtocolError, match=f"the connection closed {where}"):
         parser.feed(b"")
+
+
+def test_endless_interim_responses_end():
+    parser = ResponseParser()
+    for _ in range(10):
+        assert parser.feed(b"HTTP/1.1 100 Continue\r\n\r\n") is None
+    with pytest.raises(ProtocolError, match="more than 10 interim 1xx responses"):
+        parser.feed(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+def test_a_body_over_the_limit_fails_at_its_length():
+    refused(b"HTTP/1.1 200 OK\r\nContent-Length: 1048577\r\n\r\n", "over 1048576")
+    assert feed_whole(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc").response.body == b"abc"
+
+
+def test_a_chunked_body_over_the_limit_fails_while_it_arrives():
+    parser = ResponseParser(max_body_bytes=100_000)
+    parser.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n%s\r\n" % (1000, b"x" * 1000)
+    with pytest.raises(ProtocolError, match="response body over 100000 bytes"):
+        for _ in range(101):
+            parser.feed(chunk)
+
+
+def test_a_body_until_close_over_the_limit_fails_while_it_arrives():
+    parser = ResponseParser(max_body_bytes=10)
+    parser.feed(b"HTTP/1.0 200 OK\r\n\r\n0123456789")
+    with pytest.raises(ProtocolError, match="response body over 10 bytes"):
+        parser.feed(b"!")
+
+
+def test_the_buffer_drops_what_was_parsed():
+    parser = ResponseParser()
+    parser.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n%s\r\n" % (1000, b"x" * 1000)
+    for _ in range(500):
+        parser.feed(chunk)
+    assert len(parser._buffer) < 70_000  # 500 KB went through it
+    parsed = parser.feed(b"0\r\n\r\n")
+    assert parsed is not None and parsed.response.body == b"x" * 500_000
+    assert (
+        parsed.consumed
+        == len(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n") + 500 * len(chunk) + 5
+    )

@@ -9,7 +9,6 @@ import json
 import pytest
 
 from pushqueue import wire
-from pushqueue.cloudtasks import CloudTasksBackend
 from tests.support.appserver import running_stack
 from tests.support.processes import wait_until
 
@@ -30,14 +29,7 @@ def test_an_event_posted_to_the_app_reaches_a_subscriber(stack, subscriber):
 
 def test_a_batch_task_of_25_events_reaches_a_subscriber(stack, subscriber):
     subscriber.subscribe("ndb-batch")
-    emulator = stack.emulator
-    backend = CloudTasksBackend(
-        emulator.project,
-        emulator.location,
-        queue_name="pusher",
-        parked_queue_name="pusher-parked",
-        emulator_host=emulator.host,
-    )
+    backend = stack.emulator.backend()
     events = [{"channel": "ndb-batch", "name": "tick", "data": json.dumps({"i": i})} for i in range(25)]
     name = backend.add(wire.batch_task([wire.encode_event(event) for event in events]))
     received = [json.loads(subscriber.event("tick", "ndb-batch", timeout=15)["data"])["i"] for _ in range(25)]

@@ -16,7 +16,6 @@ from google.api_core import exceptions
 
 from pusherlib import Pusher
 from pushqueue import wire
-from pushqueue.cloudtasks import CloudTasksBackend
 from pushqueue.worker import IncomingTask, Worker
 from tests.support.emulator import running_emulator
 from tests.support.processes import free_port
@@ -47,9 +46,7 @@ class UniqueNames:
 
 @pytest.fixture(scope="module")
 def small_soketi():
-    server = Soketi(name="soketi-small-parking")
-    server.env["SOKETI_EVENT_MAX_SIZE_IN_KB"] = "1"
-    with server:
+    with Soketi(name="soketi-small-parking", max_event_kb=1) as server:
         yield server
 
 
@@ -63,13 +60,7 @@ def batch_task(count: int, bad: tuple[int, ...]) -> IncomingTask:
 
 def test_bad_chunks_are_parked_apart_where_names_are_unique(small_soketi):
     with running_emulator(free_port(), name="tasks-emulator-parking") as emulator:
-        backend = CloudTasksBackend(
-            emulator.project,
-            emulator.location,
-            queue_name="pusher",
-            parked_queue_name="pusher-parked",
-            emulator_host=emulator.host,
-        )
+        backend = emulator.backend()
         backend._client = UniqueNames(backend.client)
         pusher = Pusher.from_url(small_soketi.url)
         queues = {"queue_name": "pusher", "parked_queue_name": "pusher-parked"}

@@ -3,7 +3,9 @@
 A transport turns a :class:`Request` into a :class:`Response`. Everything Pusher-specific
 (validation, signing, JSON, reading errors out of answers) happens before and after it, so
 a transport only moves bytes. ``request_async`` is the futures flavour: it returns a
-future of ``read(response)`` in the transport's own kind of future.
+future of ``read(response)`` in the transport's own kind of future. This module knows no
+kind of future: a transport with only ``send`` gets google-cloud-ndb futures by also
+subclassing :class:`pusherlib.transports.ndb.ThreadedNdbFutures`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from ..errors import PusherConnectionError
 
 T = TypeVar("T")
 
@@ -29,10 +33,32 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
 
     @property
+    def ascii_host(self) -> str:
+        """``host`` as it goes on the wire: a non-ASCII name IDNA-encoded (one that cannot
+        be raises :class:`PusherConnectionError`)."""
+        host = self.host
+        if host.isascii():
+            return host
+        try:
+            return host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise PusherConnectionError(f"host name {host!r} cannot be IDNA-encoded: {exc}") from exc
+
+    @property
+    def host_and_port(self) -> str:
+        """``host:port`` with an IPv6 literal in brackets (what ``CONNECT`` names)."""
+        host = self.ascii_host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    @property
     def authority(self) -> str:
-        """``host``, or ``host:port`` when the port is not the scheme's default."""
+        """``host``, or ``host:port`` when the port is not the scheme's default (an IPv6
+        literal in brackets): the ``Host`` header and the URL's authority."""
+        host = self.ascii_host
+        if ":" in host:
+            host = f"[{host}]"
         default = 443 if self.scheme == "https" else 80
-        return self.host if self.port == default else f"{self.host}:{self.port}"
+        return host if self.port == default else f"{host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -49,13 +75,12 @@ class Response:
 
 
 class Transport:
-    """Base class of transports: override ``send``; ``request_async`` is optional.
+    """Base class of transports: override ``send``, and ``request_async`` for the
+    ``*_async`` methods (or mix in :class:`~pusherlib.transports.ndb.ThreadedNdbFutures`).
 
-    The default ``request_async`` returns a ``google.cloud.ndb`` future (see
-    :mod:`pusherlib.transports.ndb`), so every blocking transport can be used from tasklets.
+    ``request.timeout`` is a deadline for the whole request: name lookup, connecting,
+    TLS, waiting for a turn, and every byte of the answer.
     """
-
-    _ndb_bridge: Any = None
 
     def send(self, request: Request) -> Response:
         """Send ``request`` and return the response, or raise ``PusherHTTPError``."""
@@ -63,14 +88,10 @@ class Transport:
 
     def request_async(self, request: Request, read: Callable[[Response], T]) -> Any:
         """Send ``request`` concurrently; return a future of ``read(response)``."""
-        if self._ndb_bridge is None:
-            from .ndb import bridge_for
-
-            self._ndb_bridge = bridge_for(self)
-        return self._ndb_bridge.submit(request, read)
+        raise NotImplementedError(
+            f"{type(self).__name__} has no *_async flavour: subclass "
+            "pusherlib.transports.ndb.ThreadedNdbFutures too for google-cloud-ndb futures"
+        )
 
     def close(self) -> None:
         """Release connections and threads."""
-        if self._ndb_bridge is not None:
-            self._ndb_bridge.close()
-            self._ndb_bridge = None

@@ -1,98 +1,66 @@
 """The default transport: HTTP/1.1 over pooled keep-alive connections.
 
 A deliberately small HTTP/1.1 client: requests are written in one ``sendall``, responses
-read with ``recv`` into :class:`~.http11.ResponseParser`. Idle connections wait in a
-per-host pool; one that the server closed while idle is replaced and the request sent
-again, once, before any answer was read from it. HTTPS is verified against certifi's CA
-bundle; an HTTP proxy is optional (``CONNECT`` tunnels for HTTPS).
+read with ``recv`` into :class:`~.http11.ResponseParser`. Connections follow the policy of
+:mod:`.connections` (a pool with a keep-alive time; a request sent again at most once, on
+a fresh connection, and only when a reused one failed before answering). The request's
+``timeout`` is a deadline for all of it: name lookup, connect, TLS, proxy tunnel, and
+every byte of the answer (interim ``1xx`` answers included). HTTPS is verified against
+certifi's CA bundle; an HTTP proxy is optional (``CONNECT`` tunnels for HTTPS).
+
+Its ``*_async`` methods give google-cloud-ndb futures through :mod:`.ndb`.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import select
 import socket
 import ssl
-import threading
-from collections import deque
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import certifi
 
 from ..errors import PusherConnectionError, PusherTimeout, PusherValueError
 from .base import Request, Response, Transport
-from .http11 import ParsedResponse, ProtocolError, ResponseParser, encode_connect, encode_request
+from .connections import (
+    DEFAULT_KEEP_ALIVE_SECONDS,
+    DEFAULT_MAX_IDLE_PER_HOST,
+    ConnectionPool,
+    close_quietly,
+    may_resend,
+    remaining,
+    resolve,
+)
+from .http11 import (
+    MAX_BODY_BYTES,
+    ParsedResponse,
+    ProtocolError,
+    ResponseParser,
+    encode_connect,
+    encode_request,
+)
+
+T = TypeVar("T")
 
 RECEIVE_BYTES = 65536
-DEFAULT_MAX_IDLE_PER_HOST = 16
-
-HostKey = tuple[str, str, int]
 
 
-class _StaleConnection(ConnectionError):
-    """A pooled connection was closed by the server before it answered."""
-
-    def __init__(self) -> None:
-        super().__init__("closed the connection without answering")
-
-
-class Connection:
-    """One socket (to the server or a proxy) and the exchanges of requests on it."""
-
-    __slots__ = ("sock", "timeout")
-
-    def __init__(self, sock: socket.socket, timeout: float):
-        self.sock = sock
-        self.timeout = timeout
-
-    def is_dropped(self) -> bool:
-        """True when the peer closed (or wrote unasked): the connection is not reusable."""
-        try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        return bool(readable)
-
-    def exchange(self, data: bytes, timeout: float, head_only: bool = False) -> ParsedResponse:
-        """Write one request; read its response."""
-        if timeout != self.timeout:
-            self.sock.settimeout(timeout)
-            self.timeout = timeout
-        try:
-            self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise _StaleConnection() from exc
-        return self.read_response(head_only)
-
-    def read_response(self, head_only: bool) -> ParsedResponse:
-        """Read one response (``_StaleConnection`` when the server closed before any byte)."""
-        parser = ResponseParser(head_only)
-        recv = self.sock.recv
-        while True:
-            try:
-                data = recv(RECEIVE_BYTES)
-            except (BrokenPipeError, ConnectionResetError) as exc:
-                if parser.started:
-                    raise
-                raise _StaleConnection() from exc
-            if not data and not parser.started:
-                raise _StaleConnection()
-            parsed = parser.feed(data)
-            if parsed is not None:
-                return parsed
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()
+class _NoAnswer(ConnectionError):
+    """The connection failed before any byte of an answer came back."""
 
 
 class HTTPTransport(Transport):
     """Pooled keep-alive HTTP(S): the default transport.
 
     ``proxy`` is an ``http://[user:password@]host:port`` URL; ``ssl_context`` replaces the
-    default one (certifi's CA bundle, hostnames checked). Safe to share between threads.
+    default one (certifi's CA bundle, hostnames checked). ``max_idle_per_host`` connections
+    are kept per host (also the most requests the NDB bridge has in flight to one host),
+    each for at most ``keep_alive`` seconds; answers are read up to ``max_response_bytes``.
+    Safe to share between threads.
     """
 
     def __init__(
@@ -101,51 +69,68 @@ class HTTPTransport(Transport):
         proxy: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         max_idle_per_host: int = DEFAULT_MAX_IDLE_PER_HOST,
+        keep_alive: float = DEFAULT_KEEP_ALIVE_SECONDS,
+        max_response_bytes: int = MAX_BODY_BYTES,
     ):
         self.proxy = Proxy.from_url(proxy) if proxy else None
-        self.max_idle_per_host = max_idle_per_host
+        self.pool = ConnectionPool(max_idle_per_host, keep_alive)
+        self.max_response_bytes = max_response_bytes
         self._ssl_context = ssl_context
-        self._idle: dict[HostKey, deque[Connection]] = {}
-        self._lock = threading.Lock()
+        self._ndb_bridge: Any = None
+
+    @property
+    def max_idle_per_host(self) -> int:
+        return self.pool.max_idle_per_host
 
     # -- sending ---------------------------------------------------------------------
 
     def send(self, request: Request) -> Response:
+        return self.send_before(request, time.monotonic() + request.timeout)
+
+    def send_before(self, request: Request, deadline: float) -> Response:
+        """Send ``request`` and read its answer before ``deadline`` (``time.monotonic()``)."""
         key = (request.scheme, request.host, request.port)
-        idle = self._idle.get(key)
-        if idle is None:
-            with self._lock:
-                idle = self._idle.setdefault(key, deque())
         data = self.encode(request)
+        sock = self.pool.checkout(key)
+        reused = sock is not None
         while True:
-            conn = _pop(idle)
-            reused = conn is not None
-            if conn is None:
-                conn = self._connect(request)
-            if reused and conn.is_dropped():
-                conn.close()
-                continue
             try:
-                parsed = conn.exchange(data, request.timeout, request.method == "HEAD")
-            except _StaleConnection as exc:
-                conn.close()
-                if reused:
+                if sock is None:
+                    sock = self._connect(request, deadline)
+                parsed = self._exchange(sock, data, deadline, request.method == "HEAD")
+            except _NoAnswer as exc:
+                if sock is not None:
+                    close_quietly(sock)
+                if may_resend(reused, answer_started=False):
+                    sock, reused = None, False
                     continue
-                raise PusherConnectionError(f"{request.host}:{request.port} {exc}") from exc
-            except TimeoutError as exc:
-                conn.close()
-                raise PusherTimeout(
-                    f"no answer from {request.host}:{request.port} within {request.timeout} s"
+                raise PusherConnectionError(
+                    f"{_where(request)} closed the connection without answering"
                 ) from exc
+            except TimeoutError as exc:
+                if sock is not None:
+                    close_quietly(sock)
+                raise PusherTimeout(f"no answer from {_where(request)} within {request.timeout} s") from exc
             except (OSError, ProtocolError) as exc:
-                conn.close()
-                where = f"{request.host}:{request.port}"
-                raise PusherConnectionError(f"request to {where} failed: {exc}") from exc
-            if parsed.keep_alive and len(idle) < self.max_idle_per_host:
-                idle.append(conn)
+                if sock is not None:
+                    close_quietly(sock)
+                raise PusherConnectionError(f"request to {_where(request)} failed: {exc}") from exc
+            if parsed.keep_alive:
+                self.pool.checkin(key, sock)
             else:
-                conn.close()
+                close_quietly(sock)
             return parsed.response
+
+    def _exchange(self, sock: socket.socket, data: bytes, deadline: float, head_only: bool) -> ParsedResponse:
+        """Write one request; read its response, every wait bounded by ``deadline``."""
+        sock.settimeout(remaining(deadline))
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _NoAnswer() from exc
+        return read_response(
+            sock, deadline, ResponseParser(head_only, max_body_bytes=self.max_response_bytes)
+        )
 
     def encode(self, request: Request) -> bytes:
         """``request`` as written on this transport's connections (through a proxy, plain
@@ -160,45 +145,99 @@ class HTTPTransport(Transport):
             self._ssl_context = ssl.create_default_context(cafile=certifi.where())
         return self._ssl_context
 
+    def request_async(self, request: Request, read: Callable[[Response], T]) -> Any:
+        """A google-cloud-ndb future of ``read(response)`` (see :mod:`.ndb`)."""
+        if self._ndb_bridge is None:
+            from .ndb import NdbBridge, ThreadedNdbBridge
+
+            in_loop = self.proxy is None and type(self).send is HTTPTransport.send
+            self._ndb_bridge = NdbBridge(self) if in_loop else ThreadedNdbBridge(self.send)
+        return self._ndb_bridge.submit(request, read)
+
     # -- connecting ------------------------------------------------------------------
 
-    def _connect(self, request: Request) -> Connection:
+    def _connect(self, request: Request, deadline: float) -> socket.socket:
         proxy = self.proxy
-        where = (proxy.host, proxy.port) if proxy else (request.host, request.port)
+        host, port = (proxy.host, proxy.port) if proxy else (request.ascii_host, request.port)
         try:
-            sock = socket.create_connection(where, timeout=request.timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = _open(host, port, deadline)
+        except TimeoutError as exc:
+            raise PusherTimeout(f"connecting to {host}:{port} timed out ({request.timeout} s)") from exc
+        except OSError as exc:
+            raise PusherConnectionError(f"cannot connect to {host}:{port}: {exc}") from exc
+        try:
             if request.scheme == "https":
                 if proxy:
-                    _tunnel(sock, request, proxy)
-                sock = self.tls_context().wrap_socket(sock, server_hostname=request.host)
+                    _tunnel(sock, request, proxy, deadline)
+                sock.settimeout(remaining(deadline))
+                sock = self.tls_context().wrap_socket(sock, server_hostname=request.ascii_host)
         except TimeoutError as exc:
-            raise PusherTimeout(f"connecting to {where[0]}:{where[1]} timed out") from exc
-        except (OSError, ProtocolError) as exc:
-            raise PusherConnectionError(f"cannot connect to {where[0]}:{where[1]}: {exc}") from exc
-        return Connection(sock, request.timeout)
+            close_quietly(sock)
+            raise PusherTimeout(f"connecting to {_where(request)} timed out ({request.timeout} s)") from exc
+        except (OSError, ProtocolError, ValueError) as exc:
+            close_quietly(sock)
+            raise PusherConnectionError(f"cannot connect to {_where(request)}: {exc}") from exc
+        return sock
 
     def close(self) -> None:
-        with self._lock:
-            pools, self._idle = list(self._idle.values()), {}
-        for idle in pools:
-            while idle:
-                idle.pop().close()
-        super().close()
+        self.pool.close()
+        if self._ndb_bridge is not None:
+            self._ndb_bridge.close()
+            self._ndb_bridge = None
 
 
-def _pop(idle: deque[Connection]) -> Connection | None:
-    try:
-        return idle.pop()
-    except IndexError:  # another thread took the last one
-        return None
+def read_response(sock: socket.socket, deadline: float, parser: ResponseParser) -> ParsedResponse:
+    """Read one response from ``sock`` before ``deadline`` (``_NoAnswer`` when the server
+    closed or reset before any byte)."""
+    recv, settimeout = sock.recv, sock.settimeout
+    while True:
+        settimeout(remaining(deadline))
+        try:
+            data = recv(RECEIVE_BYTES)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            if parser.started:
+                raise
+            raise _NoAnswer() from exc
+        if not data and not parser.started:
+            raise _NoAnswer()
+        parsed = parser.feed(data)
+        if parsed is not None:
+            return parsed
 
 
-def _tunnel(sock: socket.socket, request: Request, proxy: Proxy) -> None:
+def _open(host: str, port: int, deadline: float) -> socket.socket:
+    """A TCP connection to the first of ``host``'s addresses that accepts, before ``deadline``."""
+    error: OSError | None = None
+    for family, kind, proto, address in resolve(host, port, deadline):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(remaining(deadline))
+            sock.connect(address)
+        except TimeoutError:
+            close_quietly(sock)
+            raise
+        except OSError as exc:
+            close_quietly(sock)
+            error = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise error or OSError(f"no address for {host}")
+
+
+def _where(request: Request) -> str:
+    return f"{request.host}:{request.port}"
+
+
+def _tunnel(sock: socket.socket, request: Request, proxy: Proxy, deadline: float) -> None:
     """Ask ``proxy`` (connected on ``sock``) for a tunnel to the request's host."""
-    authority = f"{request.host}:{request.port}"
+    authority = request.host_and_port
+    sock.settimeout(remaining(deadline))
     sock.sendall(encode_connect(authority, proxy.auth_header))
-    answer = Connection(sock, request.timeout).read_response(head_only=True).response
+    try:
+        answer = read_response(sock, deadline, ResponseParser(head_only=True)).response
+    except _NoAnswer as exc:
+        raise ProtocolError(f"proxy closed the connection on CONNECT {authority}") from exc
     if answer.status != 200:
         raise ProtocolError(f"proxy refused CONNECT {authority}: {answer.status}")
 

@@ -24,8 +24,15 @@ from .base import Request, Response
 MAX_HEADERS = 100
 MAX_HEAD_BYTES = 65536
 MAX_STATUS_LINE_BYTES = 1024
+MAX_BODY_BYTES = 1024 * 1024  # the API's answers are small
+MAX_INTERIM_RESPONSES = 10
+MAX_CONTENT_LENGTH_DIGITS = 18  # more would not fit the body limit anyway, nor int() at 4,300
+TRIM_BYTES = 65536  # drop parsed bytes from the buffer once there are this many
 
 _REASON = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # tabs, spaces, visible and obs-text characters
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_FORBIDDEN = re.compile(r"[\x00\r\x0b\x0c]")  # left in a head once line endings are taken out
+_TOKENS = re.compile(r"(?:[-!#$%&'*+.^_`|~0-9a-z]+:)+")  # lowercased field names, each ended by ":"
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 
 
@@ -81,28 +88,36 @@ class ResponseParser:
     ``feed(data)`` returns a :class:`ParsedResponse` once the response is complete and None
     while it needs more; ``feed(b"")`` says the server closed the connection (the end of a
     body without a length). Malformed input raises :class:`ProtocolError` as soon as it is
-    seen. Interim ``1xx`` responses are skipped; the body of an answer to ``HEAD``
-    (``head_only``), of 204 and of 304 is empty; chunked bodies are joined (chunk extensions
-    and trailer fields are checked and dropped). A head (or trailer) is at most
-    ``max_head_bytes`` with at most ``max_headers`` fields.
+    seen. At most ``max_interim`` interim ``1xx`` responses are skipped; the body of an
+    answer to ``HEAD`` (``head_only``), of 204 and of 304 is empty; chunked bodies are joined
+    (chunk extensions and trailer fields are checked and dropped). A head (or trailer) is at
+    most ``max_head_bytes`` with at most ``max_headers`` fields; a body at most
+    ``max_body_bytes``. Lines may end in a bare LF; obsolete line folding is unfolded
+    (RFC 9112, 5.2); bytes already read are dropped from the buffer as parsing goes on.
     """
 
     __slots__ = (
         "_body",
         "_body_end",
+        "_body_size",
         "_buffer",
         "_chunks",
+        "_dropped",
         "_headers",
+        "_interim",
         "_keep_alive",
         "_position",
         "_scanned",
         "_section_start",
+        "_started",
         "_state",
         "_status",
         "_trailer_fields",
         "head_only",
+        "max_body_bytes",
         "max_head_bytes",
         "max_headers",
+        "max_interim",
     )
     # Set once the head is read:
     _status: int
@@ -114,26 +129,41 @@ class ResponseParser:
     _trailer_fields: int
 
     def __init__(
-        self, head_only: bool = False, *, max_headers: int = MAX_HEADERS, max_head_bytes: int = MAX_HEAD_BYTES
+        self,
+        head_only: bool = False,
+        *,
+        max_headers: int = MAX_HEADERS,
+        max_head_bytes: int = MAX_HEAD_BYTES,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_interim: int = MAX_INTERIM_RESPONSES,
     ):
         self.head_only = head_only
         self.max_headers = max_headers
         self.max_head_bytes = max_head_bytes
+        self.max_body_bytes = max_body_bytes
+        self.max_interim = max_interim
         self._buffer = bytearray()
+        self._started = False
+        self._dropped = 0  # bytes parsed and dropped from the front of the buffer
         self._position = 0  # where the bytes not parsed yet start
         self._scanned = 0  # how far the search for the current line's end got
         self._section_start = 0  # where the current head, chunk-size line or trailer started
+        self._body_size = 0  # bytes of a chunked body so far
+        self._interim = 0  # interim responses skipped
         self._state = _HEAD
 
     @property
     def started(self) -> bool:
         """Whether any byte of the answer arrived."""
-        return bool(self._buffer)
+        return self._started
 
     def feed(self, data: bytes) -> ParsedResponse | None:
         """Take the next bytes (``b""``: the connection closed); the response once complete."""
         if not data:
             return self._closed()
+        self._started = True
+        if self._position > TRIM_BYTES and self._state != _UNTIL_EOF:
+            self._trim()
         self._buffer += data
         steps = self._STEPS
         while self._state != _DONE:
@@ -141,27 +171,43 @@ class ResponseParser:
                 return None
         return self._result()
 
+    def _trim(self) -> None:
+        """Drop the bytes already parsed (their content is kept where it is needed)."""
+        cut = self._position
+        del self._buffer[:cut]
+        self._dropped += cut
+        self._position = 0
+        self._scanned = max(0, self._scanned - cut)
+        self._section_start = max(0, self._section_start - cut)
+        if self._state in (_FIXED_BODY, _CHUNK_DATA):
+            self._body_end -= cut
+
     # -- the parts of a response --------------------------------------------------------
 
     def _read_head(self) -> bool:
-        end = self._find(b"\r\n\r\n")
-        if end < 0:
+        end = self._find_blank_line()
+        if end is None:
             self._check_status_line_so_far()
             return False
-        text = self._buffer[self._position : end].decode("latin-1")
-        self._position = self._section_start = end + 4
-        lines = text.split("\r\n")
-        _check_status_line(lines.pop(0))
+        head_end, after = end
+        text = self._buffer[self._section_start : head_end].decode("latin-1")
+        self._position = self._section_start = after
+        lines = _lines(text)
+        status_line = lines.pop(0)
+        _check_status_line(status_line)
         if len(lines) > self.max_headers:
             raise ProtocolError(f"more than {self.max_headers} response header fields")
         headers = _fields(lines)
-        status = int(text[9:12])
+        status = int(status_line[9:12])
         if status < 200:
             if status == 101:
                 raise ProtocolError("unexpected 101 Switching Protocols: no upgrade was asked for")
+            self._interim += 1
+            if self._interim > self.max_interim:
+                raise ProtocolError(f"more than {self.max_interim} interim 1xx responses")
             return True  # an interim response: the final one follows
         self._status, self._headers = status, headers
-        self._keep_alive = _keep_alive(text[7] != "0", headers.get("connection"))
+        self._keep_alive = _keep_alive(status_line[7] != "0", headers.get("connection"))
         self._state = self._body_kind(status, headers)
         return True
 
@@ -171,18 +217,20 @@ class ResponseParser:
             return _DONE
         transfer_encoding = headers.get("transfer-encoding")
         if transfer_encoding is not None:
+            if transfer_encoding.lower() != "chunked":  # what h11 and RFC 9112 6.1 allow a client
+                raise ProtocolError(f"unsupported Transfer-Encoding {transfer_encoding[:80]!r}")
             if "content-length" in headers:  # both: a sign of response splitting, do not reuse
                 self._keep_alive = False
-            if transfer_encoding.rsplit(",", 1)[-1].strip().lower() == "chunked":
-                self._chunks = []
-                return _CHUNK_SIZE_LINE
-            self._keep_alive = False
-            return _UNTIL_EOF
+            self._chunks = []
+            return _CHUNK_SIZE_LINE
         content_length = headers.get("content-length")
         if content_length is None:
             self._keep_alive = False
             return _UNTIL_EOF
-        self._body_end = self._position + _parse_content_length(content_length)
+        length = _parse_content_length(content_length)
+        if length > self.max_body_bytes:
+            raise ProtocolError(f"response body of {length} bytes, over {self.max_body_bytes}")
+        self._body_end = self._position + length
         return _FIXED_BODY
 
     def _read_fixed_body(self) -> bool:
@@ -203,6 +251,9 @@ class ResponseParser:
         size = int(match[1], 16)
         self._section_start = self._position
         if size:
+            self._body_size += size
+            if self._body_size > self.max_body_bytes:
+                raise ProtocolError(f"response body over {self.max_body_bytes} bytes")
             self._body_end = self._position + size
             self._state = _CHUNK_DATA
         else:
@@ -221,7 +272,7 @@ class ResponseParser:
         return True
 
     def _read_trailer(self) -> bool:
-        line = self._take_line()
+        line = self._take_line(bare_lf=True)
         if line is None:
             return False
         if not line:
@@ -230,7 +281,7 @@ class ResponseParser:
         elif self._trailer_fields == self.max_headers:
             raise ProtocolError(f"more than {self.max_headers} trailer fields")
         else:
-            _fields([line.decode("latin-1")])  # checked, then dropped
+            _fields(_lines(line.decode("latin-1")))  # checked, then dropped
             self._trailer_fields += 1
         return True
 
@@ -239,46 +290,63 @@ class ResponseParser:
             self._body = bytes(self._buffer[self._section_start :])
             self._position = len(self._buffer)
             return self._result()
-        if not self._buffer:
+        if not self._started:
             raise ProtocolError("the connection closed before a response arrived")
         raise ProtocolError(f"the connection closed {_WHERE[self._state]}")
 
     def _result(self) -> ParsedResponse:
         keep_alive = self._keep_alive and self._position == len(self._buffer)
-        return ParsedResponse(Response(self._status, self._body, self._headers), keep_alive, self._position)
+        consumed = self._dropped + self._position
+        return ParsedResponse(Response(self._status, self._body, self._headers), keep_alive, consumed)
 
     # -- scanning ---------------------------------------------------------------------
 
-    def _find(self, terminator: bytes) -> int:
-        """Where ``terminator`` starts after the current position, or -1; bytes fed one at a
-        time are not searched again and again."""
+    def _find_blank_line(self) -> tuple[int, int] | None:
+        """Where the head ends (after its last line's LF) and the body starts, or None;
+        bytes fed one at a time are not searched again and again."""
+        buffer, start = self._buffer, self._section_start
+        match = _BLANK_LINE.search(buffer, max(start, self._scanned - 2))
+        if (len(buffer) if match is None else match.end()) - start > self.max_head_bytes:
+            raise ProtocolError(f"response head over {self.max_head_bytes} bytes")
+        if match is None:
+            self._scanned = len(buffer)
+            return None
+        return match.start() + 1, match.end()
+
+    def _take_line(self, bare_lf: bool = False) -> bytearray | None:
+        """The next line without its CRLF (or, with ``bare_lf``, its LF), or None while it is
+        incomplete. A chunk-size line must end in CRLF, as h11 wants it."""
         buffer = self._buffer
-        end = buffer.find(terminator, max(self._position, self._scanned - len(terminator) + 1))
+        end = buffer.find(b"\n", max(self._position, self._scanned))
         if (len(buffer) if end < 0 else end) - self._section_start > self.max_head_bytes:
-            raise ProtocolError(f"response head, chunk-size line or trailer over {self.max_head_bytes} bytes")
+            raise ProtocolError(f"chunk-size line or trailer over {self.max_head_bytes} bytes")
         if end < 0:
             self._scanned = len(buffer)
-        return end
-
-    def _take_line(self) -> bytearray | None:
-        """The next line without its CRLF, or None while it is incomplete."""
-        end = self._find(b"\r\n")
-        if end < 0:
             return None
-        line = self._buffer[self._position : end]
-        self._position = end + 2
-        return line
+        line = buffer[self._position : end]
+        self._position = self._scanned = end + 1
+        if line.endswith(b"\r"):
+            return line[:-1]
+        if bare_lf:
+            return line
+        raise ProtocolError(f"bad chunk size line {bytes(line[:80])!r}: not ended by CRLF")
 
     def _check_status_line_so_far(self) -> None:
         """Fail at once on an answer that does not start like HTTP/1.x, rather than wait."""
-        buffer, start = self._buffer, self._position
-        line_end = buffer.find(b"\r\n", start, start + MAX_STATUS_LINE_BYTES + 2)
+        buffer, start = self._buffer, self._section_start
+        line_end = buffer.find(b"\n", start, start + MAX_STATUS_LINE_BYTES + 2)
         if line_end >= 0:
-            _check_status_line(buffer[start:line_end].decode("latin-1"))
+            _check_status_line(buffer[start:line_end].decode("latin-1").removesuffix("\r"))
         elif not b"HTTP/1.".startswith(bytes(buffer[start : start + 7])):
             raise ProtocolError(f"not an HTTP/1.x response: {bytes(buffer[start : start + 80])!r}")
         elif len(buffer) - start > MAX_STATUS_LINE_BYTES:
             raise ProtocolError(f"status line over {MAX_STATUS_LINE_BYTES} bytes")
+
+    def _read_until_eof(self) -> bool:
+        """Only the end of the connection ends this body: wait, within the body limit."""
+        if len(self._buffer) - self._section_start > self.max_body_bytes:
+            raise ProtocolError(f"response body over {self.max_body_bytes} bytes")
+        return False
 
     _STEPS: ClassVar[tuple[Callable[[ResponseParser], bool], ...]] = (
         _read_head,
@@ -286,7 +354,7 @@ class ResponseParser:
         _read_chunk_size,
         _read_chunk_data,
         _read_trailer,
-        lambda parser: False,  # _UNTIL_EOF: only the end of the connection ends the body
+        _read_until_eof,
     )
 
 
@@ -307,11 +375,39 @@ def _check_status_line(line: str) -> None:
         raise ProtocolError(f"bad status line {line[:80]!r}")
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of a head (CRLF or bare LF endings, the last one's ending removed), with
+    obsolete line folding unfolded; a CR, NUL, VT or FF left in a line is refused."""
+    text = text.replace("\r\n", "\n").removesuffix("\n")
+    bad = _FORBIDDEN.search(text)
+    if bad:
+        where = "status line" if "\n" not in text[: bad.start()] else "header value"
+        raise ProtocolError(f"bad {where}: {text[max(0, bad.start() - 40) : bad.end() + 40]!r}")
+    lines = text.split("\n")
+    if "\n " in text or "\n\t" in text:
+        lines = _unfold(lines)
+    return lines
+
+
+def _unfold(lines: list[str]) -> list[str]:
+    """Lines with obsolete folding (a line starting with SP or HTAB continues the one before,
+    joined by one space); the first line (the status line) cannot be continued."""
+    unfolded = [lines[0]]
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            if len(unfolded) == 1:
+                raise ProtocolError(f"bad header line {line[:80]!r}: folded onto the status line")
+            unfolded[-1] += " " + line.lstrip(" \t")
+        else:
+            unfolded.append(line)
+    return unfolded
+
+
 def _fields(lines: list[str]) -> dict[str, str]:
     """Field lines ("Name: value") as a dict of lowercased names, repeated fields joined.
 
-    A name must not be empty nor hold whitespace or control characters (what response
-    splitting or obsolete line folding would give); values are taken as they are.
+    A name must be a token (RFC 9110, 5.1: what response splitting would break); a value's
+    characters were checked by :func:`_lines`.
     """
     fields: dict[str, str] = {}
     for line in lines:
@@ -321,9 +417,8 @@ def _fields(lines: list[str]) -> dict[str, str]:
         name = name.lower()
         value = value.strip(" \t")
         fields[name] = f"{fields[name]}, {value}" if name in fields else value
-    names = "".join(fields)  # checked at once: the common case costs one pass
-    if "" in fields or " " in names or not names.isprintable():
-        bad = next(name for name in fields if not name or not name.isprintable() or " " in name)
+    if fields and not _TOKENS.fullmatch(":".join(fields) + ":"):  # one pass in the common case
+        bad = next(name for name in fields if not _TOKENS.fullmatch(name + ":"))
         raise ProtocolError(f"bad header name {bad[:80]!r}")
     return fields
 
@@ -340,9 +435,9 @@ def _keep_alive(http_1_1: bool, connection: str | None) -> bool:
 
 def _parse_content_length(value: str) -> int:
     """The body's length (a repeated Content-Length must repeat the same number)."""
-    if value.isdigit() and value.isascii():  # most answers
+    if value.isdigit() and value.isascii() and len(value) <= MAX_CONTENT_LENGTH_DIGITS:  # most answers
         return int(value)
     length, *others = {part.strip(" \t") for part in value.split(",")}
-    if others or not (length.isdigit() and length.isascii()):
+    if others or not (length.isdigit() and length.isascii()) or len(length) > MAX_CONTENT_LENGTH_DIGITS:
         raise ProtocolError(f"bad Content-Length {value[:80]!r}")
     return int(length)

@@ -1,67 +1,89 @@
 """google-cloud-ndb futures for pusherlib's requests.
 
-Inside a ``google.cloud.ndb`` context the ``*_async`` methods return an NDB future: a
-tasklet can ``yield`` it, anyone can read it with ``get_result()``, and pusherlib's errors
-arrive through it. Many requests in flight run concurrently.
+Inside a ``google.cloud.ndb`` context the ``*_async`` methods return an NDB future
+(``ndb.tasklets.Future``): a tasklet can ``yield`` it, the code that made it can read it
+with ``result()``, and every error arrives through it, pusherlib's errors only (a failed
+``socket()``, name lookup or connect included). Many requests in flight run concurrently.
 
-:class:`NdbBridge` serves the default :class:`~pusherlib.transports.http.HTTPTransport`
-with no thread at all. A request is written at once on a non-blocking keep-alive
-connection (or one being opened: TCP connect and TLS handshake do not block either), and
-one idle callback on the NDB event loop waits for every connection in flight with a single
-``select``. The loop runs that callback whenever its thread waits (``get_result()``, a
-tasklet's ``yield``, the end of the context), so answers are parsed and futures resolved
-in the caller's thread, with no handoff between threads. Connections are kept in the
-bridge's own pool; a pooled connection that the server closed is replaced and the request
-sent again, once, before any answer was read from it.
+**A future can be read only in the NDB context that made it** (in that context's thread):
+its answer is read by that context's event loop. Reading it elsewhere fails with
+``Eventloop is exhausted with unfinished futures`` or waits for nothing.
+
+:class:`NdbBridge` serves the default :class:`~pusherlib.transports.http.HTTPTransport`:
+a request is written at once on a non-blocking connection (from the transport's pool, or
+one being opened: connect and TLS handshake do not block either), and answers are read in
+the event loop's thread. It uses only the event loop's public calls: when the loop has
+nothing else to do, it waits in ``queue_rpc`` for a "waker", a concurrent future that a
+helper thread completes as soon as one of the bridge's connections is ready (or a deadline
+is near), exactly as the loop waits for gRPC calls. Its callback then reads everything that
+is ready, for at most :data:`TURN_SECONDS`, so other work of the same loop (timers, gRPC
+answers, tasklets) waits at most that long.
 
 :class:`ThreadedNdbBridge` serves any other transport, and HTTPTransport through a proxy:
 its blocking ``send`` runs on a thread pool, and the result reaches the event loop through
-``queue_rpc``.
+``queue_rpc``. Transports with only ``send`` get it by subclassing
+:class:`ThreadedNdbFutures`.
+
+Both follow :mod:`.connections` and treat the request's ``timeout`` as a deadline that
+starts when the future is made: waiting for a free connection counts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import selectors
 import socket
 import ssl
+import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from google.cloud.ndb import _eventloop, tasklets  # type: ignore[import-untyped]
 
 from ..errors import PusherConnectionError, PusherError, PusherTimeout
 from .base import Request, Response, Transport
-from .http import HTTPTransport
+from .connections import (
+    Address,
+    HostKey,
+    close_quietly,
+    may_resend,
+    numeric_addresses,
+    remaining,
+    resolve_async,
+)
 from .http11 import ProtocolError, ResponseParser
 
 T = TypeVar("T")
 
 DEFAULT_MAX_WORKERS = 16
 RECEIVE_BYTES = 65536
-# While gRPC calls of the same event loop are pending too, look at both this often.
-SHARED_WAIT_SECONDS = 0.001
 CONNECT_PENDING = (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
+# One turn of reading answers lasts at most this long (other work of the loop waits that long).
+TURN_SECONDS = 0.005
+# Within a turn, wait this long for more answers before handing back to the loop.
+LINGER_SECONDS = 0.001
+# A waker wakes at least this often, to fail requests whose deadline passed.
+WAKER_MAX_WAIT_SECONDS = 0.1
+WAKER_THREADS = 64  # one per event loop waiting at the same time
 
-HostKey = tuple[str, str, int]
 
-
-def bridge_for(transport: Transport) -> NdbBridge | ThreadedNdbBridge:
-    """The bridge for ``transport``: in the loop's thread for a direct HTTPTransport,
-    threads otherwise."""
-    if (
-        isinstance(transport, HTTPTransport)
-        and type(transport).send is HTTPTransport.send
-        and transport.proxy is None
-    ):
-        return NdbBridge(transport)
-    return ThreadedNdbBridge(transport.send)
+def as_pusher_error(error: BaseException, where: str) -> BaseException:
+    """``error`` as pusherlib's: low-level failures become a (retryable) PusherConnectionError."""
+    if isinstance(error, PusherError):
+        return error
+    if isinstance(error, TimeoutError):
+        return PusherTimeout(f"no answer from {where} in time: {error}")
+    if isinstance(error, (OSError, ValueError, ProtocolError)):
+        return PusherConnectionError(f"request to {where} failed: {error}")
+    return error
 
 
 class NdbBridge:
@@ -69,36 +91,28 @@ class NdbBridge:
 
     At most ``max_connections`` requests per host are in flight from one event loop (by
     default the transport's ``max_idle_per_host``, at least one); the others wait for a
-    connection.
+    connection, their deadline running.
     """
 
-    def __init__(self, transport: HTTPTransport, max_connections: int | None = None):
+    def __init__(self, transport: Any, max_connections: int | None = None):
         self._transport = transport
+        self.pool = transport.pool
         self.max_connections = max_connections or max(1, transport.max_idle_per_host)
-        self._idle: dict[HostKey, deque[socket.socket]] = {}
 
     def submit(self, request: Request, read: Callable[[Response], T]) -> tasklets.Future:
         """Send ``request`` now; return an NDB future of ``read(response)``."""
         future = tasklets.Future(info=f"pusherlib {request.method} {request.target.split('?', 1)[0]}")
-        exchange = _Exchange(self, request, self._transport.encode(request), read, future)
-        _loop_driver().add(exchange)
+        deadline = time.monotonic() + request.timeout
+        try:
+            exchange = _Exchange(self, request, self._transport.encode(request), read, future, deadline)
+            _loop_driver().add(exchange)
+        except Exception as exc:  # every error arrives through the future
+            if not future.done():
+                future.set_exception(as_pusher_error(exc, f"{request.host}:{request.port}"))
         return future
 
-    def checkout(self, key: HostKey) -> socket.socket | None:
-        """A pooled connection to ``key``, if there is one."""
-        idle = self._idle.get(key)
-        try:
-            return idle.pop() if idle else None
-        except IndexError:  # another thread took the last one
-            return None
-
-    def checkin(self, key: HostKey, sock: socket.socket) -> None:
-        """Keep ``sock`` for the next request to ``key``, unless the pool is full."""
-        idle = self._idle.setdefault(key, deque())
-        if len(idle) < self.max_connections:
-            idle.append(sock)
-        else:
-            sock.close()
+    def new_parser(self, request: Request) -> ResponseParser:
+        return ResponseParser(request.method == "HEAD", max_body_bytes=self._transport.max_response_bytes)
 
     def wrap_tls(self, sock: socket.socket, host: str) -> ssl.SSLSocket:
         """``sock`` under TLS (the transport's context), its handshake not done yet."""
@@ -107,15 +121,11 @@ class NdbBridge:
         )
 
     def close(self) -> None:
-        """Close the pooled connections (requests in flight finish on theirs)."""
-        pools, self._idle = list(self._idle.values()), {}
-        for idle in pools:
-            while idle:
-                idle.pop().close()
+        """Nothing of its own: connections are the transport's pool's."""
 
 
 # What an exchange waits for.
-CONNECTING, HANDSHAKING, EXCHANGING = "connecting", "handshaking", "exchanging"
+RESOLVING, CONNECTING, HANDSHAKING, EXCHANGING = "resolving", "connecting", "handshaking", "exchanging"
 
 
 class _Exchange:
@@ -128,6 +138,7 @@ class _Exchange:
         "deadline",
         "future",
         "key",
+        "lookup",
         "parser",
         "read",
         "request",
@@ -144,118 +155,200 @@ class _Exchange:
         data: bytes,
         read: Callable[[Response], Any],
         future: tasklets.Future,
+        deadline: float,
     ):
         self.bridge, self.request, self.data, self.read, self.future = bridge, request, data, read, future
+        self.deadline = deadline
         self.key: HostKey = (request.scheme, request.host, request.port)
         self.sock: socket.socket | None = None
         self.state = EXCHANGING
-        self.addresses: list[Any] = []
+        self.addresses: list[Address] = []
+        self.lookup: ThreadFuture[list[Address]] | None = None
         self.reused = False
         self.sent = 0
-        self.parser: ResponseParser  # from the moment it is sent
-        self.deadline = 0.0
+        self.parser = bridge.new_parser(request)
 
     def where(self) -> str:
         return f"{self.request.host}:{self.request.port}"
 
 
 _drivers: weakref.WeakKeyDictionary[Any, _LoopDriver] = weakref.WeakKeyDictionary()
+_wakers: ThreadPoolExecutor | None = None
+_wakers_lock = threading.Lock()
 
 
 def _loop_driver() -> _LoopDriver:
-    """The driver of the current NDB event loop, started (with its idle callback) if needed."""
+    """The driver of the current NDB context's event loop (made when first needed)."""
     loop = _eventloop.get_event_loop()
     driver = _drivers.get(loop)
-    if driver is None:
+    if driver is None or driver.closed:
         driver = _drivers[loop] = _LoopDriver()
-        loop.add_idle(driver.idle, loop)
     return driver
 
 
+def _waker_pool() -> ThreadPoolExecutor:
+    global _wakers
+    if _wakers is None:
+        with _wakers_lock:
+            if _wakers is None:
+                _wakers = ThreadPoolExecutor(WAKER_THREADS, thread_name_prefix="pusherlib-waker")
+    return _wakers
+
+
+def _wait_ready(selector: selectors.BaseSelector, timeout: float) -> None:
+    """Run by a waker thread: return when a connection is ready or ``timeout`` passed."""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        selector.select(timeout)
+
+
 class _LoopDriver:
-    """The requests in flight from one NDB event loop, and the idle callback that reads them."""
+    """The requests in flight from one NDB event loop, and the waker that reads them."""
 
     def __init__(self) -> None:
+        self.closed = False
         self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self._selector.register(self._wake_reader, selectors.EVENT_READ, None)
         self._in_flight: dict[NdbBridge, int] = {}
         self._waiting: dict[NdbBridge, deque[_Exchange]] = {}
+        self._started: set[_Exchange] = set()
+        self._waker_armed = False
+        self._next_queue_scan = 0.0
 
     def add(self, exchange: _Exchange) -> None:
         """Send ``exchange`` now, or as soon as one of its bridge's connections is free."""
         bridge = exchange.bridge
         if self._in_flight.get(bridge, 0) < bridge.max_connections:
+            self._in_flight[bridge] = self._in_flight.get(bridge, 0) + 1
             self._start(exchange)
         else:
             self._waiting.setdefault(bridge, deque()).append(exchange)
+        self._arm()
 
-    # -- the idle callback ------------------------------------------------------------
+    # -- waiting in the event loop ------------------------------------------------------
 
-    def idle(self, loop: Any) -> bool | None:
-        """Move what is ready; wait for it when the loop has nothing else to do.
+    def _arm(self) -> None:
+        """Have the event loop wait for this driver's connections (one waker at a time)."""
+        if self._waker_armed or self.closed:
+            return
+        if not self._started and not any(self._waiting.values()):
+            self._retire()
+            return
+        deadlines = [exchange.deadline for exchange in self._started]
+        wait = min([WAKER_MAX_WAIT_SECONDS, *(deadline - time.monotonic() for deadline in deadlines)])
+        self._waker_armed = True
+        _eventloop.queue_rpc(_waker_pool().submit(_wait_ready, self._selector, max(0.0, wait)), self._woken)
 
-        Returns None (leave the loop) when nothing is in flight, False to let the loop run
-        its due timers and gRPC callbacks first, True otherwise.
-        """
-        keys = self._selector.get_map()
-        if not keys:
-            del _drivers[loop]
-            self._selector.close()
-            return None
-        if not loop.rpc_results.empty() or (loop.queue and loop.queue[0].when <= time.time()):
-            return False
-        earliest = min(key.data.deadline for key in keys.values())
-        timeout = max(0.0, earliest - time.monotonic())
-        if loop.rpcs:
-            timeout = min(timeout, SHARED_WAIT_SECONDS)
-        if loop.queue:
-            timeout = min(timeout, max(0.0, loop.queue[0].when - time.time()))
+    def _woken(self, _waker: ThreadFuture[None]) -> None:
+        """The waker's callback, in the loop's thread: one turn of reading answers."""
+        self._waker_armed = False
         try:
-            for key, events in self._selector.select(timeout):
-                self._ready(key.data, events)
+            self._turn()
+        finally:
+            self._arm()
+
+    def _turn(self) -> None:
+        turn_ends = time.monotonic() + TURN_SECONDS
+        linger = 0.0
+        while self._started:
+            ready = self._selector.select(linger)
+            for key, events in ready:
+                if key.data is None:
+                    self._drain_wake_pipe()
+                else:
+                    self._ready(key.data, events)
             now = time.monotonic()
-            if earliest <= now:
-                self._expire(now)
-        except BaseException:
-            loop.add_idle(self.idle, loop)  # a done-callback raised: the loop dropped this callback
-            raise
-        return True
+            self._expire(now)
+            if now >= turn_ends or (not ready and linger):
+                return
+            linger = 0.0 if ready else LINGER_SECONDS
+        self._expire(time.monotonic())
+
+    def _drain_wake_pipe(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_reader.recv(4096):
+                pass
+        for exchange in [exchange for exchange in self._started if exchange.state is RESOLVING]:
+            if exchange.lookup is not None and exchange.lookup.done():
+                self._resolved(exchange)
+
+    def _wake(self, _done: object = None) -> None:
+        """Wake the waker (from any thread): a name lookup finished."""
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"!")
+
+    def _retire(self) -> None:
+        """Nothing in flight: close the selector and the wake pipe."""
+        self.closed = True
+        self._selector.close()
+        close_quietly(self._wake_reader)
+        close_quietly(self._wake_writer)
 
     def _ready(self, exchange: _Exchange, events: int) -> None:
-        if exchange.state is CONNECTING:
-            self._connected(exchange)
-        elif exchange.state is HANDSHAKING:
-            self._handshake(exchange)
-        elif events & selectors.EVENT_READ:
-            self._receive(exchange)
-        else:
-            self._send_more(exchange)
+        try:
+            if exchange.state is CONNECTING:
+                self._connected(exchange)
+            elif exchange.state is HANDSHAKING:
+                self._handshake(exchange)
+            elif events & selectors.EVENT_READ:
+                self._receive(exchange)
+            else:
+                self._send_more(exchange)
+        except Exception as exc:  # a bug or an unexpected error: still through the future
+            if exchange in self._started:
+                self._fail(exchange, as_pusher_error(exc, exchange.where()))
 
     # -- connecting -------------------------------------------------------------------
 
     def _start(self, exchange: _Exchange) -> None:
-        """Send on a pooled connection, or start opening one."""
-        self._in_flight[exchange.bridge] = self._in_flight.get(exchange.bridge, 0) + 1
-        exchange.deadline = time.monotonic() + exchange.request.timeout
-        sock = exchange.bridge.checkout(exchange.key)
-        if sock is not None:
-            self._selector.register(sock, selectors.EVENT_READ, exchange)
-            self._send_on(exchange, sock, reused=True)
-            return
-        request = exchange.request
+        """Send on a pooled connection, or start opening one (the slot is already taken)."""
+        self._started.add(exchange)
         try:
-            exchange.addresses = socket.getaddrinfo(request.host, request.port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            self._cannot_connect(exchange, exc)
+            remaining(exchange.deadline)
+            sock = exchange.bridge.pool.checkout(exchange.key)
+            if sock is not None:
+                sock.setblocking(False)
+                self._selector.register(sock, selectors.EVENT_READ, exchange)
+                self._send_on(exchange, sock, reused=True)
+            else:
+                self._connect_fresh(exchange)
+        except Exception as exc:
+            self._fail(exchange, as_pusher_error(exc, exchange.where()))
+
+    def _connect_fresh(self, exchange: _Exchange) -> None:
+        request = exchange.request
+        addresses = numeric_addresses(request.ascii_host, request.port)
+        if addresses is not None:
+            exchange.addresses = addresses
+            self._connect_next(exchange)
             return
+        exchange.state = RESOLVING
+        exchange.lookup = resolve_async(request.ascii_host, request.port)
+        exchange.lookup.add_done_callback(self._wake)
+
+    def _resolved(self, exchange: _Exchange) -> None:
+        assert exchange.lookup is not None
+        try:
+            exchange.addresses = exchange.lookup.result()
+        except OSError as exc:
+            self._fail(exchange, PusherConnectionError(f"cannot connect to {exchange.where()}: {exc}"))
+            return
+        exchange.lookup = None
         self._connect_next(exchange)
 
     def _connect_next(self, exchange: _Exchange) -> None:
         """Start connecting to the next address of the host (a non-blocking connect)."""
-        family, kind, proto, _, address = exchange.addresses.pop(0)
+        family, kind, proto, address = exchange.addresses.pop(0)
         sock = socket.socket(family, kind, proto)
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        code = sock.connect_ex(address)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            code = sock.connect_ex(address)
+        except OSError:
+            sock.close()
+            raise
         if code not in CONNECT_PENDING:
             sock.close()
             self._next_address_or_fail(exchange, OSError(code, os.strerror(code)))
@@ -268,18 +361,16 @@ class _LoopDriver:
         assert sock is not None
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
-            self._selector.unregister(sock)
-            sock.close()
-            exchange.sock = None
+            self._drop_socket(exchange)
             self._next_address_or_fail(exchange, OSError(code, os.strerror(code)))
         elif exchange.request.scheme == "https":
             self._selector.unregister(sock)
+            exchange.sock = None
             try:
-                exchange.sock = exchange.bridge.wrap_tls(sock, exchange.request.host)
+                exchange.sock = exchange.bridge.wrap_tls(sock, exchange.request.ascii_host)
             except (OSError, ValueError) as exc:
                 sock.close()
-                exchange.sock = None
-                self._cannot_connect(exchange, exc)
+                self._fail(exchange, PusherConnectionError(f"cannot connect to {exchange.where()}: {exc}"))
                 return
             exchange.state = HANDSHAKING
             self._selector.register(exchange.sock, selectors.EVENT_WRITE, exchange)
@@ -305,13 +396,7 @@ class _LoopDriver:
         if exchange.addresses:
             self._connect_next(exchange)
         else:
-            self._cannot_connect(exchange, error)
-
-    def _cannot_connect(self, exchange: _Exchange, error: Exception) -> None:
-        """Opening the connection failed before the socket was registered."""
-        self._in_flight[exchange.bridge] -= 1
-        exchange.future.set_exception(PusherConnectionError(f"cannot connect to {exchange.where()}: {error}"))
-        self._start_waiting(exchange.bridge)
+            self._fail(exchange, PusherConnectionError(f"cannot connect to {exchange.where()}: {error}"))
 
     # -- one exchange -----------------------------------------------------------------
 
@@ -319,7 +404,6 @@ class _LoopDriver:
         """Write ``exchange`` on ``sock``, already registered with this driver."""
         exchange.sock, exchange.reused, exchange.state = sock, reused, EXCHANGING
         exchange.sent = 0
-        exchange.parser = ResponseParser(exchange.request.method == "HEAD")
         self._send_more(exchange)
 
     def _send_more(self, exchange: _Exchange) -> None:
@@ -369,61 +453,88 @@ class _LoopDriver:
             exchange.future.set_result(result)
 
     def _broken(self, exchange: _Exchange, error: OSError) -> None:
-        """The connection failed: retry on another if it was pooled and had not answered."""
-        if exchange.reused and not exchange.parser.started:
-            self._release(exchange, keep_alive=False, start_next=False)
-            self._start(exchange)
+        """The connection failed: send again on a fresh one if :func:`may_resend` allows."""
+        if may_resend(exchange.reused, exchange.parser.started):
+            self._drop_socket(exchange)
+            exchange.parser = exchange.bridge.new_parser(exchange.request)
+            try:
+                self._connect_fresh(exchange)
+            except Exception as exc:
+                self._fail(exchange, as_pusher_error(exc, exchange.where()))
             return
         self._fail(
             exchange,
             PusherConnectionError(f"{exchange.where()} closed the connection without answering: {error}"),
         )
 
-    def _fail(self, exchange: _Exchange, error: PusherError) -> None:
+    def _fail(self, exchange: _Exchange, error: BaseException) -> None:
         self._release(exchange, keep_alive=False)
         exchange.future.set_exception(error)
 
     def _expire(self, now: float) -> None:
-        late = [key.data for key in self._selector.get_map().values() if key.data.deadline <= now]
-        for exchange in late:
-            if exchange.sock is None:  # finished by an earlier failure's callbacks
-                continue
+        for exchange in [exchange for exchange in self._started if exchange.deadline <= now]:
             timeout = exchange.request.timeout
             if exchange.state is EXCHANGING:
                 error = PusherTimeout(f"no answer from {exchange.where()} within {timeout} s")
             else:
                 error = PusherTimeout(f"connecting to {exchange.where()} timed out ({timeout} s)")
             self._fail(exchange, error)
+        if now >= self._next_queue_scan:  # requests still waiting for a connection
+            self._next_queue_scan = now + WAKER_MAX_WAIT_SECONDS
+            for waiting in self._waiting.values():
+                for exchange in [exchange for exchange in waiting if exchange.deadline <= now]:
+                    waiting.remove(exchange)
+                    timeout = exchange.request.timeout
+                    exchange.future.set_exception(
+                        PusherTimeout(f"no free connection to {exchange.where()} within {timeout} s")
+                    )
 
-    def _release(self, exchange: _Exchange, keep_alive: bool, start_next: bool = True) -> None:
-        """Free the exchange's connection: straight to the bridge's next waiting request
-        (same host), back to the pool, or closed."""
+    def _drop_socket(self, exchange: _Exchange) -> None:
+        sock, exchange.sock = exchange.sock, None
+        if sock is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(sock)
+            close_quietly(sock)
+
+    def _release(self, exchange: _Exchange, keep_alive: bool) -> None:
+        """Free the exchange's slot (whatever happens) and its connection: straight to the
+        bridge's next waiting request to the same host, back to the pool, or closed."""
         bridge, sock = exchange.bridge, exchange.sock
-        assert sock is not None
         exchange.sock = None
-        waiting = self._waiting.get(bridge) if start_next else None
-        if keep_alive and waiting and waiting[0].key == exchange.key:
-            following = waiting.popleft()
-            following.deadline = time.monotonic() + following.request.timeout
-            self._send_on(following, sock, reused=True)
-            return
-        self._selector.unregister(sock)
-        self._in_flight[bridge] -= 1
-        if keep_alive:
-            bridge.checkin(exchange.key, sock)
-        else:
-            sock.close()
-        if start_next:
-            self._start_waiting(bridge)
+        self._started.discard(exchange)
+        handed_over = False
+        try:
+            if sock is None:
+                return
+            waiting = self._waiting.get(bridge)
+            if keep_alive and waiting and waiting[0].key == exchange.key:
+                following = waiting.popleft()
+                self._started.add(following)
+                handed_over = True  # the slot goes with the connection
+                self._selector.modify(sock, selectors.EVENT_READ, following)
+                self._send_on(following, sock, reused=True)
+                return
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(sock)
+            if keep_alive:
+                bridge.pool.checkin(exchange.key, sock)
+            else:
+                close_quietly(sock)
+        finally:
+            if not handed_over:
+                self._in_flight[bridge] -= 1
+                self._start_waiting(bridge)
 
     def _start_waiting(self, bridge: NdbBridge) -> None:
         waiting = self._waiting.get(bridge)
         while waiting and self._in_flight[bridge] < bridge.max_connections:
+            self._in_flight[bridge] += 1
             self._start(waiting.popleft())
 
 
 class ThreadedNdbBridge:
-    """Run a blocking ``send`` on threads, resolving ``google.cloud.ndb`` futures."""
+    """Run a blocking ``send`` on threads, resolving ``google.cloud.ndb`` futures through
+    ``queue_rpc``; ``send`` gets the time left of the request's deadline as its timeout."""
 
     def __init__(self, send: Callable[[Request], Response], max_workers: int = DEFAULT_MAX_WORKERS):
         self._send = send
@@ -432,16 +543,45 @@ class ThreadedNdbBridge:
     def submit(self, request: Request, read: Callable[[Response], T]) -> tasklets.Future:
         """Start ``request``; return an NDB future of ``read(response)``."""
         future = tasklets.Future(info=f"pusherlib {request.method} {request.target.split('?')[0]}")
-        thread_future = self._executor.submit(self._send, request)
+        deadline = time.monotonic() + request.timeout
+        where = f"{request.host}:{request.port}"
+
+        def send() -> Response:
+            try:
+                left = remaining(deadline)
+            except TimeoutError as exc:
+                raise PusherTimeout(f"no free thread to send to {where} within {request.timeout} s") from exc
+            return self._send(replace(request, timeout=left))
 
         def resolve(done: ThreadFuture[Response]) -> None:
             try:
                 future.set_result(read(done.result()))
             except Exception as exc:
-                future.set_exception(exc)
+                future.set_exception(as_pusher_error(exc, where))
 
-        _eventloop.queue_rpc(thread_future, resolve)
+        try:
+            _eventloop.queue_rpc(self._executor.submit(send), resolve)
+        except Exception as exc:  # e.g. closed: through the future too
+            future.set_exception(as_pusher_error(exc, where))
         return future
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class ThreadedNdbFutures(Transport):
+    """Mix-in for a transport with only ``send``: its ``*_async`` methods return
+    google-cloud-ndb futures, ``send`` running on a thread pool."""
+
+    _ndb_bridge: ThreadedNdbBridge | None = None
+
+    def request_async(self, request: Request, read: Callable[[Response], T]) -> Any:
+        if self._ndb_bridge is None:
+            self._ndb_bridge = ThreadedNdbBridge(self.send)
+        return self._ndb_bridge.submit(request, read)
+
+    def close(self) -> None:
+        if self._ndb_bridge is not None:
+            self._ndb_bridge.close()
+            self._ndb_bridge = None
+        super().close()

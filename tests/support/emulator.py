@@ -84,6 +84,18 @@ class TasksEmulator(ManagedProcess):
         channel = grpc.insecure_channel(self.host)
         return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
 
+    def backend(self):
+        """A :class:`pushqueue.cloudtasks.CloudTasksBackend` on this emulator's queues."""
+        from pushqueue.cloudtasks import CloudTasksBackend
+
+        return CloudTasksBackend(
+            self.project,
+            self.location,
+            queue_name="pusher",
+            parked_queue_name="pusher-parked",
+            emulator_host=self.host,
+        )
+
     def queue_path(self, queue: str) -> str:
         return self.client.queue_path(self.project, self.location, queue)
 

@@ -83,7 +83,7 @@ class ReceivedRequest:
 class FaultServer:
     """Serve ``script`` (one step per request) on ``127.0.0.1`` and a free port."""
 
-    def __init__(self, script: Iterable[Step] = (), default: Step | None = None):
+    def __init__(self, script: Iterable[Step] = (), default: Step | None = None, host: str = "127.0.0.1"):
         self._script: deque[Step] = deque(script)
         self.default = default or Reply()
         self.requests: list[ReceivedRequest] = []
@@ -92,14 +92,21 @@ class FaultServer:
         self.max_in_flight = 0  # the most requests read and not yet answered at one time
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.host, self.port = "127.0.0.1", self._listener.getsockname()[1]
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.create_server((host, 0), family=family)
+        self.host, self.port = host, self._listener.getsockname()[1]
         self._threads: list[threading.Thread] = []
         self._open: set[socket.socket] = set()
 
     @property
     def request_count(self) -> int:
         return len(self.requests)
+
+    @property
+    def open_connections(self) -> int:
+        """Accepted connections that neither side has closed yet."""
+        with self._lock:
+            return len(self._open)
 
     @property
     def pusher_url(self) -> str:

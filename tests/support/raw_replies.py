@@ -5,7 +5,6 @@ small pieces, for the transports' HTTP parsing."""
 from __future__ import annotations
 
 import socket
-import time
 from dataclasses import dataclass
 
 from tests.support.fault_server import FaultServer
@@ -15,26 +14,45 @@ PIECE_PAUSE_SECONDS = 0.002
 
 @dataclass(frozen=True)
 class Raw:
-    """Write ``data`` as it is, ``piece`` bytes at a time (0: at once), then close the
-    connection unless ``keep_open``."""
+    """Write ``data`` as it is, ``piece`` bytes at a time (0: at once) with ``pause``
+    seconds between pieces, then ``then`` ``repeat`` times (an endless answer, as far as a
+    client can tell); then close the connection unless ``keep_open``."""
 
     data: bytes
     piece: int = 0
     keep_open: bool = False
+    pause: float = PIECE_PAUSE_SECONDS
+    then: bytes = b""
+    repeat: int = 0
+
+    @property
+    def size(self) -> int:
+        """Every byte of the answer."""
+        return len(self.data) + len(self.then) * self.repeat
 
 
 class RawReplyServer(FaultServer):
-    """A FaultServer whose script may hold :class:`Raw` steps too."""
+    """A FaultServer whose script may hold :class:`Raw` steps too; ``bytes_sent`` counts
+    the bytes of raw answers that the client took before it went away."""
+
+    bytes_sent = 0
 
     def _perform(self, step, sock: socket.socket) -> bool:
         if not isinstance(step, Raw):
             return super()._perform(step, sock)
-        size = step.piece or len(step.data)
+        size = step.piece or len(step.data) or 1
         for start in range(0, len(step.data), size):
-            sock.sendall(step.data[start : start + size])
-            if step.piece:
-                time.sleep(PIECE_PAUSE_SECONDS)  # let each piece arrive on its own
+            self._send(sock, step.data[start : start + size])
+            if step.piece and self._stopping.wait(step.pause):  # each piece arrives on its own
+                return False
+        for _ in range(step.repeat):
+            self._send(sock, step.then)
         return step.keep_open
+
+    def _send(self, sock: socket.socket, data: bytes) -> None:
+        sock.sendall(data)
+        with self._lock:
+            self.bytes_sent += len(data)
 
 
 # Answers both transports must read, each with the JSON it carries.
@@ -64,4 +82,41 @@ MALFORMED_ANSWERS = {
         "bad Content-Length",
     ),
     "cut-short": (Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}"), "closed in the response body"),
+    "5000-digit-length": (
+        Raw(b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", keep_open=True),
+        "bad Content-Length",
+    ),
+    "gzip-then-chunked": (
+        Raw(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", keep_open=True
+        ),
+        "unsupported Transfer-Encoding",
+    ),
+    "nul-in-a-value": (
+        Raw(b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\n{}", keep_open=True),
+        "bad header value",
+    ),
 }
+
+# Answers without end, each with what the error says: the client must stop reading them.
+ENDLESS_ANSWERS = {
+    "endless-100-continue": (
+        Raw(b"", then=b"HTTP/1.1 100 Continue\r\n\r\n", repeat=200_000),
+        "more than 10 interim 1xx responses",
+    ),
+    "endless-chunked-body": (
+        Raw(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            then=b"ffff\r\n" + b"x" * 0xFFFF + b"\r\n",
+            repeat=5_000,  # 300 MB
+        ),
+        "response body over 1048576 bytes",
+    ),
+    "endless-body-until-close": (
+        Raw(b"HTTP/1.0 200 OK\r\n\r\n", then=b"x" * 65536, repeat=5_000),
+        "response body over 1048576 bytes",
+    ),
+}
+
+# An answer dripped a byte every half second: 20 s in all.
+DRIPPED = Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", piece=1, pause=0.5, keep_open=True)

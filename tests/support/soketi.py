@@ -27,6 +27,7 @@ class Soketi(ManagedProcess):
         port: int | None = None,
         webhooks: list[dict] | None = None,
         name: str = "soketi",
+        max_event_kb: int | None = None,
     ):
         self.app_id, self.key, self.secret = app_id, key, secret
         port = port or free_port()
@@ -45,6 +46,8 @@ class Soketi(ManagedProcess):
         }
         if webhooks is not None:
             env["SOKETI_DEFAULT_APP_WEBHOOKS"] = json.dumps(webhooks)
+        if max_event_kb is not None:  # soketi answers 413 for more event data
+            env["SOKETI_EVENT_MAX_SIZE_IN_KB"] = str(max_event_kb)
         super().__init__(name, ["node", str(SOKETI), "start"], env, port)
 
     @property

@@ -1,0 +1,150 @@
+"""The connection policy both engines follow (the blocking transport and the NDB bridge).
+
+* :class:`ConnectionPool`: idle keep-alive connections per host, newest first. One that was
+  idle longer than ``keep_alive`` seconds, or that the server closed (or wrote to unasked),
+  is closed when met instead of being handed out.
+* :func:`may_resend`: a request is sent again only when it failed on a *reused* connection
+  before any byte of an answer came back, and then once, on a *fresh* connection (a
+  fresh connection is never reused for that, and its failure is final). A server that
+  reads a POST and drops the connection sees it at most twice.
+* :func:`resolve`: a host's addresses within the request's deadline (name lookups run on a
+  small thread pool, IP literals do not).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+DEFAULT_MAX_IDLE_PER_HOST = 16
+DEFAULT_KEEP_ALIVE_SECONDS = 20.0  # below the usual 30-60 s after which servers close idle ones
+RESOLVER_THREADS = 4
+
+HostKey = tuple[str, str, int]
+Address = tuple[int, int, int, Any]  # family, type, proto, sockaddr
+
+
+def may_resend(reused: bool, answer_started: bool) -> bool:
+    """Whether a request that failed may be sent again (on a fresh connection)."""
+    return reused and not answer_started
+
+
+def remaining(deadline: float) -> float:
+    """Seconds left before ``deadline`` (a ``time.monotonic()`` value); TimeoutError if none."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    return left
+
+
+def close_quietly(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+class ConnectionPool:
+    """Idle connections per host (thread-safe): at most ``max_idle_per_host`` each, none kept
+    longer than ``keep_alive`` seconds."""
+
+    def __init__(
+        self,
+        max_idle_per_host: int = DEFAULT_MAX_IDLE_PER_HOST,
+        keep_alive: float = DEFAULT_KEEP_ALIVE_SECONDS,
+    ):
+        self.max_idle_per_host = max_idle_per_host
+        self.keep_alive = keep_alive
+        self._idle: dict[HostKey, deque[tuple[float, socket.socket]]] = {}
+        self._lock = threading.Lock()
+
+    def checkout(self, key: HostKey) -> socket.socket | None:
+        """The newest usable idle connection to ``key``, or None (then open a fresh one)."""
+        idle = self._idle.get(key)
+        while idle:
+            try:
+                since, sock = idle.pop()
+            except IndexError:  # another thread took the last one
+                return None
+            if time.monotonic() - since <= self.keep_alive and not _dropped(sock):
+                return sock
+            close_quietly(sock)
+        return None
+
+    def checkin(self, key: HostKey, sock: socket.socket) -> None:
+        """Keep ``sock`` for the next request to ``key``, unless the pool is full."""
+        idle = self._idle.get(key)
+        if idle is None:
+            with self._lock:
+                idle = self._idle.setdefault(key, deque())
+        if len(idle) < self.max_idle_per_host:
+            idle.append((time.monotonic(), sock))
+        else:
+            close_quietly(sock)
+
+    def idle_count(self, key: HostKey) -> int:
+        return len(self._idle.get(key, ()))
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            pools, self._idle = list(self._idle.values()), {}
+        for idle in pools:
+            while idle:
+                close_quietly(idle.pop()[1])
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """True when the peer closed (or wrote unasked): the connection is not reusable."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+# -- name resolution within a deadline -------------------------------------------------------
+
+_resolver: ThreadPoolExecutor | None = None
+_resolver_lock = threading.Lock()
+
+
+def numeric_addresses(host: str, port: int) -> list[Address] | None:
+    """The addresses of an IP literal, or None for a name that needs a lookup."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError):
+        return None
+    return [(family, kind, proto, address) for family, kind, proto, _, address in found]
+
+
+def lookup(host: str, port: int) -> list[Address]:
+    """A blocking name lookup (what the resolver threads run)."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [(family, kind, proto, address) for family, kind, proto, _, address in found]
+
+
+def resolve_async(host: str, port: int) -> Future[list[Address]]:
+    """Start looking ``host`` up on the resolver threads."""
+    global _resolver
+    if _resolver is None:
+        with _resolver_lock:
+            if _resolver is None:
+                _resolver = ThreadPoolExecutor(RESOLVER_THREADS, thread_name_prefix="pusherlib-resolver")
+    return _resolver.submit(lookup, host, port)
+
+
+def resolve(host: str, port: int, deadline: float) -> list[Address]:
+    """``host``'s addresses, looked up before ``deadline`` (TimeoutError otherwise)."""
+    addresses = numeric_addresses(host, port)
+    if addresses is not None:
+        return addresses
+    try:
+        return resolve_async(host, port).result(timeout=remaining(deadline))
+    except FutureTimeout as exc:
+        raise TimeoutError(f"looking up {host} timed out") from exc
