@@ -25,16 +25,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 LATEST = Path(__file__).resolve().parents[1] / "test-output" / "bench"
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: rounds, which benchmarks, and where the results go (``out``)."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per figure (default 5)")
     parser.add_argument("--only", nargs="*", choices=MODULES, help="run only these benchmarks")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--out", type=Path, default=LATEST, help="where to write the results (default: %(default)s)"
-    )
-    where.add_argument("--save", action="store_const", dest="out", const=RESULTS, help=f"write {RESULTS}")
-    args = parser.parse_args()
+    where.add_argument("--out", type=Path, default=LATEST, help="results folder (default: test-output/bench)")
+    where.add_argument("--save", action="store_const", dest="out", const=RESULTS, help="write bench/results/")
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     started = time.monotonic()
     info: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds")}
     info["machine"] = report.machine()
