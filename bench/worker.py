@@ -10,7 +10,6 @@ library) under the same entrypoint; and the app under every candidate server.
 from __future__ import annotations
 
 import json
-import os
 from contextlib import ExitStack
 from typing import Any
 from urllib.parse import urlencode
@@ -28,7 +27,7 @@ from .sequential import trigger_one
 QUEUE_HEADERS = {"X-AppEngine-QueueName": "pusher", "Content-Type": "application/json"}
 SEED_HEADERS = {"X-AppEngine-QueueName": "pusher", "Content-Type": "application/x-www-form-urlencoded"}
 CONNECTIONS = 8  # the queue's dispatches in flight
-MEMORY_TASKS = int(os.environ.get("BENCH_MEMORY_TASKS", "100000"))
+MEMORY_TASKS = 100_000
 DIRECT = "direct sequential triggers (pusherlib, one process)"
 SEED = "seed-style worker (webapp2 + official pusher), same server"
 # What the app needs to run locally: the queue's headers accepted off App Engine, and a

@@ -50,11 +50,12 @@ class WorkerFastPath:
         if route is None or services.oidc_verifier is not None:
             return self.app(environ, start_response)
         headers = worker.proven_headers(environ, services.settings, None)
-        length = environ.get("CONTENT_LENGTH")
-        if headers is None or not length or not length.isdigit() or int(length) > worker.MAX_TASK_BODY_BYTES:
+        length = environ.get("CONTENT_LENGTH", "")
+        declared = int(length) if length.isascii() and length.isdigit() else None
+        if headers is None or declared is None or declared > worker.MAX_TASK_BODY_BYTES:
             return self.app(environ, start_response)
-        body = environ["wsgi.input"].read(int(length))
-        if len(body) != int(length):  # the client went away: webapp2 answers it as ever
+        body = environ["wsgi.input"].read(declared)
+        if len(body) != declared:  # the client went away: webapp2 answers it as ever
             return self._pass_on(environ, body, start_response)
         url = environ.get("RAW_URI") or webob.BaseRequest(environ).path_qs
         task = worker.incoming_task(environ, headers, url, body)
