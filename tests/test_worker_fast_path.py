@@ -1,5 +1,5 @@
 """The worker's fast path answers exactly as the webapp2 handlers do, and serves only the
-common case itself.
+common case itself; log lines written without ``logging`` are the same lines.
 
 Each task below goes once through the app (fast path in front) and once through webapp2
 alone, to a real soketi: the answers (status, content type, JSON), the events a subscriber
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 
 import pytest
 import webapp2
@@ -17,7 +18,7 @@ import webtest
 
 from handlers.application import create_app
 from handlers.worker_fast_path import WorkerFastPath
-from pushqueue import tasklog
+from pushqueue import logs, tasklog
 from settings import Settings
 from tests.support.processes import free_port
 
@@ -137,3 +138,29 @@ def test_only_the_common_case_skips_webapp2(apps):
         prefix + "unproven",
         prefix + "raw-form",  # form fields that are not UTF-8: the handler parks the task
     }
+
+
+def test_log_lines_written_directly_are_the_formatters_lines(capsys):
+    logs.configure()
+    fields = {"task": "t-é", "outcome": "delivered", "pusher_status": 200, "error": None}
+    logs.log(logging.INFO, "pusher task delivered", **fields)
+    written = capsys.readouterr().out
+    record = logging.LogRecord("pushqueue", logging.INFO, __file__, 1, "pusher task delivered", (), None)
+    record.fields = fields
+    assert written == logs.CloudLoggingFormatter().format(record) + "\n"
+
+
+def test_log_lines_go_through_logging_when_another_handler_listens(capsys):
+    logs.configure()
+    seen: list[logging.LogRecord] = []
+    listener = logging.Handler()
+    listener.emit = seen.append
+    logs.LOGGER.addHandler(listener)
+    try:
+        logs.log(logging.WARNING, "pusher task retried", task="t2")
+    finally:
+        logs.LOGGER.removeHandler(listener)
+    assert [(record.getMessage(), record.fields) for record in seen] == [
+        ("pusher task retried", {"task": "t2"})
+    ]
+    assert json.loads(capsys.readouterr().out)["task"] == "t2"
