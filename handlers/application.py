@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import webapp2
+import webob
 
 import pushqueue
 from handlers import wiring
@@ -152,9 +153,13 @@ def _json_error(
     request: webapp2.Request, response: webapp2.Response, exception: Exception
 ) -> webapp2.Response:
     status = getattr(exception, "code", 500)
-    if status == 500:
+    message = getattr(exception, "explanation", None)
+    if isinstance(exception, webob.request.DisconnectionError):  # nobody is left to answer
+        status, message = 400, "the client went away before sending the whole body"
+        logs.log(logging.INFO, "request dropped: the client went away", path=_path_for_log(request.environ))
+    elif status == 500:
         logs.log(logging.ERROR, "unhandled error", exc_info=True, path=_path_for_log(request.environ))
-    message = getattr(exception, "explanation", None) if status != 500 else "internal error"
+        message = "internal error"
     response.status_int = status
     response.content_type = "application/json"
     response.body = json.dumps({"error": message or response.status}).encode("utf-8")

@@ -202,3 +202,20 @@ def test_app_server_runs_the_entrypoint_with_the_counts_asked_for():
     assert argv[argv.index("--blocking-threads") + 1] == "8"
     assert argv[-1] == "main:app"
     assert AppServer({}, port=8123).argv == argv
+
+
+def test_a_client_leaving_in_the_middle_of_its_body_is_no_server_error(soketi):
+    server = ExactEntrypoint({"PUSHER_URL": soketi.url, "PUSH_TOKENS": "t"}, "entrypoint-gone")
+    try:
+        for path in ("/push/gone/ev", "/worker/push/gone/ev"):
+            with closing(socket.create_connection(("127.0.0.1", server.port))) as leaving:
+                leaving.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nX-AppEngine-QueueName: pusher\r\n"
+                    "Authorization: Bearer t\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 100\r\n\r\n{".encode()
+                )
+        dropped = '"message": "request dropped: the client went away"'
+        wait_until(lambda: server.stdout.read_text().count(dropped) == 2, 30, "both requests dropped")
+        assert "unhandled error" not in server.stdout.read_text()
+    finally:
+        server.stop()
