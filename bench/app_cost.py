@@ -23,6 +23,7 @@ from .clients import CHANNEL, DATA, EVENT
 from .context import Context
 from .report import Row
 from .rounds import alternate, median
+from .worker import APP_ENV
 
 CALLS = 3_000  # per round
 GOAL_US = 120
@@ -42,8 +43,7 @@ def wsgi_app(server_url: str) -> Any:
             "PUSHER_URL": server_url,
             "GOOGLE_CLOUD_PROJECT": "bench",
             "CLOUD_TASKS_EMULATOR_HOST": "127.0.0.1:9",
-            "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",
-            "PUSH_TOKENS": "bench-publisher-token",
+            **APP_ENV,
         }
     )
     import main

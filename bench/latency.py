@@ -27,12 +27,11 @@ from tests.support.subscriber import Subscriber
 
 from .context import Context
 from .report import Row
-from .worker import APP_ENV
+from .worker import APP_ENV, PUBLISHER_TOKEN
 
 CHANNEL = "latency"
 RATES = {50: 10.0, 500: 6.0}  # events/s: seconds of publishing
 PUBLISHERS = 8
-PUBLISHER_TOKEN = APP_ENV["PUSH_TOKENS"]
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -31,8 +31,9 @@ MEMORY_TASKS = 100_000
 DIRECT = "direct sequential triggers (pusherlib, one process)"
 SEED = "seed-style worker (webapp2 + official pusher), same server"
 # What the app needs to run locally: the queue's headers accepted off App Engine, and a
-# publisher token (harmless where the app does not read them).
-APP_ENV = {"ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1", "PUSH_TOKENS": "bench-publisher-token"}
+# publisher token (``PUSH_TOKENS`` is ``name:token``; harmless where the app does not read them).
+PUBLISHER_TOKEN = "bench-publisher-token-0123456789abcdef"
+APP_ENV = {"ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1", "PUSH_TOKENS": f"bench:{PUBLISHER_TOKEN}"}
 
 
 def check_delivered(app: AppServer, path: str, body: bytes) -> None:

@@ -30,6 +30,8 @@ from tests.support.processes import OUTPUT, ROOT, free_port, port_open, wait_unt
 QUEUE_HEADERS = {"X-AppEngine-QueueName": "pusher", "X-AppEngine-TaskName": "server-test"}
 LOCAL = {"ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1", "GOOGLE_CLOUD_PROJECT": "test-project"}
 F1_MEMORY_KIB = 384 * 1024
+PUBLISHER_TOKEN = "server-test-publisher-token-0123456789"  # PUSH_TOKENS: name:token, 32+ chars
+PUBLISHER = {"PUSH_TOKENS": f"tests:{PUBLISHER_TOKEN}"}
 
 
 def option(name: str) -> str:
@@ -174,7 +176,7 @@ def test_queued_events_are_delivered_while_32_slow_clients_hold_connections(soke
     """32 connections sending headers slowly and 3 sending a body slowly, held open while
     events go the real path: POST /push, the Cloud Tasks emulator, the worker, soketi."""
     subscriber.subscribe("slow-clients")
-    env = {"PUSHER_URL": soketi.url, "PUSH_TOKENS": "slow-test-token", **LOCAL}
+    env = {"PUSHER_URL": soketi.url, **PUBLISHER, **LOCAL}
     with (
         ExitStack() as held,
         running_stack(env, workers=None, threads=None, name="app-slow-clients") as stack,
@@ -187,7 +189,7 @@ def test_queued_events_are_delivered_while_32_slow_clients_hold_connections(soke
                 slow.sendall(
                     b"POST /push/slow-clients/ev HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
                 )
-        publisher = {"Authorization": "Bearer slow-test-token"}
+        publisher = {"Authorization": f"Bearer {PUBLISHER_TOKEN}"}
         for number in range(20):
             answer = stack.app.client.post("/push/slow-clients/ev", json={"n": number}, headers=publisher)
             assert answer.status_code == 202, answer.text
@@ -205,13 +207,13 @@ def test_app_server_runs_the_entrypoint_with_the_counts_asked_for():
 
 
 def test_a_client_leaving_in_the_middle_of_its_body_is_no_server_error(soketi):
-    server = ExactEntrypoint({"PUSHER_URL": soketi.url, "PUSH_TOKENS": "t"}, "entrypoint-gone")
+    server = ExactEntrypoint({"PUSHER_URL": soketi.url, **PUBLISHER}, "entrypoint-gone")
     try:
         for path in ("/push/gone/ev", "/worker/push/gone/ev"):
             with closing(socket.create_connection(("127.0.0.1", server.port))) as leaving:
                 leaving.sendall(
                     f"POST {path} HTTP/1.1\r\nHost: x\r\nX-AppEngine-QueueName: pusher\r\n"
-                    "Authorization: Bearer t\r\nContent-Type: application/json\r\n"
+                    f"Authorization: Bearer {PUBLISHER_TOKEN}\r\nContent-Type: application/json\r\n"
                     "Content-Length: 100\r\n\r\n{".encode()
                 )
         dropped = '"message": "request dropped: the client went away"'
