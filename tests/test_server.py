@@ -9,6 +9,7 @@ queue's tasks from being delivered.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -52,7 +53,12 @@ class ExactEntrypoint:
         environ = {**os.environ, "PATH": path, **LOCAL, **env, "PORT": str(self.port)}
         with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
             self.process = subprocess.Popen(
-                ["sh", "-c", "exec " + entrypoint()], env=environ, stdout=out, stderr=err, cwd=ROOT
+                ["sh", "-c", "exec " + entrypoint()],
+                env=environ,
+                stdout=out,
+                stderr=err,
+                cwd=ROOT,
+                start_new_session=True,  # its own process group: stop() ends the workers too
             )
         try:
             wait_until(self.answers, 60, "the entrypoint")
@@ -70,9 +76,15 @@ class ExactEntrypoint:
         return port_open(self.port) and httpx.get(self.url + "/_ah/warmup", timeout=5).status_code == 200
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL to the whole process group: granian's worker processes
+        outlive a master that is killed, so they are stopped with it."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            os.killpg(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def listening_addresses(port: int) -> set[str]:
