@@ -18,8 +18,10 @@ from pushqueue import wire
 from pushqueue.bundled import BundledTaskqueueBackend
 from pushqueue.parking import DatastoreParking, MemoryParking, ParkedFilter
 from pushqueue.worker import IncomingTask, Worker
-from tests.support.soketi import Soketi
+from tests.support.soketi import Soketi, unique
 from tests.support.subscriber import Subscriber
+
+CHANNEL = unique("ct-chunks-")  # the session's Datastore holds other tests' parked events too
 
 
 @pytest.fixture(params=["memory", "datastore"])
@@ -35,26 +37,27 @@ def small_soketi():
         yield server
 
 
-def batch_task(count: int, bad: tuple[int, ...]) -> IncomingTask:
+def batch_task(name: str, count: int, bad: tuple[int, ...]) -> IncomingTask:
     events = []
     for i in range(count):
         data = {"i": i, "pad": "x" * 3000} if i in bad else {"i": i}
-        events.append(wire.encode_event({"channel": "ct-chunks", "name": "tick", "data": json.dumps(data)}))
-    return IncomingTask("pusher", "t25", 0, wire.batch_task(events))
+        events.append(wire.encode_event({"channel": CHANNEL, "name": "tick", "data": json.dumps(data)}))
+    return IncomingTask("pusher", name, 0, wire.batch_task(events))
 
 
 def test_bad_chunks_are_parked_apart_where_names_are_unique(small_soketi, store):
+    name = unique("t25-")
     backend = BundledTaskqueueBackend(queue_name="pusher", parking=store)  # parks, adds nothing here
     pusher = Pusher.from_url(small_soketi.url)
     worker = Worker(pusher, backend, queue_name="pusher", max_attempts=20)
     with Subscriber(small_soketi.ws_url) as subscriber:
-        subscriber.subscribe("ct-chunks")
+        subscriber.subscribe(CHANNEL)
         for _ in range(2):  # the second time: the acknowledgement was lost
-            assert worker.deliver_batch(batch_task(25, bad=(0, 20))).http_status == 200
-        received = [json.loads(subscriber.event("tick", "ct-chunks")["data"])["i"] for _ in range(20)]
+            assert worker.deliver_batch(batch_task(name, 25, bad=(0, 20))).http_status == 200
+        received = [json.loads(subscriber.event("tick", CHANNEL)["data"])["i"] for _ in range(20)]
     pusher.close()
-    parked = sorted(store.page(ParkedFilter(), 10).tasks, key=lambda task: task.name)
+    parked = sorted(store.page(ParkedFilter(channel=CHANNEL), 10).tasks, key=lambda task: task.name)
     assert sorted(received) == sorted(list(range(10, 20)) * 2)
-    assert [task.name for task in parked] == ["t25-0", "t25-20"]
+    assert [task.name for task in parked] == [f"{name}-0", f"{name}-20"]
     numbers = [[json.loads(event["data"])["i"] for event in json.loads(task.body)] for task in parked]
     assert numbers == [list(range(10)), list(range(20, 25))]
