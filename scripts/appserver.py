@@ -29,7 +29,6 @@ Datastore emulator on 8081, project local-dev.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import os
 import shlex
@@ -40,7 +39,7 @@ import urllib.request
 from pathlib import Path
 
 import devstack
-from devstack import HOST, ROOT, Part, Stack, StartError, stop_group
+from devstack import HOST, ROOT, Part, Stack, StartError
 from gcloud_local import datastore_emulator_answers, datastore_emulator_command, gcloud_missing, sdk_root
 
 FIRST_START_TIMEOUT = 300.0  # dev_appserver builds its virtualenv on the first start
@@ -225,18 +224,6 @@ def summary(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def stop_everything(stack: Stack) -> None:
-    """Stop every part's process group, the last started first, even when nobody reads the
-    output any more (a closed terminal or pipe must not leave the Java emulator running)."""
-    with contextlib.suppress(OSError):
-        stack.say("stopping", "appserver")
-    for part in reversed(stack.parts):
-        if part.process is not None:
-            stop_group(part.process)
-    with contextlib.suppress(OSError):
-        stack.say("stopped", "appserver")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Start the stack, wait for Ctrl-C or SIGTERM, stop it; the exit status."""
     args = parse_args(argv)
@@ -266,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.say(f"cannot start: {exc}", "appserver")
             status = 0 if stack.stopping.is_set() else 1
         finally:
-            stop_everything(stack)
+            stack.say("stopping", "appserver")
+            stack.stop_all()
         return status
     finally:
         app_yaml.unlink(missing_ok=True)
