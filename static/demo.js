@@ -4,6 +4,9 @@
 
 const $ = (id) => document.getElementById(id);
 const TASK_POLL_MS = 1000;
+// Each tab keeps its own user (sessionStorage): two tabs of one browser are two people. The
+// cookie /demo/name sets is only this browser's last name, offered to a new tab.
+const TAB_USER_KEY = "demo-user";
 
 // shown: every message on the page by id (a message Pusher delivers twice shows once);
 // byTask: the sender's own bubbles by the task that carries them (each follows its task).
@@ -35,6 +38,28 @@ function messageId() {
 
 // --- joining -------------------------------------------------------------------------
 
+function tabUser() {
+  try {
+    return sessionStorage.getItem(TAB_USER_KEY);
+  } catch {
+    return null;  // storage disabled: the cookie's user, shared by the browser's tabs
+  }
+}
+
+function rememberTabUser(user) {
+  try {
+    sessionStorage.setItem(TAB_USER_KEY, user);
+  } catch {
+    // storage disabled: requests carry the cookie only
+  }
+}
+
+// The header that names this tab's user on /pusher/auth and /push (the cookie would name
+// the browser's last user).
+function userHeaders() {
+  return state.user ? { [state.config.userHeader]: state.user } : {};
+}
+
 async function chooseName(event) {
   event.preventDefault();
   $("join-error").textContent = "";
@@ -47,6 +72,7 @@ async function chooseName(event) {
     $("join-error").textContent = answer.error || `refused (${response.status})`;
     return;
   }
+  rememberTabUser(answer.user);
   enterLobby(answer.user);
 }
 
@@ -80,7 +106,7 @@ function connect() {
     forceTLS: config.forceTLS,
     enabledTransports: ["ws", "wss"],
     disableStats: true,
-    channelAuthorization: { endpoint: config.authEndpoint, transport: "ajax" },
+    channelAuthorization: { endpoint: config.authEndpoint, transport: "ajax", headers: userHeaders() },
   };
   if (config.wsHost) Object.assign(options, { wsHost: config.wsHost, wsPort: config.wsPort, wssPort: config.wssPort });
   state.pusher = new Pusher(config.key, options);
@@ -194,7 +220,7 @@ async function send(event) {
   try {
     const response = await fetch(state.config.pushPath, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...userHeaders() },
       body: JSON.stringify(message),
     });
     const answer = await response.json().catch(() => ({}));
@@ -323,7 +349,9 @@ async function start() {
     button.addEventListener("click", () => outage(button.dataset.mode));
   }
   outage();
-  if (state.config.user) enterLobby(state.config.user);
+  const user = tabUser();
+  if (user) enterLobby(user);  // this tab's user (a reload keeps it)
+  else if (state.config.user) $("name-input").value = state.config.user;  // a new tab: offer the browser's last name
   pollTasks();
 }
 
