@@ -69,7 +69,7 @@ DEFAULT_PORTS = {
 #: A fixed, public key for local development only (32 bytes, base64): encrypted channels work.
 DEV_ENCRYPTION_MASTER_KEY = "ZGV2LW9ubHktbWFzdGVyLWtleS1ub3QtYS1zZWNyZXQ="
 WEBHOOK_EVENTS = ["channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event"]
-#: App log lines not worth showing: the demo page asks for the task log every second.
+#: App log lines not worth showing: the demo page polls the task log (every 1 to 5 s).
 QUIET_APP_LINES = ("GET /tasks/recent",)
 
 

@@ -187,6 +187,8 @@ def test_a_bubble_follows_its_task_through_a_simulated_outage(outage_stack, brow
         expect(visitor.member("erin")).to_be_visible(timeout=WAIT_MS)
         down = page.locator('#outage button[data-mode="outage"]')
         expect(down).to_be_visible(timeout=WAIT_MS)
+        poll_ms = page.locator("#tasks-status")
+        expect(poll_ms).to_have_attribute("data-poll-ms", "5000", timeout=60_000)  # idle: backed off
 
         down.click()
         expect(down).to_have_attribute("aria-pressed", "true", timeout=WAIT_MS)
@@ -194,6 +196,7 @@ def test_a_bubble_follows_its_task_through_a_simulated_outage(outage_stack, brow
         status = page.locator(".message.mine .status").last
         expect(status).to_have_attribute("data-state", "retried", timeout=WAIT_MS)
         expect(status).to_have_text(re.compile(r"retried \(\d+\)"))
+        expect(poll_ms).to_have_attribute("data-poll-ms", "1000")  # a bubble waits for its task
         page.click('#outage button[data-mode="off"]')
         expect(status).to_have_attribute("data-state", "delivered", timeout=60_000)
         expect(page.locator(".message .text")).to_have_text(["during the outage"])
