@@ -40,7 +40,7 @@ from pathlib import Path
 
 import devstack
 from devstack import HOST, ROOT, Part, Stack, StartError
-from gcloud_local import datastore_emulator_answers, datastore_emulator_command, gcloud_missing, sdk_root
+from gcloud_local import gcloud_missing, sdk_root
 
 FIRST_START_TIMEOUT = 300.0  # dev_appserver builds its virtualenv on the first start
 IGNORED_BY_WATCHER = (
@@ -130,7 +130,6 @@ def build_parts(args: argparse.Namespace, app_yaml: Path) -> list[Part]:
     """The Datastore emulator, soketi (unless ``--pusher-url``) and dev_appserver."""
     sdk = sdk_root()
     assert sdk is not None, "gcloud_missing() was checked first"
-    datastore_argv, datastore_env = datastore_emulator_command(args.datastore_port, args.project)
     python = getattr(sys, "_base_executable", sys.executable)  # outside any virtualenv
     appserver_argv = [
         python,
@@ -150,15 +149,7 @@ def build_parts(args: argparse.Namespace, app_yaml: Path) -> list[Part]:
         f"--automatic_restart={'no' if args.no_reload else 'yes'}",
         str(app_yaml),
     ]
-    parts = [
-        Part(
-            "datastore",
-            datastore_argv,
-            datastore_env,
-            {"Datastore emulator": args.datastore_port},
-            lambda: datastore_emulator_answers(args.datastore_port),
-        )
-    ]
+    parts = [devstack.datastore_part(args.datastore_port, args.project)]
     if not args.pusher_url:
         parts.append(soketi_part(args))
     app_ports = {"app": args.app_port, "dev_appserver admin": args.admin_port}

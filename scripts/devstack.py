@@ -181,16 +181,7 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
     }
     parts: list[Part] = []
     if args.no_datastore_reason is None:
-        datastore_argv, datastore_env = datastore_emulator_command(args.datastore_port, args.project)
-        parts.append(
-            Part(
-                "datastore",
-                datastore_argv,
-                datastore_env,
-                {"Datastore emulator": args.datastore_port},
-                lambda: datastore_emulator_answers(args.datastore_port),
-            )
-        )
+        parts.append(datastore_part(args.datastore_port, args.project))
         app_env["DATASTORE_EMULATOR_HOST"] = f"{HOST}:{args.datastore_port}"
     app_argv = [
         sys.executable,
@@ -249,6 +240,14 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
             lambda: http_answers(args.app_port),
         ),
     ]
+
+
+def datastore_part(port: int, project: str) -> Part:
+    """The Datastore emulator (from the gcloud CLI), in memory, on ``HOST:port``."""
+    argv, env = datastore_emulator_command(port, project)
+    return Part(
+        "datastore", argv, env, {"Datastore emulator": port}, lambda: datastore_emulator_answers(port)
+    )
 
 
 def port_open(port: int) -> bool:
