@@ -13,9 +13,10 @@ soketi on 127.0.0.1:6001 [DEV_SOKETI_PORT] with app id 1 [PUSHER_APP_ID], key ap
 the demo's fault proxy in front of soketi on 6101 [DEV_PROXY_PORT] (the app and the page reach
 soketi through it, so the page can simulate an outage); the Cloud Tasks emulator on 8123
 [DEV_TASKS_PORT] for project local-dev [GOOGLE_CLOUD_PROJECT] in us-central1 [TASKS_LOCATION];
-where the gcloud CLI is installed, the Datastore emulator (in memory) on 8081 [DEV_DATASTORE_PORT]
-for the parked events, the transactional outbox and the webhook replay records, as deployed
-(without gcloud, or with --no-datastore, those stay in the app's memory);
+where the gcloud CLI, its Datastore emulator and Java are installed, the Datastore emulator
+(in memory) on 8081 [DEV_DATASTORE_PORT] for the parked events, the transactional outbox and
+the webhook replay records, as deployed (without them, or with --no-datastore, those stay in
+the app's memory);
 the app under gunicorn on 127.0.0.1:8080 [DEV_APP_PORT] with DEMO_MODE=1, a task parked at its
 10th failed attempt [PUSHER_MAX_ATTEMPTS] (about 10 s of simulated outage), reloading on code
 changes. soketi sends its webhooks to the app's /pusher/webhooks, and an encryption master key
@@ -43,9 +44,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 try:  # run as a script: scripts/ is on sys.path
-    from gcloud_local import datastore_emulator_answers, datastore_emulator_command, gcloud_missing
+    from gcloud_local import (
+        datastore_emulator_answers,
+        datastore_emulator_command,
+        datastore_emulator_missing,
+    )
 except ImportError:  # imported as scripts.devstack (the tests)
-    from scripts.gcloud_local import datastore_emulator_answers, datastore_emulator_command, gcloud_missing
+    from scripts.gcloud_local import (
+        datastore_emulator_answers,
+        datastore_emulator_command,
+        datastore_emulator_missing,
+    )
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -129,7 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, f"{role}_port") is None:
             from_env = env.get(f"DEV_{role.upper()}_PORT")
             setattr(args, f"{role}_port", int(from_env) if from_env else default + args.port_offset)
-    args.no_datastore_reason = "--no-datastore" if args.no_datastore else gcloud_missing()
+    args.no_datastore_reason = "--no-datastore" if args.no_datastore else datastore_emulator_missing()
     return args
 
 

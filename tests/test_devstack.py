@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,14 +22,16 @@ import pytest
 from pushqueue.datastore import NdbClients
 from pushqueue.parking import DatastoreParking, ParkedFilter
 from scripts.devstack import LOCAL_PUSH_TOKEN, signal_group
-from scripts.gcloud_local import datastore_emulator_answers, gcloud_missing
+from scripts.gcloud_local import datastore_emulator_answers, datastore_emulator_missing
 from tests.support.devstack import READY_LINE, DevStack, descendants, process_alive
 from tests.support.processes import ROOT, port_open, wait_until
 from tests.support.soketi import unique
 from tests.support.subscriber import Subscriber
 
-NO_GCLOUD = gcloud_missing()
-needs_gcloud = pytest.mark.skipif(NO_GCLOUD is not None, reason=f"no Datastore emulator: {NO_GCLOUD}")
+NO_DATASTORE = datastore_emulator_missing()
+needs_datastore_emulator = pytest.mark.skipif(
+    NO_DATASTORE is not None, reason=f"no Datastore emulator: {NO_DATASTORE}"
+)
 
 pytestmark = pytest.mark.emulator
 
@@ -56,7 +59,7 @@ def test_every_part_answers_and_is_announced(stack):
         assert f"{part:>8} | " in output, f"no log line prefixed by {part}"
     assert f"ws://127.0.0.1:{stack.ports['soketi']}" in output
     assert f"Cloud Tasks emulator on 127.0.0.1:{stack.ports['tasks']}" in output
-    if NO_GCLOUD is None:
+    if NO_DATASTORE is None:
         assert "datastore | " in output
         assert f"Datastore emulator on 127.0.0.1:{stack.ports['datastore']}" in output
         assert datastore_emulator_answers(stack.ports["datastore"])
@@ -121,7 +124,7 @@ def test_encrypted_channels_work_out_of_the_box(stack):
         ("soketi_metrics", "soketi metrics"),
         ("tasks", "Cloud Tasks emulator"),
         ("proxy", "demo fault proxy"),
-        pytest.param("datastore", "Datastore emulator", marks=needs_gcloud),
+        pytest.param("datastore", "Datastore emulator", marks=needs_datastore_emulator),
     ],
 )
 def test_a_taken_port_is_named_and_nothing_starts(role, label):
@@ -169,7 +172,7 @@ def test_ctrl_c_stops_every_process_and_a_restart_at_once_works():
         assert status == 200
 
 
-@needs_gcloud
+@needs_datastore_emulator
 def test_sigterm_after_the_output_pipe_closed_stops_every_process_group():
     """Nobody reads devstack's output any more (a closed terminal, `make dev | head`): its next
     line must not abort the stop and leave the Java Datastore emulator and the others running."""
@@ -262,7 +265,7 @@ def test_the_outage_control_retries_then_parks_and_delivery_resumes(stack):
         assert json.loads(subscriber.event("greeting", "devstack-outage")["data"]) == {"n": 3}
 
 
-@needs_gcloud
+@needs_datastore_emulator
 def test_the_app_parks_in_the_stacks_datastore_emulator(stack):
     """As deployed: the admin page lists the parked event, and it is a Datastore entity."""
     channel = unique("devstack-park-")
@@ -272,15 +275,20 @@ def test_the_app_parks_in_the_stacks_datastore_emulator(stack):
         wait_until(lambda: "parked" in task_outcomes(stack, parked), 60, "a parked task")
     finally:
         assert post_form(stack.app_url + "/demo/outage", mode="off") == (200, {"mode": "off"})
-    request = urllib.request.Request(
-        f"{stack.app_url}/admin/parked?channel={channel}", headers={"X-AppEngine-User-Is-Admin": "1"}
-    )
-    with urllib.request.urlopen(request, timeout=20) as response:
-        listed = json.loads(response.read())["parked"]
+    listed = admin_parked(stack, channel)
     assert [entry["channels"] for entry in listed] == [[channel]]
     store = DatastoreParking(NdbClients("local-dev", f"127.0.0.1:{stack.ports['datastore']}"))
     in_datastore = store.page(ParkedFilter(channel=channel), limit=10).tasks
     assert [task.name for task in in_datastore] == [entry["name"] for entry in listed]
+
+
+def admin_parked(stack: DevStack, channel: str) -> list[dict]:
+    """The parked events of ``channel`` as /admin/parked lists them (the local admin header)."""
+    request = urllib.request.Request(
+        f"{stack.app_url}/admin/parked?channel={channel}", headers={"X-AppEngine-User-Is-Admin": "1"}
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        return json.loads(response.read())["parked"]
 
 
 def test_purge_queue_deletes_a_task_the_app_keeps_refusing(stack):
@@ -322,19 +330,38 @@ def script(monkeypatch):
     return module
 
 
-def test_without_gcloud_the_stack_parks_in_memory_and_says_so(script, monkeypatch, tmp_path):
-    """No gcloud on PATH: no Datastore part, no DATASTORE_EMULATOR_HOST for the app, and the
-    summary says where parked events stay."""
-    monkeypatch.setenv("PATH", str(tmp_path))
-    args = script.parse_args([])
-    assert args.no_datastore_reason.startswith("the gcloud CLI is not on PATH")
-    parts = script.build_parts(args)
-    assert "datastore" not in [part.name for part in parts]
-    assert "DATASTORE_EMULATOR_HOST" not in parts[-1].env
-    assert "stay in the app's memory" in script.datastore_summary(args)
+def test_without_gcloud_it_says_once_that_parked_events_stay_in_memory_and_goes_on(tmp_path):
+    """No gcloud on PATH (node only): no Datastore part, one line saying so, and the app parks
+    in its own memory."""
+    (tmp_path / "node").symlink_to(shutil.which("node"))
+    with DevStack(name="devstack-no-gcloud", env={"PATH": str(tmp_path)}) as stack:
+        output = stack.output()
+        assert output.count("no Datastore emulator:") == 1
+        assert "the gcloud CLI is not on PATH" in output
+        assert "starting datastore" not in output
+        assert "datastore  none: parked events, outbox and webhook records stay in the app's memory" in output
+        channel = unique("devstack-memory-")
+        assert post_form(stack.app_url + "/demo/outage", mode="permanent")[0] == 200
+        parked = push(stack, channel, {"n": 1})
+        wait_until(lambda: "parked" in task_outcomes(stack, parked), 60, "a parked task")
+        assert [entry["channels"] for entry in admin_parked(stack, channel)] == [[channel]]
 
 
-@needs_gcloud
+def test_the_datastore_emulator_needs_its_gcloud_component_and_java(tmp_path, monkeypatch):
+    """gcloud alone is not enough: the emulator component and Java are named when missing."""
+    sdk_bin = tmp_path / "sdk" / "bin"
+    sdk_bin.mkdir(parents=True)
+    (sdk_bin / "gcloud").write_text("#!/bin/sh\n")
+    (sdk_bin / "gcloud").chmod(0o755)
+    monkeypatch.setenv("PATH", str(sdk_bin))
+    assert "cloud-datastore-emulator is not installed" in datastore_emulator_missing()
+    (tmp_path / "sdk" / "platform" / "cloud-datastore-emulator").mkdir(parents=True)
+    assert "Java is not on PATH" in datastore_emulator_missing()
+    (sdk_bin / "java").symlink_to(shutil.which("java") or "/bin/true")
+    assert datastore_emulator_missing() is None
+
+
+@needs_datastore_emulator
 def test_with_gcloud_the_app_gets_the_datastore_emulator(script):
     args = script.parse_args(["--datastore-port", "8555"])
     parts = {part.name: part for part in script.build_parts(args)}

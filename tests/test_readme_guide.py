@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from handlers.extra_routes import route_groups
-from scripts.gcloud_local import gcloud_missing
+from scripts.gcloud_local import datastore_emulator_missing
 from settings import ConfigError, PusherSettings, Settings
 from tests.support.devstack import DevStack
 from tests.support.processes import ROOT
@@ -44,7 +44,7 @@ def test_your_own_script_against_the_stack(stack):
         "GOOGLE_CLOUD_PROJECT": "local-dev",
         "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{stack.ports['tasks']}",
     }
-    if gcloud_missing() is None:  # the stack runs the Datastore emulator
+    if datastore_emulator_missing() is None:  # the stack runs the Datastore emulator
         env["DATASTORE_EMULATOR_HOST"] = f"127.0.0.1:{stack.ports['datastore']}"
     else:
         env["ALLOW_UNVERIFIED_LOCAL_REQUESTS"] = "1"
