@@ -40,9 +40,10 @@ dev: install
 appserver: install
 	$(PY) scripts/appserver.py
 
+# Results go to test-output/bench/; `make bench SAVE=1` updates the committed bench/results/.
 bench: install
 	@bash scripts/install-system-deps.sh wrk
-	$(PY) -m bench
+	$(PY) -m bench $(if $(SAVE),--save)
 
 # Delete every task of a queue of the running `make dev` stack (QUEUE=pusher by default):
 # a task for a URL that answers 404 or 405 is otherwise retried again and again.

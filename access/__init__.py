@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.pusher_auth.policy import Caller, ChannelPolicy, Publication
+from pusherlib.endpoints import Caller, ChannelPolicy, Publication
 from pushqueue import oidc
 from settings import Settings
 

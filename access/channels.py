@@ -1,6 +1,6 @@
 """The app's channel policy: who may subscribe to and publish on which channel.
 
-Register your own patterns in :func:`app_policy` (see :mod:`handlers.pusher_auth.policy`).
+Register your own patterns in :func:`app_policy` (see :mod:`pusherlib.endpoints.policy`).
 What is registered by default:
 
 * publishing: a caller proven by ``PUSH_TOKENS`` or ``PUSH_OIDC_*`` may publish on any
@@ -12,7 +12,7 @@ What is registered by default:
 from __future__ import annotations
 
 from handlers.demo_auth import install_demo_policy
-from handlers.pusher_auth.policy import ChannelPolicy, Publication
+from pusherlib.endpoints import ChannelPolicy, Publication
 from settings import Settings
 
 

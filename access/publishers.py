@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 
-from handlers.pusher_auth.policy import Caller
+from pusherlib.endpoints import Caller
 from pushqueue import oidc
 
 

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import webapp2
+import webob
 
 import pushqueue
 from access import Access, access_for
 from handlers import wiring
+from handlers.worker_fast_path import WorkerFastPath
 from pusherlib import Pusher
 from pushqueue import logs, oidc
 from pushqueue.datastore import NdbClients, NdbContextMiddleware
@@ -82,6 +84,10 @@ class Application(webapp2.WSGIApplication):
         pipeline: Any = pushqueue.CoalescingMiddleware(super().__call__, services.events)
         if services.ndb is not None and services.settings.parked_store == "datastore":
             pipeline = NdbContextMiddleware(pipeline, services.ndb)
+        # The worker's common case skips webapp2, the coalescing scope and the NDB context (it
+        # enqueues nothing through them; parking opens a context when it needs one): see
+        # handlers/worker_fast_path.py.
+        pipeline = WorkerFastPath(pipeline, services)
         if app_engine_apis:
             from google.appengine.api import wrap_wsgi_app
 
@@ -160,9 +166,13 @@ def _json_error(
     request: webapp2.Request, response: webapp2.Response, exception: Exception
 ) -> webapp2.Response:
     status = getattr(exception, "code", 500)
-    if status == 500:
+    message = getattr(exception, "explanation", None)
+    if isinstance(exception, webob.request.DisconnectionError):  # nobody is left to answer
+        status, message = 400, "the client went away before sending the whole body"
+        logs.log(logging.INFO, "request dropped: the client went away", path=_path_for_log(request.environ))
+    elif status == 500:
         logs.log(logging.ERROR, "unhandled error", exc_info=True, path=_path_for_log(request.environ))
-    message = getattr(exception, "explanation", None) if status != 500 else "internal error"
+        message = "internal error"
     response.status_int = status
     response.content_type = "application/json"
     response.body = json.dumps({"error": message or response.status}).encode("utf-8")

@@ -17,9 +17,8 @@ from typing import Any
 
 import webapp2
 
-from handlers.pusher_auth import ChannelPolicy, Publication, PusherHooks
-from handlers.pusher_auth.policy import from_authorizer
 from pusherlib import PusherError, validation
+from pusherlib.endpoints import ChannelPolicy, Publication, PusherHooks, from_authorizer
 
 USER_COOKIE = "user"
 USER_HEADER = "X-Demo-User"

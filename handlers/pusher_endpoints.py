@@ -7,7 +7,7 @@ with ``POST /push``): without a rule, every private, presence and user-auth requ
 (:mod:`handlers.demo_auth`) are installed too. Register your own hooks here
 (``endpoints.channel_data``, ``endpoints.on("member_added")``).
 Webhook replays are refused across all the webhook routes and every instance (see
-:mod:`handlers.pusher_auth.webhook_receiver`).
+:mod:`pusherlib.endpoints.webhook_receiver`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import webapp2
 from handlers.demo_auth import install_demo_members
 from handlers.pusher_auth.extension import PusherEndpoints
 from handlers.pusher_auth.replay_store import DatastoreReplayStore
-from handlers.pusher_auth.webhook_receiver import ReplayGuard, ReplayStore
+from pusherlib.endpoints import ReplayGuard, ReplayStore
 
 if TYPE_CHECKING:
     from handlers.application import Services

@@ -119,6 +119,11 @@ def configure_from_env() -> EventQueue:
     """Make the queue configured by the environment (:meth:`Settings.from_env`) the process's
     default, so that ``pushqueue.enqueue_event`` and ``pushqueue.taskqueue.add`` work in your
     own scripts and jobs outside the app (the app does this at start-up); return it."""
-    queue = event_queue_for(Settings.from_env())
+    settings = Settings.from_env()
+    clients = ndb_clients_for(settings)
+    # Only the worker parks: here the store is made without reaching Datastore (it would be
+    # reached on first use), so a script needs no Datastore unless it enqueues transactionally.
+    backend = backend_for(settings, store_for(settings.parked_store, clients))
+    queue = event_queue_for(settings, backend, clients=clients)
     pushqueue.configure(queue)
     return queue

@@ -38,9 +38,14 @@ from pushqueue.worker import IncomingTask, Result
 
 if TYPE_CHECKING:
     from handlers.application import Services
+    from settings import Settings
 
 MAX_TASK_BODY_BYTES = 1024 * 1024  # no queue task is larger (Cloud Tasks' limit; the bundled queue: 100 KB)
 KEPT_HEADERS = ("Content-Type", SOCKET_ID_HEADER)  # what a parked task needs to be replayed
+_KEPT_ENVIRON_KEYS = tuple(
+    (name, "CONTENT_TYPE" if name == "Content-Type" else "HTTP_" + name.upper().replace("-", "_"))
+    for name in KEPT_HEADERS
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,33 +89,18 @@ class QueueTaskHandler(JsonHandler):
     def dispatch(self) -> Any:
         request = self.request
         environ = request.environ
-        settings = self.services.settings
         verifier = self.services.oidc_verifier
         if verifier is not None and not self.token_accepted(verifier):
             return None
-        headers = _proven_headers(
-            environ,
-            app_engine=settings.app_engine_standard or settings.local_development,
-            cloud_tasks=verifier is not None or settings.local_development,
-        )
+        headers = proven_headers(environ, self.services.settings, verifier)
         if headers is None:
             return self.send_error(403, UNPROVEN)
         try:
             body = read_body(request, MAX_TASK_BODY_BYTES)
         except BodyTooLarge as exc:
             return self.send_error(413, str(exc))
-        kept = request.headers
-        self.task = IncomingTask(
-            queue_name=environ[headers.queue].rsplit("/", 1)[-1],  # the emulator sends the full path
-            name=environ.get(headers.task_name) or "unnamed",
-            earlier_attempts=parse_count(environ.get(headers.execution_count)),
-            request=TaskRequest(
-                url=environ.get("RAW_URI") or request.path_qs,  # gunicorn's RAW_URI: as it was sent
-                body=body,
-                headers=tuple((name, kept[name]) for name in KEPT_HEADERS if name in kept),
-                method=request.method,
-            ),
-        )
+        url = environ.get("RAW_URI") or request.path_qs  # gunicorn's RAW_URI: as it was sent
+        self.task = incoming_task(environ, headers, url, body)
         if request.method != "POST":
             return self.refuse(f"the worker serves POST only; a {request.method} task cannot be served")
         return super().dispatch()
@@ -144,10 +134,7 @@ class QueueTaskHandler(JsonHandler):
 
     def respond(self, result: Result) -> None:
         """Tell the queue how the attempt ended: ``{"outcome", "error"?}`` with its status."""
-        answer = {"outcome": result.outcome.value}
-        if result.error:
-            answer["error"] = result.error
-        self.send_json(result.http_status, answer)
+        self.send_json(result.http_status, answer(result))
 
 
 class WorkerPushHandler(QueueTaskHandler):
@@ -186,3 +173,38 @@ def _proven_headers(environ: dict[str, Any], *, app_engine: bool, cloud_tasks: b
     if cloud_tasks and environ.get(CLOUD_TASKS_HEADERS.queue):
         return CLOUD_TASKS_HEADERS
     return None
+
+
+def proven_headers(
+    environ: dict[str, Any], settings: Settings, verifier: oidc.OidcVerifier | None
+) -> QueueHeaders | None:
+    """The task headers this request may be believed on with these settings (``verifier``:
+    the OIDC check, already passed), or ``None`` when it proves no queue sent it."""
+    return _proven_headers(
+        environ,
+        app_engine=settings.app_engine_standard or settings.local_development,
+        cloud_tasks=verifier is not None or settings.local_development,
+    )
+
+
+def incoming_task(environ: dict[str, Any], headers: QueueHeaders, url: str, body: bytes) -> IncomingTask:
+    """The task a proven queue request carries (``url``: the task's URL, ``body`` read)."""
+    return IncomingTask(
+        queue_name=environ[headers.queue].rsplit("/", 1)[-1],  # the emulator sends the full path
+        name=environ.get(headers.task_name) or "unnamed",
+        earlier_attempts=parse_count(environ.get(headers.execution_count)),
+        request=TaskRequest(
+            url=url,
+            body=body,
+            headers=tuple((name, environ[key]) for name, key in _KEPT_ENVIRON_KEYS if key in environ),
+            method=environ["REQUEST_METHOD"],
+        ),
+    )
+
+
+def answer(result: Result) -> dict[str, str]:
+    """What the queue is told of an attempt: ``{"outcome", "error"?}`` (its status apart)."""
+    told = {"outcome": result.outcome.value}
+    if result.error:
+        told["error"] = result.error
+    return told

@@ -22,9 +22,10 @@ def queues():
         return {queue.name: queue for queue in queueinfo.LoadSingleQueue(f).queue}
 
 
-def test_app_yaml_serves_main_app_with_gunicorn(app_yaml):
+def test_app_yaml_serves_main_app_with_granian(app_yaml):
     assert app_yaml.runtime.startswith("python3")
-    assert "gunicorn" in app_yaml.entrypoint and app_yaml.entrypoint.endswith("main:app")
+    assert app_yaml.entrypoint.startswith("exec granian --interface wsgi ")  # Google adds exec
+    assert app_yaml.entrypoint.endswith(" main:app")
     assert app_yaml.app_engine_apis  # `login: admin` needs the bundled services
     assert "warmup" in app_yaml.inbound_services
 

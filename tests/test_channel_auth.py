@@ -14,8 +14,8 @@ import json
 import pytest
 import webapp2
 
-from handlers.pusher_auth import PusherHooks, answer_channel_auth
 from pusherlib import encryption
+from pusherlib.endpoints import PusherHooks, answer_channel_auth
 from tests.support.endpoints import KEY, MASTER_KEY, SECRET, offline_endpoints, webtest_app
 
 SOCKET = "1234.5678"
@@ -302,3 +302,32 @@ def test_the_core_works_without_webapp2(endpoints):
     reply = answer_channel_auth(client, hooks, "flask request", form)
     assert reply.status == 200 and reply.body == client.authenticate("private-a", SOCKET)
     assert answer_channel_auth(client, hooks, "other request", form).status == 403
+
+
+def test_the_endpoints_core_imports_no_web_framework_and_nothing_of_the_app():
+    """pusherlib's endpoints ship in its wheel: they must stand without the app around them
+    (run from the repository's root, where the app's packages could be imported)."""
+    import subprocess
+    import sys
+
+    from tests.support.processes import ROOT
+
+    outside = (
+        "webapp2",
+        "webob",
+        "flask",
+        "werkzeug",
+        "django",
+        "handlers",
+        "access",
+        "pushqueue",
+        "settings",
+    )
+    code = (
+        "import sys, pusherlib.endpoints, pusherlib.integrations.shared;"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {outside!r}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.pusher_auth import Caller, ChannelPolicy, Publication, PusherHooks, Subscription
+from pusherlib.endpoints import Caller, ChannelPolicy, Publication, PusherHooks, Subscription
 from tests.support.endpoints import offline_endpoints, webtest_app
 
 SOCKET = "1234.5678"

@@ -214,7 +214,13 @@ def test_datastore_unreachable_is_queue_unavailable():
 
 @pytest.fixture
 def app(datastore, soketi, queue_stub):
-    env = {"TASKS_BACKEND": "taskqueue", "PUSHER_URL": soketi.url, **datastore.app_env()}
+    """The app as App Engine runs it (its X-AppEngine-* headers proven), parking in Datastore."""
+    env = {
+        "TASKS_BACKEND": "taskqueue",
+        "PUSHER_URL": soketi.url,
+        "GAE_ENV": "standard",
+        **datastore.app_env(),
+    }
     return webtest.TestApp(create_app(Settings.from_env(env), route_groups(), app_engine_apis=False))
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pytest
 
 import pusherlib.webhooks
-from handlers.pusher_auth import WEBHOOK_EVENTS
+from pusherlib.endpoints import WEBHOOK_EVENTS
 from pusherlib.signing import webhook_signature
 from tests.support.endpoints import KEY, SECRET, offline_endpoints, webtest_app
 from tests.support.figures import write_figures
@@ -154,7 +154,11 @@ CHECKED_SOURCES = [
     "pusherlib/auth.py",
     "pusherlib/signing.py",
     "pushqueue/oidc.py",
-    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "handlers" / "pusher_auth").glob("*.py")),
+    *sorted(
+        str(p.relative_to(ROOT))
+        for folder in ("handlers/pusher_auth", "pusherlib/endpoints", "pusherlib/integrations")
+        for p in (ROOT / folder).rglob("*.py")
+    ),
 ]
 
 

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from handlers.pusher_auth.replay_store import DatastoreReplayStore
-from handlers.pusher_auth.webhook_receiver import ReplayGuard
+from pusherlib.endpoints import ReplayGuard
 from pusherlib.signing import webhook_signature
 from pushqueue.datastore import NdbClients
 from tests.support.appserver import running_app

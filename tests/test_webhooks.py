@@ -12,8 +12,13 @@ import time
 import pytest
 import webapp2
 
-from handlers.pusher_auth import WEBHOOK_EVENTS, PusherHooks, ReplayGuard, receive_webhook
-from handlers.pusher_auth.webhook_receiver import ReplayStoreUnavailable
+from pusherlib.endpoints import (
+    WEBHOOK_EVENTS,
+    PusherHooks,
+    ReplayGuard,
+    ReplayStoreUnavailable,
+    receive_webhook,
+)
 from tests.support.endpoints import KEY, SECRET, offline_endpoints, webtest_app
 
 

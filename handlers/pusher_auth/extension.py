@@ -1,5 +1,5 @@
 """The webapp2 extension: routes under a prefix (default ``/pusher``) that answer with
-:mod:`.channel_auth` and :mod:`.webhook_receiver`.
+pusherlib's framework-neutral endpoints (:mod:`pusherlib.endpoints`).
 
     endpoints = PusherEndpoints(settings.pusher_client())
 
@@ -12,20 +12,25 @@
 
 from __future__ import annotations
 
-import json
-
 import webapp2
 
 from handlers.body_limit import BodyTooLarge, read_body
 from pusherlib import Pusher
+from pusherlib.endpoints import (
+    DEFAULT_MAX_BODY_BYTES,
+    GROUP_ROUTES,
+    ChannelPolicy,
+    PusherHooks,
+    ReplayGuard,
+    ReplayStore,
+    Reply,
+    answer_channel_auth,
+    answer_user_auth,
+    receive_webhook,
+    refusal,
+    reply_json,
+)
 from pusherlib.webhooks import webhook_from_request
-
-from .channel_auth import Reply, answer_channel_auth, answer_user_auth, refusal
-from .hooks import GROUP_ROUTES, PusherHooks
-from .policy import ChannelPolicy
-from .webhook_receiver import ReplayGuard, ReplayStore, receive_webhook
-
-DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 class PusherEndpoints(PusherHooks):
@@ -99,7 +104,7 @@ class PusherEndpoints(PusherHooks):
 
 
 def _json(reply: Reply) -> webapp2.Response:
-    response = webapp2.Response(json.dumps(reply.body), status=reply.status)
-    response.content_type = "application/json"
-    response.headers["Cache-Control"] = "no-store"
+    body, status, headers = reply_json(reply)
+    response = webapp2.Response(body, status=status)
+    response.headers.update(headers)
     return response

@@ -1,7 +1,7 @@
 """The webhook replay records in Datastore, shared by every instance, process and route.
 
 One ``PusherWebhook`` entity per handled webhook, named after its identity (the SHA-256 of
-its body, see :func:`.webhook_receiver.webhook_id`), with ``expires``, the end of its
+its body, see :func:`pusherlib.endpoints.webhook_receiver.webhook_id`), with ``expires``, the end of its
 5-minute window. An expired record no longer refuses anything; to have Datastore delete
 them, add a TTL policy on that field once per project::
 
@@ -14,11 +14,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from pusherlib.endpoints import ReplayStoreUnavailable
 from pusherlib.webhooks import MAX_AGE_SECONDS
 from pushqueue.datastore import NdbClients, translated_errors
 from pushqueue.tasks import QueueError
-
-from .webhook_receiver import ReplayStoreUnavailable
 
 
 def record_model() -> Any:

@@ -15,7 +15,7 @@
 Routes under ``url_prefix`` (``/pusher``): ``PUSHER_AUTH`` (``/auth``), ``PUSHER_USER_AUTH``
 (``/user-auth``), ``PUSHER_WEBHOOKS`` (``/webhooks``) and ``/events/channel_existence``,
 ``/events/presence``, ``/events/client``. Every answer comes from the framework-neutral
-core (:mod:`pusherlib.integrations.core`). Deny by default: without ``@pusher.auth``
+core (:mod:`pusherlib.endpoints`). Deny by default: without ``@pusher.auth``
 every private, presence and user-auth request gets 403.
 """
 
@@ -30,21 +30,19 @@ import flask
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..client import Pusher as PusherClient
-from .core import (
+from ..endpoints import (
     DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_ROUTES,
-    GROUPS,
-    AuthAnswer,
+    GROUP_ROUTES,
     PusherHooks,
     ReplayGuard,
+    ReplayStore,
     answer_channel_auth,
     answer_user_auth,
-    client_from_config,
-    first_values,
     receive_webhook,
     refusal_json,
     reply_json,
 )
+from .shared import DEFAULT_ROUTES, AuthAnswer, client_from_config, first_values
 
 EXTENSION_NAME = "pusher"
 
@@ -87,12 +85,12 @@ class Pusher:
         app: flask.Flask | None = None,
         url_prefix: str = "/pusher",
         client: PusherClient | None = None,
-        replay_guard: ReplayGuard | None = None,
+        replay_guard: ReplayStore | None = None,
     ):
         self.hooks = PusherHooks()
         self.webhooks = FlaskWebhooks(self.hooks)
         self.url_prefix = url_prefix
-        self.replay_guard = replay_guard or ReplayGuard()
+        self.replay_guard: ReplayStore = replay_guard or ReplayGuard()
         self._client = client
         self._app: flask.Flask | None = None
         if app is not None:
@@ -117,7 +115,7 @@ class Pusher:
         blueprint.add_url_rule(route["PUSHER_USER_AUTH"], "user_auth", self._user_auth, methods=["POST"])
         blueprint.add_url_rule(route["PUSHER_WEBHOOKS"], "webhooks", self._webhook, methods=["POST"])
         blueprint.add_url_rule(
-            "/events/<any(" + ", ".join(GROUPS) + "):group>", "events", self._webhook, methods=["POST"]
+            "/events/<any(" + ", ".join(GROUP_ROUTES) + "):group>", "events", self._webhook, methods=["POST"]
         )
         return blueprint
 

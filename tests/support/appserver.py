@@ -1,4 +1,5 @@
-"""The app (``main:app``) under gunicorn, started by the tests on a free port.
+"""The app (``main:app``) under the server of ``app.yaml``'s entrypoint, started by the tests
+on a free port.
 
 The app is configured by environment variables only (see ``settings.py``); pass them as
 ``env``. :func:`running_stack` starts the Cloud Tasks emulator and the app pointed at each
@@ -15,10 +16,17 @@ on (so enqueueing answers 503 at once instead of reaching for Google); pass your
 override it. The server runs one worker process (so the in-process task log and the one
 Pusher client are shared by every request) with several threads: the emulator's RunTask
 (used to replay parked tasks) calls back into the app while an admin request waits.
+
+:func:`server_argv` turns a server command line (``app.yaml``'s entrypoint by default) into
+the argv that runs it on a given port, so the tests and the benchmarks run the app exactly as
+App Engine starts it, with only the process and thread counts changed.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
+import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -26,26 +34,81 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import httpx
 
 from .credentials import PUBLISHER_HEADERS, TRUST_ENV
 from .emulator import TasksEmulator, running_emulator
-from .processes import ManagedProcess, free_port
+from .processes import ROOT, ManagedProcess, free_port
 
 READY_PATH = "/_ah/warmup"
 ADMIN_HEADERS = {"X-AppEngine-User-Is-Admin": "1"}  # what App Engine adds for a signed-in admin
+APP_YAML = ROOT / "app.yaml"
+# The options that set a server's worker processes and threads (gunicorn's, granian's).
+WORKER_OPTIONS = ("--workers",)
+THREAD_OPTIONS = ("--threads", "--blocking-threads")
+
+
+def entrypoint(app_yaml: Path = APP_YAML) -> str:
+    """``app.yaml``'s ``entrypoint``: the shell command App Engine starts the app with."""
+    for line in app_yaml.read_text().splitlines():
+        if line.startswith("entrypoint:"):
+            return line.split(":", 1)[1].strip()
+    raise ValueError(f"{app_yaml} has no entrypoint")
+
+
+def server_argv(
+    command: str,
+    port: int,
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    app: str | None = None,
+) -> list[str]:
+    """``command`` (with ``$PORT``) as an argv serving on ``port``: ``workers`` and ``threads``
+    replace its process and thread counts, ``app`` its last word (the WSGI app), and its
+    program is looked up next to this Python first (the virtualenv's ``bin``)."""
+    argv = shlex.split(re.sub(r"\$\{?PORT\}?", str(port), command))
+    for options, value in ((WORKER_OPTIONS, workers), (THREAD_OPTIONS, threads)):
+        if value is None:
+            continue
+        found = [index for index, word in enumerate(argv) if word in options]
+        if not found:
+            raise ValueError(f"{command!r} has none of {options}")
+        argv[found[0] + 1] = str(value)
+    if app is not None:
+        argv[-1] = app
+    argv[0] = shutil.which(argv[0], path=str(Path(sys.executable).parent)) or argv[0]
+    return argv
+
+
+def tree_rss_kib(pid: int) -> int:
+    """The resident memory of ``pid`` and every process below it, in KiB."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        status = Path(f"/proc/{current}/status").read_text()
+        total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+        for task in Path(f"/proc/{current}/task").iterdir():
+            pending += [int(child) for child in (task / "children").read_text().split()]
+    return total
 
 
 class AppServer(ManagedProcess):
-    """``gunicorn main:app`` on ``127.0.0.1:port`` with ``env`` (added to this process's)."""
+    """``main:app`` served by ``command`` (default: ``app.yaml``'s entrypoint) on ``port``
+    with ``env`` (added to this process's); one worker process with ``threads`` threads
+    unless ``workers`` says otherwise (``None``: as the command has them)."""
 
     def __init__(
         self,
         env: Mapping[str, str],
         *,
         port: int | None = None,
-        threads: int = 8,
+        threads: int | None = 8,
+        workers: int | None = 1,
+        command: str | None = None,
         name: str = "app",
     ):
         port = port or free_port()
@@ -53,25 +116,13 @@ class AppServer(ManagedProcess):
             "GOOGLE_CLOUD_PROJECT": "test-project",
             "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{free_port()}",
             "PYTHONUNBUFFERED": "1",
+            "PORT": str(port),
             # A local port: nothing strips forged headers; the tests play the queue and the admin
             # (TRUST_ENV: the local switch and a publisher token). A test of the deployed rules
             # passes ALLOW_UNVERIFIED_LOCAL_REQUESTS="" (or GAE_ENV=standard).
             **TRUST_ENV,
         }
-        argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            str(threads),
-            "--graceful-timeout",
-            "2",
-            "main:app",
-        ]
+        argv = server_argv(command or entrypoint(), port, workers=workers, threads=threads)
         super().__init__(name, argv, {**defaults, **env}, port)
 
     @property

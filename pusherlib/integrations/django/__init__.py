@@ -23,7 +23,7 @@ and exempt. Deny by default: without an authorizer every auth request gets 403.
 
 from __future__ import annotations
 
-from ..core import PusherHooks
+from ...endpoints import PusherHooks
 
 #: The app's decisions: register them with ``@hooks.authorizer``, ``@hooks.channel_data``,
 #: ``@hooks.user_data``, ``@hooks.on("member_added")``, ``@hooks.webhooks.presence``...

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from ..core import GROUPS
+from ...endpoints import GROUP_ROUTES
 from . import views
 
 app_name = "pusher"
@@ -10,5 +10,5 @@ urlpatterns = [
     path("auth", views.channel_auth, name="auth"),
     path("user-auth", views.user_auth, name="user-auth"),
     path("webhooks", views.webhook, name="webhooks"),
-    re_path(r"^events/(?P<group>" + "|".join(GROUPS) + r")$", views.webhook, name="events"),
+    re_path(r"^events/(?P<group>" + "|".join(GROUP_ROUTES) + r")$", views.webhook, name="events"),
 ]

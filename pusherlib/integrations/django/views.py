@@ -11,19 +11,17 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from ...client import Pusher
-from ...webhooks import webhook_from_request
-from ..core import (
+from ...endpoints import (
     DEFAULT_MAX_BODY_BYTES,
-    AuthAnswer,
     ReplayGuard,
     answer_channel_auth,
     answer_user_auth,
-    client_from_config,
-    first_values,
     receive_webhook,
     refusal_json,
     reply_json,
 )
+from ...webhooks import webhook_from_request
+from ..shared import AuthAnswer, client_from_config, first_values
 from . import hooks
 
 _replay_guard = ReplayGuard()

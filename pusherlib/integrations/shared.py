@@ -1,53 +1,22 @@
-"""The framework-neutral core every adapter calls, and the configuration they share.
-
-The answers come from the app's ``handlers.pusher_auth`` package (framework-free: it does
-not import webapp2), so webapp2, Flask and Django answer alike. This module is the one
-place the adapters reach it, and where a request's body size is judged.
+"""What the Flask and Django adapters share: Flask-Pusher's configuration names, the
+endpoints' routes, form fields read alike. The answers come from :mod:`pusherlib.endpoints`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from handlers.pusher_auth import (
-    PusherHooks,
-    ReplayGuard,
-    Reply,
-    answer_channel_auth,
-    answer_user_auth,
-    receive_webhook,
-)
-
 from ..client import Pusher
+from ..endpoints import PusherHooks, Reply
 from ..errors import PusherValueError
 
 #: ``answer_channel_auth`` or ``answer_user_auth``: (client, hooks, request, form fields) -> Reply.
 AuthAnswer = Callable[[Pusher, PusherHooks, Any, Mapping[str, str]], Reply]
 
-DEFAULT_MAX_BODY_BYTES = 64 * 1024
-#: The route of each endpoint under the prefix, and the configuration name that moves it.
+#: The route of each endpoint under the prefix, and the configuration name that moves it
+#: (and ``/events/<group>`` for each of :data:`pusherlib.endpoints.GROUP_ROUTES`).
 DEFAULT_ROUTES = {"PUSHER_AUTH": "/auth", "PUSHER_USER_AUTH": "/user-auth", "PUSHER_WEBHOOKS": "/webhooks"}
-#: Flask-Pusher's webhook groups, each with a route ``/events/<group>``.
-GROUPS = ("channel_existence", "presence", "client")
-
-__all__ = [
-    "DEFAULT_MAX_BODY_BYTES",
-    "DEFAULT_ROUTES",
-    "GROUPS",
-    "AuthAnswer",
-    "PusherHooks",
-    "ReplayGuard",
-    "Reply",
-    "answer_channel_auth",
-    "answer_user_auth",
-    "client_from_config",
-    "first_values",
-    "receive_webhook",
-    "refusal_json",
-    "reply_json",
-]
 
 
 def client_from_config(get: Callable[[str], Any], **options: Any) -> Pusher:
@@ -81,20 +50,6 @@ def client_from_config(get: Callable[[str], Any], **options: Any) -> Pusher:
         cluster=get("PUSHER_CLUSTER") or None,
         **extra,
     )
-
-
-def reply_json(reply: Reply) -> tuple[bytes, int, dict[str, str]]:
-    """A reply as ``(body, status, headers)`` for any framework."""
-    return (
-        json.dumps(reply.body).encode("utf-8"),
-        reply.status,
-        {"Content-Type": "application/json", "Cache-Control": "no-store"},
-    )
-
-
-def refusal_json(status: int, message: str) -> tuple[bytes, int, dict[str, str]]:
-    """``status`` with ``{"error": message}``."""
-    return reply_json(Reply(status, {"error": message}))
 
 
 def first_values(fields: Mapping[str, Any]) -> dict[str, str]:

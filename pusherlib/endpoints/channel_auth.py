@@ -1,7 +1,7 @@
 """Answers to channel auth (single and pusher-js-auth batch) and user auth requests.
 
-Framework-free: the caller passes the request's form fields and gets a :class:`Reply`
-(status and JSON body), so a Flask or Django view can use it as well as webapp2.
+Framework-free: the caller passes the request's form fields and gets a
+:class:`~.replies.Reply` (status and JSON body), so webapp2, Flask and Django answer alike.
 """
 
 from __future__ import annotations
@@ -9,32 +9,20 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from pusherlib import Pusher, PusherError, validation
-from pusherlib.auth import AUTH_PREFIXES
-
+from .. import validation
+from ..auth import AUTH_PREFIXES
+from ..client import Pusher
+from ..errors import PusherError
 from .hooks import PusherHooks
 from .policy import Subscription
+from .replies import Reply, refusal
 
 MAX_BATCH_CHANNELS = 100
 _BATCH_FIELD = re.compile(r"channel_name\[(\d{1,4})\]")
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What an endpoint answers: an HTTP status and a JSON object."""
-
-    status: int
-    body: dict[str, Any]
-
-
-def refusal(status: int, message: str) -> Reply:
-    """A refusal: ``status`` with ``{"error": message}``."""
-    return Reply(status, {"error": message})
 
 
 def answer_channel_auth(client: Pusher, hooks: PusherHooks, request: Any, fields: Mapping[str, str]) -> Reply:

@@ -1,8 +1,8 @@
 """The app's decisions, registered with decorators: who may join which channel, who a
 presence member or a signed-in user is, and what to do with each webhook event.
 
-Who may join is the hooks' :class:`~.policy.ChannelPolicy` (``hooks.policy``), shared
-with ``POST /push``: register patterns on it (``@hooks.policy.subscribe("private-{room}")``).
+Who may join is the hooks' :class:`~.policy.ChannelPolicy` (``hooks.policy``), which a
+publishing endpoint may share: register patterns on it (``@hooks.policy.subscribe("private-{room}")``).
 The older :meth:`PusherHooks.authorizer` still works: its function becomes the policy's
 default subscribe rule, asked for channels no pattern matches.
 

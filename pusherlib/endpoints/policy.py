@@ -17,9 +17,10 @@ passed to the rule as a keyword argument::
 The first pattern (in registration order) that matches the channel and has a rule for the
 action decides; a default rule (:meth:`ChannelPolicy.subscribe_default`,
 :meth:`ChannelPolicy.publish_default`) decides for channels no pattern matches. Without
-any, the answer is no. Only ``True`` allows. Subscribing is asked by ``/pusher/auth``
-(single and batch), publishing by ``POST /push``. Framework-free: ``request`` is whatever
-the framework passes.
+any, the answer is no. Only ``True`` allows. Subscribing is asked by the channel auth
+endpoint (single and batch); publishing by whatever publishes on the users' behalf (the
+App Engine app's ``POST /push``). Framework-free: ``request`` is whatever the framework
+passes.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ _PARAMETER_VALUE = r"[-A-Za-z0-9_=@,;]+"
 
 @dataclass(frozen=True)
 class Caller:
-    """A proven caller of ``POST /push``: ``kind`` ``"token"`` (``name`` is the token's
-    name in ``PUSH_TOKENS``) or ``"oidc"`` (``name`` is the service account's email)."""
+    """A caller that proved who it is to a publishing endpoint: how (``kind``, say
+    ``"token"`` or ``"oidc"``) and its ``name`` (the token's name, a service account's
+    email)."""
 
     kind: str
     name: str
@@ -47,7 +49,7 @@ class Caller:
 
 @dataclass(frozen=True)
 class Subscription:
-    """A socket asking to join ``channel`` (``/pusher/auth``)."""
+    """A socket asking to join ``channel`` (the channel auth endpoint)."""
 
     request: Any
     channel: str

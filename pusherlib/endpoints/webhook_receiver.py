@@ -1,7 +1,7 @@
 """Receiving Pusher webhooks: check them with pusherlib, refuse replays, dispatch events.
 
 Framework-free: the caller passes the ``X-Pusher-Key`` and ``X-Pusher-Signature`` headers
-and the raw body, and gets a :class:`~.channel_auth.Reply`.
+and the raw body, and gets a :class:`~.replies.Reply`.
 
 Replays: a webhook is known by the SHA-256 of its body (what its signature covers), on
 every route: each handler runs once per webhook, whichever webhook URL it is posted to.
@@ -13,10 +13,10 @@ is recorded only once its handlers have succeeded, so Pusher's own redelivery af
 error from us (a 5xx, or an instance that stopped mid-way) runs what did not succeed,
 instead of being refused; two copies arriving at the same moment may both be handled
 (handlers see a webhook at least once). A record lasts until the webhook's 5-minute
-window closes (after that pusherlib refuses the webhook as stale anyway). The app keeps the
-records in Datastore, shared by every instance and process (:mod:`.replay_store`);
-:class:`ReplayGuard`, this process's memory, is for local development and single-process
-tests only.
+window closes (after that pusherlib refuses the webhook as stale anyway). Where the records
+are kept is a :class:`ReplayStore`: with more than one process or instance, give the
+endpoints one that they all share (a database; the App Engine app keeps them in Datastore);
+:class:`ReplayGuard`, this process's memory, is for one process only.
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
-from pusherlib import Pusher
-from pusherlib.webhooks import MAX_AGE_SECONDS, WebhookRejected
-
-from .channel_auth import Reply, refusal
+from ..client import Pusher
+from ..webhooks import MAX_AGE_SECONDS, WebhookRejected
 from .hooks import PusherHooks
+from .replies import Reply, refusal
 
 LOGGER = logging.getLogger(__name__)
 
