@@ -106,8 +106,7 @@ def write_app_yaml(args: argparse.Namespace) -> Path:
     config = yaml.load((ROOT / "app.yaml").read_text())
     config.pop("includes", None)
     config["env_variables"].update(app_environment(args))
-    entrypoint = config["entrypoint"].replace("--bind :$PORT", f"--bind {HOST}:$PORT --no-control-socket")
-    config["entrypoint"] = entrypoint.replace("main:app", shlex.quote(args.wsgi_app))  # run by /bin/sh
+    config["entrypoint"] = local_entrypoint(config["entrypoint"], args.wsgi_app)
     path = ROOT / f".appserver-{args.app_port}.yaml"
     text = io.StringIO()
     yaml.dump(config, text)
@@ -115,6 +114,17 @@ def write_app_yaml(args: argparse.Namespace) -> Path:
         "# Written by scripts/appserver.py for dev_appserver.py; removed when it stops.\n" + text.getvalue()
     )
     return path
+
+
+def local_entrypoint(entrypoint: str, wsgi_app: str) -> str:
+    """app.yaml's entrypoint (gunicorn or granian) bound to loopback, serving ``wsgi_app``
+    instead of ``main:app``; ``module:function()`` is an app factory (granian: ``--factory``)."""
+    entrypoint = entrypoint.replace("--bind :$PORT", f"--bind {HOST}:$PORT --no-control-socket")  # gunicorn
+    entrypoint = entrypoint.replace("--host 0.0.0.0", f"--host {HOST}")  # granian
+    target = shlex.quote(wsgi_app)  # the entrypoint is run by /bin/sh
+    if entrypoint.lstrip().startswith("granian") and wsgi_app.endswith("()"):
+        target = "--factory " + shlex.quote(wsgi_app[:-2])
+    return entrypoint.replace("main:app", target)
 
 
 def app_answers(port: int) -> bool:
