@@ -20,7 +20,7 @@ import webapp2
 from webob import Response
 
 from handlers.body_limit import BodyTooLarge, read_body
-from handlers.demo_auth import LOBBY_CHANNEL, MESSAGE_EVENT, USER_COOKIE, demo_user
+from handlers.demo_auth import LOBBY_CHANNEL, MESSAGE_EVENT, USER_COOKIE, USER_HEADER, demo_user
 from settings import Settings
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ def browser_config(settings: Settings) -> dict[str, Any]:
         "authEndpoint": "/pusher/auth",
         "pushPath": f"/push/{LOBBY_CHANNEL}/{MESSAGE_EVENT}",
         "tasksPath": "/tasks/recent",
+        "userHeader": USER_HEADER,  # the page names its tab's user with it
     }
     hosted = _PUSHER_API_HOST.fullmatch(pusher.host or "")
     if pusher.cluster or hosted or not pusher.host:
@@ -118,12 +119,14 @@ def demo_page(request: webapp2.Request) -> Response:
 
 
 def demo_config(config: dict[str, Any], request: webapp2.Request) -> Response:
-    """The browser configuration plus the visitor's name (from the ``user`` cookie)."""
+    """The browser configuration plus the visitor's name (from the ``X-Demo-User`` header, else
+    the ``user`` cookie: the name this browser chose last)."""
     return _json(200, {**config, "user": demo_user(request)})
 
 
 def choose_name(max_body_bytes: int, request: webapp2.Request) -> Response:
-    """Form field ``name``: checked, then set as the ``user`` cookie the demo authorizer reads.
+    """Form field ``name``: checked, then set as the ``user`` cookie the demo authorizer reads
+    when no ``X-Demo-User`` header names the tab's user (the page keeps its name per tab).
     A body above ``max_body_bytes`` gets 413 before it is read."""
     try:
         read_body(request, max_body_bytes)

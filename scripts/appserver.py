@@ -29,7 +29,6 @@ Datastore emulator on 8081, project local-dev.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import os
 import shlex
@@ -40,8 +39,8 @@ import urllib.request
 from pathlib import Path
 
 import devstack
-from devstack import HOST, ROOT, Part, Stack, StartError, stop_group
-from gcloud_local import datastore_emulator_answers, datastore_emulator_command, gcloud_missing, sdk_root
+from devstack import HOST, ROOT, Part, Stack, StartError
+from gcloud_local import gcloud_missing, sdk_root
 
 FIRST_START_TIMEOUT = 300.0  # dev_appserver builds its virtualenv on the first start
 IGNORED_BY_WATCHER = (
@@ -107,8 +106,7 @@ def write_app_yaml(args: argparse.Namespace) -> Path:
     config = yaml.load((ROOT / "app.yaml").read_text())
     config.pop("includes", None)
     config["env_variables"].update(app_environment(args))
-    entrypoint = config["entrypoint"].replace("--bind :$PORT", f"--bind {HOST}:$PORT --no-control-socket")
-    config["entrypoint"] = entrypoint.replace("main:app", shlex.quote(args.wsgi_app))  # run by /bin/sh
+    config["entrypoint"] = local_entrypoint(config["entrypoint"], args.wsgi_app)
     path = ROOT / f".appserver-{args.app_port}.yaml"
     text = io.StringIO()
     yaml.dump(config, text)
@@ -116,6 +114,17 @@ def write_app_yaml(args: argparse.Namespace) -> Path:
         "# Written by scripts/appserver.py for dev_appserver.py; removed when it stops.\n" + text.getvalue()
     )
     return path
+
+
+def local_entrypoint(entrypoint: str, wsgi_app: str) -> str:
+    """app.yaml's entrypoint (gunicorn or granian) bound to loopback, serving ``wsgi_app``
+    instead of ``main:app``; ``module:function()`` is an app factory (granian: ``--factory``)."""
+    entrypoint = entrypoint.replace("--bind :$PORT", f"--bind {HOST}:$PORT --no-control-socket")  # gunicorn
+    entrypoint = entrypoint.replace("--host 0.0.0.0", f"--host {HOST}")  # granian
+    target = shlex.quote(wsgi_app)  # the entrypoint is run by /bin/sh
+    if entrypoint.lstrip().startswith("granian") and wsgi_app.endswith("()"):
+        target = "--factory " + shlex.quote(wsgi_app[:-2])
+    return entrypoint.replace("main:app", target)
 
 
 def app_answers(port: int) -> bool:
@@ -131,7 +140,6 @@ def build_parts(args: argparse.Namespace, app_yaml: Path) -> list[Part]:
     """The Datastore emulator, soketi (unless ``--pusher-url``) and dev_appserver."""
     sdk = sdk_root()
     assert sdk is not None, "gcloud_missing() was checked first"
-    datastore_argv, datastore_env = datastore_emulator_command(args.datastore_port, args.project)
     python = getattr(sys, "_base_executable", sys.executable)  # outside any virtualenv
     appserver_argv = [
         python,
@@ -151,15 +159,7 @@ def build_parts(args: argparse.Namespace, app_yaml: Path) -> list[Part]:
         f"--automatic_restart={'no' if args.no_reload else 'yes'}",
         str(app_yaml),
     ]
-    parts = [
-        Part(
-            "datastore",
-            datastore_argv,
-            datastore_env,
-            {"Datastore emulator": args.datastore_port},
-            lambda: datastore_emulator_answers(args.datastore_port),
-        )
-    ]
+    parts = [devstack.datastore_part(args.datastore_port, args.project)]
     if not args.pusher_url:
         parts.append(soketi_part(args))
     app_ports = {"app": args.app_port, "dev_appserver admin": args.admin_port}
@@ -225,18 +225,6 @@ def summary(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def stop_everything(stack: Stack) -> None:
-    """Stop every part's process group, the last started first, even when nobody reads the
-    output any more (a closed terminal or pipe must not leave the Java emulator running)."""
-    with contextlib.suppress(OSError):
-        stack.say("stopping", "appserver")
-    for part in reversed(stack.parts):
-        if part.process is not None:
-            stop_group(part.process)
-    with contextlib.suppress(OSError):
-        stack.say("stopped", "appserver")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Start the stack, wait for Ctrl-C or SIGTERM, stop it; the exit status."""
     args = parse_args(argv)
@@ -266,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.say(f"cannot start: {exc}", "appserver")
             status = 0 if stack.stopping.is_set() else 1
         finally:
-            stop_everything(stack)
+            stack.say("stopping", "appserver")
+            stack.stop_all()
         return status
     finally:
         app_yaml.unlink(missing_ok=True)

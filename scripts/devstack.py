@@ -1,9 +1,11 @@
-"""The local stack behind `make dev`: soketi, the Cloud Tasks emulator and the app.
+"""The local stack behind `make dev`: soketi, the Cloud Tasks emulator, the Datastore emulator
+and the app.
 
 Starts the parts, waits until each answers, prints what runs where, streams their logs
 prefixed by part, and on Ctrl-C (SIGINT) or SIGTERM stops every process it started.
 Standard library only, so it runs before anything else is involved (``--purge-queue``
-alone uses the project's google-cloud-tasks).
+alone uses the project's google-cloud-tasks). Whatever happens to its own output (a closed
+terminal or pipe), it still stops everything.
 
 Defaults (each overridable by the environment variable named in brackets):
 soketi on 127.0.0.1:6001 [DEV_SOKETI_PORT] with app id 1 [PUSHER_APP_ID], key app-key
@@ -11,6 +13,10 @@ soketi on 127.0.0.1:6001 [DEV_SOKETI_PORT] with app id 1 [PUSHER_APP_ID], key ap
 the demo's fault proxy in front of soketi on 6101 [DEV_PROXY_PORT] (the app and the page reach
 soketi through it, so the page can simulate an outage); the Cloud Tasks emulator on 8123
 [DEV_TASKS_PORT] for project local-dev [GOOGLE_CLOUD_PROJECT] in us-central1 [TASKS_LOCATION];
+where the gcloud CLI, its Datastore emulator and Java are installed, the Datastore emulator
+(in memory) on 8081 [DEV_DATASTORE_PORT] for the parked events, the transactional outbox and
+the webhook replay records, as deployed (without them, or with --no-datastore, those stay in
+the app's memory);
 the app under gunicorn on 127.0.0.1:8080 [DEV_APP_PORT] with DEMO_MODE=1, a task parked at its
 10th failed attempt [PUSHER_MAX_ATTEMPTS] (about 10 s of simulated outage), reloading on code
 changes. soketi sends its webhooks to the app's /pusher/webhooks, and an encryption master key
@@ -33,8 +39,22 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:  # run as a script: scripts/ is on sys.path
+    from gcloud_local import (
+        datastore_emulator_answers,
+        datastore_emulator_command,
+        datastore_emulator_missing,
+    )
+except ImportError:  # imported as scripts.devstack (the tests)
+    from scripts.gcloud_local import (
+        datastore_emulator_answers,
+        datastore_emulator_command,
+        datastore_emulator_missing,
+    )
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -46,12 +66,19 @@ TASKS_EMULATOR = ROOT / ".venv-tasks-emulator" / "bin" / "gcloud-tasks-emulator"
 QUEUE_YAML = ROOT / "queue.yaml"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
-COLORS = {"soketi": "36", "proxy": "34", "tasks": "35", "app": "32"}
-DEFAULT_PORTS = {"app": 8080, "soketi": 6001, "soketi_metrics": 9601, "proxy": 6101, "tasks": 8123}
+COLORS = {"soketi": "36", "proxy": "34", "tasks": "35", "datastore": "33", "app": "32"}
+DEFAULT_PORTS = {
+    "app": 8080,
+    "soketi": 6001,
+    "soketi_metrics": 9601,
+    "proxy": 6101,
+    "tasks": 8123,
+    "datastore": 8081,
+}
 #: A fixed, public key for local development only (32 bytes, base64): encrypted channels work.
 DEV_ENCRYPTION_MASTER_KEY = "ZGV2LW9ubHktbWFzdGVyLWtleS1ub3QtYS1zZWNyZXQ="
 WEBHOOK_EVENTS = ["channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event"]
-#: App log lines not worth showing: the demo page asks for the task log every second.
+#: App log lines not worth showing: the demo page polls the task log (every 1 to 5 s).
 QUIET_APP_LINES = ("GET /tasks/recent",)
 
 
@@ -95,6 +122,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--wsgi-app", default="main:app", help="the WSGI application gunicorn serves")
     parser.add_argument(
+        "--no-datastore",
+        action="store_true",
+        help="no Datastore emulator: parked events, the outbox and webhook records stay in the app's memory",
+    )
+    parser.add_argument(
         "--purge-queue",
         metavar="QUEUE",
         nargs="?",
@@ -106,11 +138,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, f"{role}_port") is None:
             from_env = env.get(f"DEV_{role.upper()}_PORT")
             setattr(args, f"{role}_port", int(from_env) if from_env else default + args.port_offset)
+    args.no_datastore_reason = "--no-datastore" if args.no_datastore else datastore_emulator_missing()
     return args
 
 
 def build_parts(args: argparse.Namespace) -> list[Part]:
-    """soketi, the Cloud Tasks emulator and the app, configured to talk to each other."""
+    """The Datastore emulator (unless ``args.no_datastore_reason``), soketi, the Cloud Tasks
+    emulator and the app, configured to talk to each other."""
     soketi_env = {
         "SOKETI_HOST": HOST,
         "SOKETI_PORT": str(args.soketi_port),
@@ -154,6 +188,10 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
         "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1",  # the emulator's task headers carry no proof
         "PUSH_TOKENS": f"local-dev:{LOCAL_PUSH_TOKEN}",
     }
+    parts: list[Part] = []
+    if args.no_datastore_reason is None:
+        parts.append(datastore_part(args.datastore_port, args.project))
+        app_env["DATASTORE_EMULATOR_HOST"] = f"{HOST}:{args.datastore_port}"
     app_argv = [
         sys.executable,
         "-m",
@@ -174,6 +212,7 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
     ]
     python_env = {"PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore::FutureWarning"}
     return [
+        *parts,
         Part(
             "soketi",
             ["node", str(SOKETI_SERVER), "start"],
@@ -210,6 +249,14 @@ def build_parts(args: argparse.Namespace) -> list[Part]:
             lambda: http_answers(args.app_port),
         ),
     ]
+
+
+def datastore_part(port: int, project: str) -> Part:
+    """The Datastore emulator (from the gcloud CLI), in memory, on ``HOST:port``."""
+    argv, env = datastore_emulator_command(port, project)
+    return Part(
+        "datastore", argv, env, {"Datastore emulator": port}, lambda: datastore_emulator_answers(port)
+    )
 
 
 def port_open(port: int) -> bool:
@@ -277,14 +324,22 @@ class Stack:
         self.stopping = threading.Event()
         self._print_lock = threading.Lock()
         self._color = sys.stdout.isatty()
+        self._output_gone = False
 
     def say(self, line: str, name: str = "devstack") -> None:
-        """Print ``line`` prefixed by the part it comes from."""
+        """Print ``line`` prefixed by the part it comes from. Once nobody reads the output (a
+        closed terminal or pipe), lines are dropped: stopping the stack must go on."""
         prefix = f"{name:>8} |"
         if self._color:
             prefix = f"\033[{COLORS.get(name, '1')}m{prefix}\033[0m"
         with self._print_lock:
-            print(f"{prefix} {line}", flush=True)
+            if self._output_gone:
+                return
+            try:
+                print(f"{prefix} {line}", flush=True)
+            except OSError:  # BrokenPipeError, or EIO from a closed terminal
+                self._output_gone = True
+                discard_stdout()
 
     def start(self, part: Part) -> None:
         """Start ``part`` in its own process group and wait until it answers."""
@@ -334,6 +389,15 @@ class Stack:
                 self.say(f"stopped {part.name}")
 
 
+def discard_stdout() -> None:
+    """Point this process's standard output at the null device: what is still buffered, and
+    the flush at exit, go nowhere instead of raising again."""
+    with suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+
+
 def stop_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the process group led by ``process``, SIGKILL what is left after a while."""
     group = process.pid
@@ -371,15 +435,27 @@ def summary(args: argparse.Namespace) -> list[str]:
         "(the app's PUSHER_URL and the page's websocket; the page's outage buttons arm it)",
         f"  tasks      Cloud Tasks emulator on {HOST}:{args.tasks_port}  (project {args.project}, "
         f"location {args.location}, queues of queue.yaml) -> POSTs tasks to {app}",
+        datastore_summary(args),
         f"  a task is parked at its attempt {args.max_attempts} (PUSHER_MAX_ATTEMPTS); soketi's "
         f"webhooks go to {app}/pusher/webhooks",
         "Your own code against this stack: "
         f"PUSHER_URL=http://{args.key}:{args.secret}@{HOST}:{args.soketi_port}/apps/{args.app_id} "
-        f"GOOGLE_CLOUD_PROJECT={args.project} CLOUD_TASKS_EMULATOR_HOST={HOST}:{args.tasks_port}",
+        f"GOOGLE_CLOUD_PROJECT={args.project} CLOUD_TASKS_EMULATOR_HOST={HOST}:{args.tasks_port}"
+        + ("" if args.no_datastore_reason else f" DATASTORE_EMULATOR_HOST={HOST}:{args.datastore_port}"),
         f"  publish    curl -H 'Authorization: Bearer {LOCAL_PUSH_TOKEN}' -H 'Content-Type: application/json'"
         f" -d '{{\"n\": 1}}' {app}/push/my-channel/my-event",
         "Press Ctrl-C to stop everything.",
     ]
+
+
+def datastore_summary(args: argparse.Namespace) -> str:
+    """The summary's line on where parked events, the outbox and webhook records live."""
+    if args.no_datastore_reason is None:
+        return (
+            f"  datastore  Datastore emulator on {HOST}:{args.datastore_port} (project {args.project}, "
+            "in memory: parked events, outbox, webhook records, as deployed)"
+        )
+    return "  datastore  none: parked events, outbox and webhook records stay in the app's memory"
 
 
 def purge_queue(args: argparse.Namespace) -> int:
@@ -415,6 +491,11 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             stack.say(f"cannot start: {problem}")
         return 2
+    if args.no_datastore_reason not in (None, "--no-datastore"):
+        stack.say(
+            "no Datastore emulator: parked events, the outbox and webhook records stay in the "
+            f"app's memory and are lost at a restart ({args.no_datastore_reason})"
+        )
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stack.stopping.set())
     try:

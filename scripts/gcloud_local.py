@@ -39,6 +39,20 @@ def gcloud_missing() -> str | None:
     return None
 
 
+def datastore_emulator_missing() -> str | None:
+    """Why the Datastore emulator cannot run here: no gcloud, no emulator component, no Java
+    (``None`` when it can)."""
+    missing = gcloud_missing()
+    if missing is not None:
+        return missing
+    sdk = sdk_root()
+    if sdk is None or not (sdk / "platform" / "cloud-datastore-emulator").is_dir():
+        return f"the gcloud component cloud-datastore-emulator is not installed: {INSTALL_HINT}"
+    if shutil.which("java") is None:
+        return f"Java is not on PATH (the Datastore emulator needs Java 11+): {INSTALL_HINT}"
+    return None
+
+
 def sdk_root() -> Path | None:
     """The Google Cloud SDK's directory (where ``platform/google_appengine`` lives)."""
     gcloud = shutil.which("gcloud")

@@ -3,11 +3,19 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// The task view polls /tasks/recent (pushing outcomes through Pusher would fail exactly
+// during an outage): every second while the log changes or a bubble waits for its task,
+// backing off to every 5 s while nothing changes.
 const TASK_POLL_MS = 1000;
+const TASK_POLL_IDLE_MS = 5000;
+// Each tab keeps its own user (sessionStorage): two tabs of one browser are two people. The
+// cookie /demo/name sets is only this browser's last name, offered to a new tab.
+const TAB_USER_KEY = "demo-user";
 
 // shown: every message on the page by id (a message Pusher delivers twice shows once);
 // byTask: the sender's own bubbles by the task that carries them (each follows its task).
 const state = { config: null, user: null, pusher: null, channel: null, shown: new Map(), byTask: new Map() };
+const poll = { delay: TASK_POLL_MS, timer: null, lastAnswer: "" };
 const FINAL_STATES = new Set(["delivered", "parked", "refused"]);
 
 function element(tag, className, text) {
@@ -35,6 +43,28 @@ function messageId() {
 
 // --- joining -------------------------------------------------------------------------
 
+function tabUser() {
+  try {
+    return sessionStorage.getItem(TAB_USER_KEY);
+  } catch {
+    return null;  // storage disabled: the cookie's user, shared by the browser's tabs
+  }
+}
+
+function rememberTabUser(user) {
+  try {
+    sessionStorage.setItem(TAB_USER_KEY, user);
+  } catch {
+    // storage disabled: requests carry the cookie only
+  }
+}
+
+// The header that names this tab's user on /pusher/auth and /push (the cookie would name
+// the browser's last user).
+function userHeaders() {
+  return state.user ? { [state.config.userHeader]: state.user } : {};
+}
+
 async function chooseName(event) {
   event.preventDefault();
   $("join-error").textContent = "";
@@ -47,6 +77,7 @@ async function chooseName(event) {
     $("join-error").textContent = answer.error || `refused (${response.status})`;
     return;
   }
+  rememberTabUser(answer.user);
   enterLobby(answer.user);
 }
 
@@ -80,7 +111,7 @@ function connect() {
     forceTLS: config.forceTLS,
     enabledTransports: ["ws", "wss"],
     disableStats: true,
-    channelAuthorization: { endpoint: config.authEndpoint, transport: "ajax" },
+    channelAuthorization: { endpoint: config.authEndpoint, transport: "ajax", headers: userHeaders() },
   };
   if (config.wsHost) Object.assign(options, { wsHost: config.wsHost, wsPort: config.wsPort, wssPort: config.wssPort });
   state.pusher = new Pusher(config.key, options);
@@ -194,7 +225,7 @@ async function send(event) {
   try {
     const response = await fetch(state.config.pushPath, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...userHeaders() },
       body: JSON.stringify(message),
     });
     const answer = await response.json().catch(() => ({}));
@@ -202,6 +233,7 @@ async function send(event) {
     item.dataset.task = answer.task;
     state.byTask.set(answer.task, item);
     setStatus(item, `queued as task ${shortName(answer.task)}`, "queued");
+    pollSoon();
   } catch (error) {
     setStatus(item, `refused: ${error.message}`, "refused");
   }
@@ -269,12 +301,35 @@ function renderTasks(tasks) {
   return rows.length;
 }
 
+// A bubble of this tab still waits for its task's outcome.
+function waitingForTasks() {
+  return [...state.byTask.values()].some((item) => !FINAL_STATES.has(item.querySelector(".status").dataset.state));
+}
+
+function schedulePoll(changed) {
+  poll.delay = changed || waitingForTasks() ? TASK_POLL_MS : Math.min(poll.delay * 2, TASK_POLL_IDLE_MS);
+  $("tasks-status").dataset.pollMs = String(poll.delay);
+  poll.timer = setTimeout(pollTasks, poll.delay);
+}
+
+// Poll now, unless a poll is under way (it schedules the next one itself).
+function pollSoon() {
+  if (poll.timer === null) return;
+  clearTimeout(poll.timer);
+  poll.timer = setTimeout(pollTasks, 0);
+}
+
 async function pollTasks() {
+  poll.timer = null;
   const status = $("tasks-status");
+  let changed = false;
   try {
     const response = await fetch(state.config.tasksPath, { cache: "no-store" });
     if (!response.ok) throw new Error(`${state.config.tasksPath} answered ${response.status}`);
-    const tasks = tasksByName((await response.json()).tasks);
+    const answer = await response.text();
+    changed = answer !== poll.lastAnswer;
+    poll.lastAnswer = answer;
+    const tasks = tasksByName(JSON.parse(answer).tasks);
     followTasks(tasks);
     const count = renderTasks(tasks);
     $("tasks-table").hidden = count === 0;
@@ -285,7 +340,7 @@ async function pollTasks() {
     status.hidden = false;
     status.textContent = `Task view unavailable: ${error.message}`;
   }
-  setTimeout(pollTasks, TASK_POLL_MS);
+  schedulePoll(changed);
 }
 
 // --- simulated outage ------------------------------------------------------------------
@@ -323,7 +378,9 @@ async function start() {
     button.addEventListener("click", () => outage(button.dataset.mode));
   }
   outage();
-  if (state.config.user) enterLobby(state.config.user);
+  const user = tabUser();
+  if (user) enterLobby(user);  // this tab's user (a reload keeps it)
+  else if (state.config.user) $("name-input").value = state.config.user;  // a new tab: offer the browser's last name
   pollTasks();
 }
 

@@ -1,4 +1,5 @@
-"""The demo authorizer (DEMO_MODE=1): the ``user`` cookie names the user."""
+"""The demo authorizer (DEMO_MODE=1): the ``X-Demo-User`` header (a browser tab's user), else the
+``user`` cookie, names the user."""
 
 from __future__ import annotations
 
@@ -54,6 +55,32 @@ def test_without_a_valid_cookie_everything_is_refused(app, cookie):
     assert app.post(
         "/pusher/auth", {"socket_id": SOCKET, "channel_name[0]": "private-a"}, status=200
     ).json == {"private-a": {"status": 403}}
+
+
+def test_the_tabs_header_names_the_user_before_the_browsers_cookie(app):
+    """Two tabs of one browser share the cookie; each names its own user with the header."""
+    app.set_cookie("user", "alice")
+    for user in ("bob", "carol"):
+        answer = app.post(
+            "/pusher/auth",
+            {"socket_id": SOCKET, "channel_name": "presence-lobby"},
+            headers={"X-Demo-User": user},
+        ).json
+        assert json.loads(answer["channel_data"]) == {"user_id": user, "user_info": {"name": user}}
+    answer = app.post("/pusher/user-auth", {"socket_id": SOCKET}, headers={"X-Demo-User": "bob"}).json
+    assert json.loads(answer["user_data"])["id"] == "bob"
+
+
+@pytest.mark.parametrize("header", ["", "not a user id", "x" * 300])
+def test_an_invalid_header_is_refused_even_with_a_valid_cookie(app, header):
+    app.set_cookie("user", "alice")
+    app.post(
+        "/pusher/auth",
+        {"socket_id": SOCKET, "channel_name": "presence-lobby"},
+        headers={"X-Demo-User": header},
+        status=403,
+    )
+    app.post("/pusher/user-auth", {"socket_id": SOCKET}, headers={"X-Demo-User": header}, status=403)
 
 
 @pytest.mark.parametrize(("demo_mode", "status"), [("1", 200), ("0", 403), ("", 403)])

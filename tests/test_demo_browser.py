@@ -1,14 +1,15 @@
 """The demo page in headless Chromium against the real local stack (`make dev` on free ports):
 two users in two browser contexts see each other in the presence list and exchange messages
-that travel POST /push -> Cloud Tasks emulator -> worker -> soketi -> pusher-js; a message
-delivered twice shows once, in order; a bubble follows its task through a simulated outage."""
+that travel POST /push -> Cloud Tasks emulator -> worker -> soketi -> pusher-js; two tabs of
+ONE browser are two users; a message delivered twice shows once, in order; a bubble follows
+its task through a simulated outage."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from pusherlib import Pusher
 from tests.support.chromium import chromium
@@ -35,8 +36,9 @@ def browser():
 class Visitor:
     """One person: a browser context of its own (own cookies), every URL it requested."""
 
-    def __init__(self, browser: Browser, base_url: str):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 760})
+    def __init__(self, browser: Browser, base_url: str, context: BrowserContext | None = None):
+        """``context``: a tab in that browser context (sharing its cookies), else a context of its own."""
+        self.context = context or browser.new_context(viewport={"width": 1280, "height": 760})
         self.page: Page = self.context.new_page()
         self.requested: list[str] = []
         self.page.on("request", lambda request: self.requested.append(request.url))
@@ -94,6 +96,43 @@ def test_two_users_see_each_other_and_chat_through_the_queue(stack, browser):
         bob.close()
 
 
+def test_two_tabs_of_one_browser_are_two_users_and_renaming_one_keeps_the_other(stack, browser):
+    """Tabs share the browser's cookie; each keeps its own user (sessionStorage), so both are
+    in the presence list, and a rename in one tab leaves the other as it was (a reload too)."""
+    first = Visitor(browser, stack.app_url)
+    second = Visitor(browser, stack.app_url, context=first.context)  # same cookies
+    try:
+        first.join("frank")
+        second.page.reload()  # a new tab after the first chose a name: offered that name, not joined
+        expect(second.page.locator("#name-input")).to_have_value("frank")
+        expect(second.page.locator("#whoami")).to_be_hidden()
+        second.join("grace")
+        for tab in (first, second):
+            expect(tab.member("frank")).to_be_visible(timeout=WAIT_MS)
+            expect(tab.member("grace")).to_be_visible(timeout=WAIT_MS)
+        expect(first.page.locator("#members li.me")).to_have_attribute("data-user", "frank")
+        expect(second.page.locator("#members li.me")).to_have_attribute("data-user", "grace")
+
+        second.say("sent by grace")
+        received = first.page.locator(".message:not(.mine)")
+        expect(received.locator(".author")).to_have_text(["grace"], timeout=WAIT_MS)
+        own_status = second.page.locator(".message.mine .status")
+        expect(own_status).to_have_text(re.compile("delivered"), timeout=WAIT_MS)
+
+        second.page.click("#rename")
+        second.join("henry")
+        expect(first.member("henry")).to_be_visible(timeout=WAIT_MS)
+        expect(first.member("grace")).to_have_count(0, timeout=WAIT_MS)
+        expect(first.member("frank")).to_be_visible()
+        expect(first.page.locator("#whoami")).to_have_text("frank")
+        first.page.reload()  # the tab's user survives a reload, although the cookie says henry
+        expect(first.page.locator("#whoami")).to_have_text("frank", timeout=WAIT_MS)
+        expect(first.page.locator("#members li.me")).to_have_attribute("data-user", "frank", timeout=WAIT_MS)
+        expect(second.member("frank")).to_be_visible(timeout=WAIT_MS)
+    finally:
+        first.close()
+
+
 def test_a_name_pusher_cannot_use_is_refused_with_a_message(stack, browser):
     visitor = Visitor(browser, stack.app_url)
     try:
@@ -148,6 +187,8 @@ def test_a_bubble_follows_its_task_through_a_simulated_outage(outage_stack, brow
         expect(visitor.member("erin")).to_be_visible(timeout=WAIT_MS)
         down = page.locator('#outage button[data-mode="outage"]')
         expect(down).to_be_visible(timeout=WAIT_MS)
+        poll_ms = page.locator("#tasks-status")
+        expect(poll_ms).to_have_attribute("data-poll-ms", "5000", timeout=60_000)  # idle: backed off
 
         down.click()
         expect(down).to_have_attribute("aria-pressed", "true", timeout=WAIT_MS)
@@ -155,6 +196,7 @@ def test_a_bubble_follows_its_task_through_a_simulated_outage(outage_stack, brow
         status = page.locator(".message.mine .status").last
         expect(status).to_have_attribute("data-state", "retried", timeout=WAIT_MS)
         expect(status).to_have_text(re.compile(r"retried \(\d+\)"))
+        expect(poll_ms).to_have_attribute("data-poll-ms", "1000")  # a bubble waits for its task
         page.click('#outage button[data-mode="off"]')
         expect(status).to_have_attribute("data-state", "delivered", timeout=60_000)
         expect(page.locator(".message .text")).to_have_text(["during the outage"])

@@ -62,6 +62,14 @@ def test_a_name_pusher_cannot_use_is_refused_and_sets_nothing(app, name):
     assert "Set-Cookie" not in answer.headers
 
 
+def test_the_config_names_the_tabs_user_from_the_header_before_the_cookie(app):
+    """The page sends its tab's user in the header the config names; the cookie is the fallback."""
+    app.post("/demo/name", {"name": "ada"})
+    config = app.get("/demo/config.json").json
+    assert (config["user"], config["userHeader"]) == ("ada", "X-Demo-User")
+    assert app.get("/demo/config.json", headers={"X-Demo-User": "grace"}).json["user"] == "grace"
+
+
 def test_soketi_is_reached_on_its_own_host_and_port(app):
     config = app.get("/demo/config.json").json
     assert config["key"] == "app-key"

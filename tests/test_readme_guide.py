@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from handlers.extra_routes import route_groups
+from scripts.gcloud_local import datastore_emulator_missing
 from settings import ConfigError, PusherSettings, Settings
 from tests.support.devstack import DevStack
 from tests.support.processes import ROOT
@@ -43,6 +44,8 @@ def test_your_own_script_against_the_stack(stack):
         "GOOGLE_CLOUD_PROJECT": "local-dev",
         "CLOUD_TASKS_EMULATOR_HOST": f"127.0.0.1:{stack.ports['tasks']}",
     }
+    if datastore_emulator_missing() is None:  # the stack runs it: the README exports it
+        env["DATASTORE_EMULATOR_HOST"] = f"127.0.0.1:{stack.ports['datastore']}"
     with Subscriber(stack.ws_url, timeout=30) as subscriber:
         subscriber.subscribe("own-code")
         argv = [sys.executable, "-m", "examples.own_code"]

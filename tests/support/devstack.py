@@ -24,15 +24,19 @@ class DevStack:
         wsgi_app: str = "main:app",
         max_attempts: int = 3,
         env: dict[str, str] | None = None,
+        with_datastore: bool = True,
         **ports: int,
     ):
+        """``with_datastore=False``: with ``--no-datastore`` (a stack that starts faster)."""
         self.wsgi_app, self.max_attempts, self.extra_env = wsgi_app, max_attempts, env or {}
+        self.with_datastore = with_datastore
         self.ports = {
             "app": free_port(),
             "soketi": free_port(),
             "soketi_metrics": free_port(),
             "proxy": free_port(),
             "tasks": free_port(),
+            "datastore": free_port(),
             **ports,
         }
         self.key, self.secret, self.app_id = "devstack-key", "devstack-secret", "77"
@@ -65,6 +69,9 @@ class DevStack:
             self.wsgi_app,
             "--max-attempts",
             str(self.max_attempts),
+            "--datastore-port",
+            str(self.ports["datastore"]),
+            *([] if self.with_datastore else ["--no-datastore"]),
         ]
 
     @property
@@ -75,7 +82,7 @@ class DevStack:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.ports['soketi']}/app/{self.key}?protocol=7&client=pytest&version=1.0"
 
-    def start(self, timeout: float = 90) -> None:
+    def start(self, timeout: float = 180) -> None:
         """Start it and wait for its "ready" line; fail (after stopping it) if it exits first."""
         OUTPUT.mkdir(exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHER_", "DEV_"))}
@@ -140,19 +147,24 @@ class DevStack:
     def descendants(self) -> set[int]:
         """Every process started by devstack (children, grandchildren, ...) right now."""
         assert self.process is not None
-        parents: dict[int, int] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-        found, frontier = set(), {self.process.pid}
-        while frontier:
-            frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-            found |= frontier
-        return found
+        return descendants(self.process.pid)
+
+
+def descendants(root: int) -> set[int]:
+    """Every process below ``root`` (children, grandchildren, ...) right now."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
 
 
 def process_alive(pid: int) -> bool:
