@@ -17,10 +17,10 @@ on that service account (Service Account User). Without one, tasks are App Engin
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .lazy import OnFirstUse
 from .tasks import InvalidTaskError, QueueUnavailable, TaskAlreadyExistsError, TaskRequest
 
 if TYPE_CHECKING:
@@ -67,17 +67,12 @@ class CloudTasksBackend:
         self.queue_name, self.parking = queue_name, parking
         self.emulator_host, self.timeout = emulator_host, timeout
         self.http_target = http_target
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client: OnFirstUse[Any] = OnFirstUse(self._make_client)
 
     @property
     def client(self) -> Any:
         """The process's ``CloudTasksClient``."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
+        return self._client.get()
 
     def _make_client(self) -> Any:
         from google.cloud import tasks_v2

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .lazy import OnFirstUse
 from .tasks import QueueUnavailable
 
 DEFAULT_PROJECT = "local-dev"
@@ -30,17 +31,12 @@ class NdbClients:
 
     def __init__(self, project: str | None, emulator_host: str | None):
         self.project, self.emulator_host = project, emulator_host
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._client: OnFirstUse[Any] = OnFirstUse(self._make)
 
     @property
     def client(self) -> Any:
         """The ``google.cloud.ndb.Client``."""
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._make()
-        return self._client
+        return self._client.get()
 
     def _make(self) -> Any:
         from google.cloud import ndb
