@@ -108,7 +108,10 @@ def write_app_yaml(args: argparse.Namespace) -> Path:
     config.pop("includes", None)
     config["env_variables"].update(app_environment(args))
     entrypoint = config["entrypoint"].replace("--bind :$PORT", f"--bind {HOST}:$PORT --no-control-socket")
-    config["entrypoint"] = entrypoint.replace("main:app", shlex.quote(args.wsgi_app))  # run by /bin/sh
+    if args.wsgi_app != "main:app":  # a WSGI app of yours: served by granian's WSGI interface
+        entrypoint = entrypoint.replace("--interface asgi", "--interface wsgi").replace("--loop uvloop ", "")
+        entrypoint = entrypoint.replace("main:asgi_app", shlex.quote(args.wsgi_app))  # run by /bin/sh
+    config["entrypoint"] = entrypoint
     path = ROOT / f".appserver-{args.app_port}.yaml"
     text = io.StringIO()
     yaml.dump(config, text)
