@@ -12,7 +12,7 @@ so a client reading it slowly holds no thread either.
 The environ follows PEP 3333 (as gunicorn builds it, with its ``RAW_URI``: the request
 target as sent). Headers whose names hold ``_`` are dropped: they would read as their ``-``
 spelling (``X_AppEngine_QueueName`` as ``X-AppEngine-QueueName``), which App Engine's front
-end does not strip. The ``write`` callable of ``start_response`` is not supported.
+end is not documented to strip. The ``write`` callable of ``start_response`` is not supported.
 """
 
 from __future__ import annotations
@@ -90,7 +90,11 @@ class AsgiBridge:
             environ["CONTENT_LENGTH"] = str(len(body))
         environ["wsgi.input"] = io.BytesIO(body)
         loop = asyncio.get_running_loop()
-        status, headers, chunks = await loop.run_in_executor(self.threads, run_wsgi, self.app, environ)
+        try:
+            status, headers, chunks = await loop.run_in_executor(self.threads, run_wsgi, self.app, environ)
+        except Exception:
+            logs.log(logging.ERROR, "unhandled error", exc_info=True, path=environ["PATH_INFO"][:300])
+            status, headers, chunks = _json_answer(500, "internal error")
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": False})
 
@@ -193,12 +197,14 @@ def _write_unsupported(data: bytes) -> None:
     raise NotImplementedError("the write() callable of start_response is not supported: return an iterable")
 
 
+def _json_answer(status: int, message: str) -> tuple[int, list[tuple[bytes, bytes]], list[bytes]]:
+    body = json.dumps({"error": message}).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return status, headers, [body]
+
+
 async def _send_refusal(send: Send, refused: BodyRefused) -> None:
-    body = json.dumps({"error": str(refused)}).encode("utf-8")
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),  # the rest of the body is never read
-    ]
-    await send({"type": "http.response.start", "status": refused.status, "headers": headers})
+    status, headers, (body,) = _json_answer(refused.status, str(refused))
+    headers.append((b"connection", b"close"))  # the rest of the body is never read
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -4,6 +4,7 @@ WSGI app gets is what PEP 3333 and WebOb expect, and the WSGI protocol is kept."
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from handlers.asgi_bridge import AsgiBridge
+from pushqueue import logs
 from tests.support.appserver import AppServer
 
 ECHO = (
@@ -102,13 +104,19 @@ def test_the_iterable_is_sent_then_closed_and_an_error_page_replaces_the_answer(
     assert body.closed
 
 
-def test_the_write_callable_says_it_is_not_supported():
+def test_the_write_callable_says_it_is_not_supported_in_the_log_and_answers_500(caplog):
     def app(environ, start_response):
         start_response("200 OK", [])("old style")
         return []
 
-    with pytest.raises(NotImplementedError, match="write"):
-        call(AsgiBridge(app, threads=1, body_timeout=5, max_body_bytes=10), {})
+    logs.LOGGER.addHandler(caplog.handler)  # whether or not logs.configure() ran in this process
+    try:
+        sent = call(AsgiBridge(app, threads=1, body_timeout=5, max_body_bytes=10), {})
+    finally:
+        logs.LOGGER.removeHandler(caplog.handler)
+    assert sent[0]["status"] == 500
+    assert json.loads(sent[1]["body"]) == {"error": "internal error"}
+    assert "the write() callable of start_response is not supported" in caplog.text
 
 
 def test_an_underscored_queue_header_proves_nothing_on_app_engine(soketi, datastore, subscriber, pusher):
