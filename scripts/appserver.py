@@ -110,7 +110,10 @@ def write_app_yaml(args: argparse.Namespace) -> Path:
     entrypoint = config["entrypoint"].replace("--bind :$PORT", f"--bind {HOST}:$PORT --no-control-socket")
     if args.wsgi_app != "main:app":  # a WSGI app of yours: served by granian's WSGI interface
         entrypoint = entrypoint.replace("--interface asgi", "--interface wsgi").replace("--loop uvloop ", "")
-        entrypoint = entrypoint.replace("main:asgi_app", shlex.quote(args.wsgi_app))  # run by /bin/sh
+        app = args.wsgi_app
+        if app.endswith("()"):  # module:create(): granian calls the factory itself
+            app, entrypoint = app[:-2], entrypoint.replace("--interface wsgi", "--interface wsgi --factory")
+        entrypoint = entrypoint.replace("main:asgi_app", shlex.quote(app))  # run by /bin/sh
     config["entrypoint"] = entrypoint
     path = ROOT / f".appserver-{args.app_port}.yaml"
     text = io.StringIO()
