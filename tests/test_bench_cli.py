@@ -27,7 +27,11 @@ def test_save_writes_the_committed_results():
 def test_make_bench_passes_save_only_when_asked():
     def bench_command(*variables: str) -> str:
         dry_run = subprocess.run(
-            ["make", "-n", "bench", *variables], cwd=ROOT, capture_output=True, text=True, check=True
+            ["make", "--no-print-directory", "-n", "bench", *variables],  # also under `make test`
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return dry_run.stdout.strip().splitlines()[-1]
 

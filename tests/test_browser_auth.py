@@ -137,12 +137,12 @@ def test_browser_without_the_user_cookie_is_refused(site, open_page, batch):
 
 
 class E2EAppServer(AppServer):
-    """The app under gunicorn as ``main:app`` is, plus the Pusher endpoints and the test
-    page (``tests.browser.e2e_app``)."""
+    """The app under the entrypoint's server, plus the Pusher endpoints and the test page
+    (``tests.browser.e2e_app``, served under the entrypoint's name: ``asgi_app``)."""
 
     def __init__(self, env, **options):
         super().__init__(env, name="app-browser-auth", **options)
-        self.argv = [*self.argv[:-1], "tests.browser.e2e_app:app"]
+        self.argv = [*self.argv[:-1], "tests.browser.e2e_app:" + self.argv[-1].split(":", 1)[1]]
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,7 @@ def test_admin_pages_need_dev_appservers_admin_sign_in(stack):
     user = stack.client()
     user.get("/_ah/login", params={"email": "user@example.com", "action": "Login", "continue": "/"})
     assert user.get("/admin/parked").status_code != 200
-    assert stack.client(admin=True).get("/admin/parked").json()["cursor"] is None
+    assert "parked" in stack.client(admin=True).get("/admin/parked").json()
 
 
 def test_a_permanently_bad_event_is_parked_in_datastore(stack):

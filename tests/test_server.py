@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.appserver import AppServer, entrypoint, running_stack, server_argv, tree_rss_kib
+from tests.support.appserver import APP_YAML, AppServer, entrypoint, running_stack, server_argv, tree_rss_kib
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.processes import OUTPUT, ROOT, free_port, port_open, wait_until
 
@@ -39,6 +39,14 @@ def option(name: str) -> str:
     """The value of ``name`` in the entrypoint's command line."""
     words = shlex.split(entrypoint())
     return words[words.index(name) + 1]
+
+
+def app_yaml_variable(name: str) -> str:
+    """The value of ``name`` in ``app.yaml``'s ``env_variables``."""
+    for line in APP_YAML.read_text().splitlines():
+        if line.strip().startswith(f"{name}:"):
+            return shlex.split(line.split(":", 1)[1], comments=True)[0]
+    raise KeyError(name)
 
 
 class ExactEntrypoint:
@@ -157,7 +165,7 @@ def test_the_apps_log_lines_go_to_stdout(soketi):
 def test_processes_threads_and_memory_suit_an_f1_instance(soketi):
     # 2 processes of 4 threads: the 8 tasks in flight the benchmarks measure, and what
     # App Engine recommends for F1/F2 (2 workers); memory stays far below F1's 384 MB.
-    assert (option("--workers"), option("--blocking-threads")) == ("2", "4")
+    assert (option("--workers"), app_yaml_variable("APP_THREADS")) == ("2", "4")
     server = ExactEntrypoint({"PUSHER_URL": soketi.url}, "entrypoint-memory")
     try:
         with httpx.Client(base_url=server.url, timeout=10) as client:
@@ -183,24 +191,61 @@ def test_headers_that_never_finish_are_cut_off(soketi):
         server.stop()
 
 
+def slow_body_head(path: str, length: int) -> bytes:
+    """A request to ``path`` the app would accept (the publisher's token, the queue's header),
+    its head and the first byte of its ``length``-byte JSON body."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {PUBLISHER_TOKEN}\r\n"
+        f"X-AppEngine-QueueName: pusher\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n{{"
+    ).encode()
+
+
+class DrippingBodies:
+    """Connections that sent their headers and then send their bodies one byte a second,
+    forever (until the server closes them or the block ends)."""
+
+    def __init__(self, held: ExitStack, port: int, count: int, path: str):
+        self.stopped = threading.Event()
+        self.sockets = [
+            held.enter_context(closing(socket.create_connection(("127.0.0.1", port)))) for _ in range(count)
+        ]
+        for slow in self.sockets:
+            slow.sendall(slow_body_head(path, 100_000))
+        self.thread = threading.Thread(target=self._drip, daemon=True)
+        self.thread.start()
+        held.callback(self.stop)
+
+    def _drip(self) -> None:
+        open_sockets = list(self.sockets)
+        while open_sockets and not self.stopped.wait(1):
+            for slow in list(open_sockets):
+                try:
+                    slow.sendall(b" ")
+                except OSError:  # answered 408 and closed: that one is over
+                    open_sockets.remove(slow)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=30)
+
+
 @pytest.mark.emulator
 def test_queued_events_are_delivered_while_32_slow_clients_hold_connections(soketi, subscriber):
-    """32 connections sending headers slowly and 3 sending a body slowly, held open while
-    events go the real path: POST /push, the Cloud Tasks emulator, the worker, soketi."""
+    """32 connections sending headers slowly and 12 dripping their bodies (more than the
+    entrypoint's 8 threads), held open while events go the real path: POST /push, the Cloud
+    Tasks emulator, the worker, soketi."""
     subscriber.subscribe("slow-clients")
     env = {"PUSHER_URL": soketi.url, **PUBLISHER, **LOCAL}
     with (
         ExitStack() as held,
         running_stack(env, workers=None, threads=None, name="app-slow-clients") as stack,
     ):
-        for number in range(35):
+        for _ in range(32):
             slow = held.enter_context(closing(socket.create_connection(("127.0.0.1", stack.app.port))))
-            if number < 32:
-                slow.sendall(b"POST /push/slow-clients/ev HTTP/1.1\r\nHost: x\r\nContent-")
-            else:
-                slow.sendall(
-                    b"POST /push/slow-clients/ev HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
-                )
+            slow.sendall(b"POST /push/slow-clients/ev HTTP/1.1\r\nHost: x\r\nContent-")
+        DrippingBodies(held, stack.app.port, 12, "/push/slow-clients/ev")
+        DrippingBodies(held, stack.app.port, 12, "/worker/push/slow-clients/ev")
         publisher = {"Authorization": f"Bearer {PUBLISHER_TOKEN}"}
         for number in range(20):
             answer = stack.app.client.post("/push/slow-clients/ev", json={"n": number}, headers=publisher)
@@ -209,13 +254,65 @@ def test_queued_events_are_delivered_while_32_slow_clients_hold_connections(soke
         assert sorted(event["n"] for event in received) == list(range(20))
 
 
+def read_until_closed(connection: socket.socket, timeout: float) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    connection.settimeout(timeout)
+    answer = b""
+    while chunk := connection.recv(65536):
+        answer += chunk
+    return answer
+
+
+def test_a_body_that_stalls_is_answered_408_and_the_connection_closed(soketi):
+    assert float(app_yaml_variable("BODY_READ_TIMEOUT")) <= 30
+    env = {"PUSHER_URL": soketi.url, **PUBLISHER, "BODY_READ_TIMEOUT": "2"}
+    server = ExactEntrypoint(env, "entrypoint-slow-body")
+    try:
+        for path in ("/push/slow/ev", "/worker/push/slow/ev"):
+            with closing(socket.create_connection(("127.0.0.1", server.port))) as slow:
+                slow.sendall(slow_body_head(path, 100))
+                answer = read_until_closed(slow, 60)  # returns once the server closed it
+            assert answer.startswith(b"HTTP/1.1 408"), answer
+            assert b"the body did not arrive within 2 s" in answer
+    finally:
+        server.stop()
+
+
+def test_a_body_above_the_limit_is_answered_413_without_being_read(soketi):
+    server = ExactEntrypoint({"PUSHER_URL": soketi.url}, "entrypoint-large-body")
+    try:
+        with closing(socket.create_connection(("127.0.0.1", server.port))) as large:
+            # Declared: refused at once, none of it sent.
+            large.sendall(
+                b"POST /worker/push/big/ev HTTP/1.1\r\nHost: x\r\nX-AppEngine-QueueName: pusher\r\n"
+                b"Content-Length: 2000000\r\n\r\n"
+            )
+            answer = read_until_closed(large, 60)
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        with closing(socket.create_connection(("127.0.0.1", server.port))) as large:
+            # Chunked, size unknown: refused once above 1 MB, the rest never read.
+            large.sendall(
+                b"POST /worker/push/big/ev HTTP/1.1\r\nHost: x\r\nX-AppEngine-QueueName: pusher\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
+            with contextlib.suppress(OSError):  # the server may close before all of it is sent
+                for _ in range(17):  # 1.0625 MB, and the body is never finished
+                    large.sendall(chunk)
+            answer = read_until_closed(large, 60)
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+    finally:
+        server.stop()
+
+
 def test_app_server_runs_the_entrypoint_with_the_counts_asked_for():
     argv = server_argv(entrypoint(), 8123, workers=1, threads=8)
     assert argv[argv.index("--port") + 1] == "8123"
     assert argv[argv.index("--workers") + 1] == "1"
-    assert argv[argv.index("--blocking-threads") + 1] == "8"
-    assert argv[-1] == "main:app"
-    assert AppServer({}, port=8123).argv == argv
+    assert argv[-1] == "main:asgi_app"
+    server = AppServer({}, port=8123)
+    assert server.argv == argv
+    assert server.env["APP_THREADS"] == "8"  # the bridge's threads: a setting, not an option
 
 
 def test_a_client_leaving_in_the_middle_of_its_body_is_no_server_error(soketi):

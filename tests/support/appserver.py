@@ -1,4 +1,4 @@
-"""The app (``main:app``) under the server of ``app.yaml``'s entrypoint, started by the tests
+"""The app (``main:asgi_app``) under the server of ``app.yaml``'s entrypoint, started by the tests
 on a free port.
 
 The app is configured by environment variables only (see ``settings.py``); pass them as
@@ -45,9 +45,12 @@ from .processes import ROOT, ManagedProcess, free_port
 READY_PATH = "/_ah/warmup"
 ADMIN_HEADERS = {"X-AppEngine-User-Is-Admin": "1"}  # what App Engine adds for a signed-in admin
 APP_YAML = ROOT / "app.yaml"
-# The options that set a server's worker processes and threads (gunicorn's, granian's).
+# The options that set a server's worker processes and threads (gunicorn's, granian's WSGI).
 WORKER_OPTIONS = ("--workers",)
 THREAD_OPTIONS = ("--threads", "--blocking-threads")
+# Served through ASGI (handlers/asgi_bridge.py), the app's threads are a setting instead.
+ASGI_INTERFACE = ("--interface", "asgi")
+THREADS_VARIABLE = "APP_THREADS"
 
 
 def entrypoint(app_yaml: Path = APP_YAML) -> str:
@@ -71,8 +74,8 @@ def server_argv(
     program is looked up next to this Python first (the virtualenv's ``bin``)."""
     argv = shlex.split(re.sub(r"\$\{?PORT\}?", str(port), command))
     for options, value in ((WORKER_OPTIONS, workers), (THREAD_OPTIONS, threads)):
-        if value is None:
-            continue
+        if value is None or (options is THREAD_OPTIONS and is_asgi(command)):
+            continue  # threads of the ASGI bridge: see server_env
         found = [index for index, word in enumerate(argv) if word in options]
         if not found:
             raise ValueError(f"{command!r} has none of {options}")
@@ -81,6 +84,17 @@ def server_argv(
         argv[-1] = app
     argv[0] = shutil.which(argv[0], path=str(Path(sys.executable).parent)) or argv[0]
     return argv
+
+
+def is_asgi(command: str) -> bool:
+    """Whether ``command`` serves the app through granian's ASGI interface (the bridge)."""
+    words = shlex.split(command)
+    return any(words[index : index + 2] == list(ASGI_INTERFACE) for index in range(len(words)))
+
+
+def server_env(command: str, threads: int | None) -> dict[str, str]:
+    """The environment setting ``threads`` where ``command`` has no option for them (ASGI)."""
+    return {THREADS_VARIABLE: str(threads)} if threads is not None and is_asgi(command) else {}
 
 
 def tree_rss_kib(pid: int) -> int:
@@ -97,7 +111,7 @@ def tree_rss_kib(pid: int) -> int:
 
 
 class AppServer(ManagedProcess):
-    """``main:app`` served by ``command`` (default: ``app.yaml``'s entrypoint) on ``port``
+    """The app served by ``command`` (default: ``app.yaml``'s entrypoint) on ``port``
     with ``env`` (added to this process's); one worker process with ``threads`` threads
     unless ``workers`` says otherwise (``None``: as the command has them)."""
 
@@ -122,8 +136,9 @@ class AppServer(ManagedProcess):
             # passes ALLOW_UNVERIFIED_LOCAL_REQUESTS="" (or GAE_ENV=standard).
             **TRUST_ENV,
         }
-        argv = server_argv(command or entrypoint(), port, workers=workers, threads=threads)
-        super().__init__(name, argv, {**defaults, **env}, port)
+        command = command or entrypoint()
+        argv = server_argv(command, port, workers=workers, threads=threads)
+        super().__init__(name, argv, {**defaults, **server_env(command, threads), **env}, port)
 
     @property
     def url(self) -> str:
