@@ -166,6 +166,10 @@ def test_processes_threads_and_memory_suit_an_f1_instance(soketi):
     # 2 processes of 4 threads: the 8 tasks in flight the benchmarks measure, and what
     # App Engine recommends for F1/F2 (2 workers); memory stays far below F1's 384 MB.
     assert (option("--workers"), app_yaml_variable("APP_THREADS")) == ("2", "4")
+    # Bodies read at once (up to 1 MB each) are bounded by the requests a process takes at
+    # once: granian's default (512) would let one process hold 512 MB of them.
+    bodies_at_once_kib = int(option("--backpressure")) * 1024 * int(option("--workers"))
+    assert bodies_at_once_kib <= F1_MEMORY_KIB // 2
     server = ExactEntrypoint({"PUSHER_URL": soketi.url}, "entrypoint-memory")
     try:
         with httpx.Client(base_url=server.url, timeout=10) as client:
