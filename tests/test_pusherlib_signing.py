@@ -25,6 +25,7 @@ from pusherlib.api import RequestBuilder
 from pusherlib.auth import authenticate_channel
 from pusherlib.signing import sign_request, webhook_signature
 from pusherlib.transports import Request
+from pusherlib.validation import RESERVED_EVENT_PREFIXES
 
 # The example app of Pusher's signature documentation.
 DOC_KEY, DOC_SECRET = "278d425bdf160c739803", "7ad3773142a6692b25b8"
@@ -155,7 +156,8 @@ def test_official_request_resigned_by_pusherlib(monkeypatch):
 @settings(max_examples=150, deadline=None)
 @given(
     channel=st.from_regex(r"[-a-zA-Z0-9_=@,.;]{1,164}", fullmatch=True),
-    event=st.text(min_size=1, max_size=200),
+    # The protocol's own event names are refused before signing (test_pusherlib_validation).
+    event=st.text(min_size=1, max_size=200).filter(lambda name: not name.startswith(RESERVED_EVENT_PREFIXES)),
     data=st.text(max_size=300),
     prefix=st.from_regex(r"[-a-zA-Z0-9_=@,.;]{0,20}", fullmatch=True),
 )
