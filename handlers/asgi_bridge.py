@@ -90,29 +90,13 @@ class AsgiBridge:
             environ["CONTENT_LENGTH"] = str(len(body))
         environ["wsgi.input"] = io.BytesIO(body)
         loop = asyncio.get_running_loop()
-        answer = loop.create_future()
         try:
-            self.threads.submit(self._answer_in_thread, loop, answer, environ)
-            status, headers, chunks = await answer
+            status, headers, chunks = await loop.run_in_executor(self.threads, run_wsgi, self.app, environ)
         except Exception:
             logs.log(logging.ERROR, "unhandled error", exc_info=True, path=environ["PATH_INFO"][:300])
             status, headers, chunks = _json_answer(500, "internal error")
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": False})
-
-    def _answer_in_thread(
-        self, loop: asyncio.AbstractEventLoop, answer: asyncio.Future, environ: dict[str, Any]
-    ) -> None:
-        """Run the app (in a pool thread) and hand its answer to ``answer`` on ``loop``.
-
-        One wake-up of the loop per request, where ``run_in_executor`` chains a
-        concurrent future to an asyncio one."""
-        try:
-            result = run_wsgi(self.app, environ)
-        except BaseException as error:  # handed to the awaiting request, as the pool would
-            loop.call_soon_threadsafe(_settle, answer, None, error)
-        else:
-            loop.call_soon_threadsafe(_settle, answer, result, None)
 
     async def _read_body(self, environ: dict[str, Any], receive: Receive) -> bytes:
         """The whole body, or :class:`BodyRefused` / :class:`ClientGone`."""
@@ -120,40 +104,23 @@ class AsgiBridge:
         if declared.isascii() and declared.isdigit() and int(declared) > self.max_body_bytes:
             limit = self.max_body_bytes
             raise BodyRefused(413, f"the body is {declared} bytes; at most {limit} are accepted")
-        task = asyncio.current_task()
-        expired: list[bool] = []
-        # One deadline for the whole body: a bare timer, lighter than ``asyncio.timeout``.
-        timer = asyncio.get_running_loop().call_later(self.body_timeout, _expire, task, expired)
-        try:
-            return await self._receive_whole(receive)
-        except asyncio.CancelledError:
-            if expired and task is not None and task.uncancel() == 0:
-                raise BodyRefused(408, f"the body did not arrive within {self.body_timeout:g} s") from None
-            raise
-        finally:
-            timer.cancel()
-
-    async def _receive_whole(self, receive: Receive) -> bytes:
         parts: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise BodyRefused(413, f"the body is larger than {self.max_body_bytes} bytes")
-            parts.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(parts)
-
-
-def _expire(task: asyncio.Task | None, expired: list[bool]) -> None:
-    """The body deadline passed: mark it and cancel the reading ``task``."""
-    expired.append(True)
-    if task is not None:
-        task.cancel()
+        try:
+            async with asyncio.timeout(self.body_timeout):  # one deadline for the whole body
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise ClientGone
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise BodyRefused(413, f"the body is larger than {self.max_body_bytes} bytes")
+                    parts.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(parts)
+        except TimeoutError:
+            raise BodyRefused(408, f"the body did not arrive within {self.body_timeout:g} s") from None
 
 
 def wsgi_environ(scope: dict[str, Any]) -> dict[str, Any]:
@@ -224,16 +191,6 @@ def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tuple[byt
     status, headers = started[0]
     encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
     return int(status.split(" ", 1)[0]), encoded, chunks
-
-
-def _settle(answer: asyncio.Future, result: Any, error: BaseException | None) -> None:
-    """Complete ``answer`` (on its loop) unless its request was cancelled meanwhile."""
-    if answer.done():
-        return
-    if error is None:
-        answer.set_result(result)
-    else:
-        answer.set_exception(error)
 
 
 def _write_unsupported(data: bytes) -> None:
