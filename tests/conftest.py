@@ -56,3 +56,13 @@ def ndb_context(datastore):
     """A google-cloud-ndb context on the emulator, for the test's thread."""
     with datastore.client().context() as context:
         yield context
+
+
+@pytest.fixture(params=["memory", "datastore"])
+def parking_store(request):
+    """A parking store of each kind: this process's memory, and the Datastore emulator's."""
+    from pushqueue.parking import DatastoreParking, MemoryParking
+
+    if request.param == "memory":
+        return MemoryParking()
+    return DatastoreParking(request.getfixturevalue("datastore").clients())

@@ -38,14 +38,6 @@ from tests.support.soketi import unique
 ADMIN = {"X-AppEngine-User-Is-Admin": "1"}
 
 
-@pytest.fixture(params=["memory", "datastore"])
-def store(request):
-    if request.param == "memory":
-        return MemoryParking()
-    emulator = request.getfixturevalue("datastore")
-    return DatastoreParking(emulator.clients())
-
-
 @pytest.fixture
 def queue_stub():
     """The testbed's taskqueue stub with the queues of queue.yaml (the replays' queue)."""
@@ -66,20 +58,21 @@ def queued(stub) -> list:
     return stub.get_filtered_tasks(queue_names=["pusher"])
 
 
-def park(store, name: str, url: str, body: str = "{}", reason: str = "Pusher 400: bad") -> None:
+def park(parking_store, name: str, url: str, body: str = "{}", reason: str = "Pusher 400: bad") -> None:
     original = TaskRequest(url, body.encode(), (*JSON_HEADERS, ("X-Pusher-Socket-Id", "1.2")))
-    store.park(parked_request(original, reason=reason, original_task=name, retry_count=3), name)
+    parking_store.park(parked_request(original, reason=reason, original_task=name, retry_count=3), name)
 
 
-def names(store, **where: str) -> list[str]:
-    return matching_names(store, ParkedFilter(**where), 1000)
+def names(parking_store, **where: str) -> list[str]:
+    return matching_names(parking_store, ParkedFilter(**where), 1000)
 
 
-def test_a_parked_event_keeps_its_request_and_why(store):
+def test_a_parked_event_keeps_its_request_and_why(parking_store):
     name, channel = unique("t"), unique("ch-")
-    park(store, name, f"/worker/push/{channel}/ev%2Fx", '{"n": 1}', reason="Pusher 413: too big")
-    park(store, name, f"/worker/push/{channel}/ev%2Fx", '{"n": 1}', reason="Pusher 413: too big")  # ack lost
-    [task] = store.page(ParkedFilter(channel=channel), 10).tasks
+    url = f"/worker/push/{channel}/ev%2Fx"
+    park(parking_store, name, url, '{"n": 1}', reason="Pusher 413: too big")
+    park(parking_store, name, url, '{"n": 1}', reason="Pusher 413: too big")  # the ack was lost
+    [task] = parking_store.page(ParkedFilter(channel=channel), 10).tasks
     assert (task.name, task.channels, task.events) == (name, (channel,), ("ev/x",))
     assert (task.reason, task.retry_count, task.original_task) == ("Pusher 413: too big", 3, name)
     assert task.body == b'{"n": 1}' and task.parked_at
@@ -87,28 +80,28 @@ def test_a_parked_event_keeps_its_request_and_why(store):
     assert task.original_request().header("X-Pusher-Parked-Reason") is None
 
 
-def test_listing_filters_by_channel_event_and_reason(store):
+def test_listing_filters_by_channel_event_and_reason(parking_store):
     a, b, reason = unique("ch-"), unique("ch-"), unique("reason ")
     batch = json.dumps([{"channel": a, "name": "e1", "data": "1"}, {"channel": b, "name": "e2", "data": "2"}])
-    park(store, unique("batch"), "/worker/batch", batch, reason=reason)
-    park(store, unique("one"), f"/worker/push/{a}/e3", reason=reason)
-    park(store, unique("other"), f"/worker/push/{a}/e1")
-    assert len(names(store, channel=a)) == 3
-    assert len(names(store, channel=b)) == 1  # the batch, by its second event
-    assert len(names(store, channel=a, event="e1")) == 2
-    assert len(names(store, channel=a, reason=reason)) == 2
-    assert len(names(store, channel=a, event="e3", reason=reason)) == 1
-    assert names(store, channel=a, event="e2", reason="nope") == []
+    park(parking_store, unique("batch"), "/worker/batch", batch, reason=reason)
+    park(parking_store, unique("one"), f"/worker/push/{a}/e3", reason=reason)
+    park(parking_store, unique("other"), f"/worker/push/{a}/e1")
+    assert len(names(parking_store, channel=a)) == 3
+    assert len(names(parking_store, channel=b)) == 1  # the batch, by its second event
+    assert len(names(parking_store, channel=a, event="e1")) == 2
+    assert len(names(parking_store, channel=a, reason=reason)) == 2
+    assert len(names(parking_store, channel=a, event="e3", reason=reason)) == 1
+    assert names(parking_store, channel=a, event="e2", reason="nope") == []
 
 
-def test_listing_pages_with_a_cursor(store):
+def test_listing_pages_with_a_cursor(parking_store):
     channel = unique("ch-")
     parked = sorted(unique(f"p{i}-") for i in range(5))
     for name in parked:
-        park(store, name, f"/worker/push/{channel}/ev")
+        park(parking_store, name, f"/worker/push/{channel}/ev")
     seen, cursor, pages = [], None, 0
     while True:
-        page = store.page(ParkedFilter(channel=channel), 2, cursor)
+        page = parking_store.page(ParkedFilter(channel=channel), 2, cursor)
         seen += [task.name for task in page.tasks]
         pages += 1
         if page.cursor is None:
@@ -118,24 +111,24 @@ def test_listing_pages_with_a_cursor(store):
     assert sorted(seen) == parked and pages >= 3
 
 
-def test_deleting_one_and_all_that_match(store):
+def test_deleting_one_and_all_that_match(parking_store):
     channel = unique("ch-")
     first, *rest = [unique("d") for _ in range(3)]
     for name in (first, *rest):
-        park(store, name, f"/worker/push/{channel}/ev")
-    store.delete(first)
+        park(parking_store, name, f"/worker/push/{channel}/ev")
+    parking_store.delete(first)
     with pytest.raises(ParkedTaskNotFound):
-        store.delete(first)
-    assert sorted(names(store, channel=channel)) == sorted(rest)
-    for name in names(store, channel=channel):
-        store.delete(name)
-    assert names(store, channel=channel) == []
+        parking_store.delete(first)
+    assert sorted(names(parking_store, channel=channel)) == sorted(rest)
+    for name in names(parking_store, channel=channel):
+        parking_store.delete(name)
+    assert names(parking_store, channel=channel) == []
 
 
-def test_a_replay_queues_the_original_request_then_forgets_it(store, queue, queue_stub):
+def test_a_replay_queues_the_original_request_then_forgets_it(parking_store, queue, queue_stub):
     name, channel = unique("r"), unique("ch-")
-    park(store, name, f"/worker/push/{channel}/ev", '{"n": 2}')
-    assert store.replay(name, queue.add) == f"{name}-replay"
+    park(parking_store, name, f"/worker/push/{channel}/ev", '{"n": 2}')
+    assert parking_store.replay(name, queue.add) == f"{name}-replay"
     [task] = queued(queue_stub)
     assert (task.name, task.url, task.payload) == (
         f"{name}-replay",
@@ -143,43 +136,43 @@ def test_a_replay_queues_the_original_request_then_forgets_it(store, queue, queu
         b'{"n": 2}',
     )
     assert task.headers["X-Pusher-Socket-Id"] == "1.2" and "X-Pusher-Parked-Reason" not in task.headers
-    assert names(store, channel=channel) == []
+    assert names(parking_store, channel=channel) == []
     with pytest.raises(ParkedTaskNotFound):
-        store.replay(name, queue.add)
+        parking_store.replay(name, queue.add)
 
 
-def test_a_replay_cut_short_after_queueing_is_neither_lost_nor_sent_twice(store, queue, queue_stub):
+def test_a_replay_cut_short_after_queueing_is_neither_lost_nor_sent_twice(parking_store, queue, queue_stub):
     name, channel = unique("c"), unique("ch-")
-    park(store, name, f"/worker/push/{channel}/ev")
+    park(parking_store, name, f"/worker/push/{channel}/ev")
 
     def add_then_crash(request: TaskRequest) -> str:
         queue.add(request)
         raise SystemExit("the instance stopped here")
 
     with pytest.raises(SystemExit):
-        store.replay(name, add_then_crash)
-    assert names(store, channel=channel) == [name]  # still parked: nothing is lost
-    store.replay(name, queue.add)  # the queue knows the replay's name: no second task
+        parking_store.replay(name, add_then_crash)
+    assert names(parking_store, channel=channel) == [name]  # still parked: nothing is lost
+    parking_store.replay(name, queue.add)  # the queue knows the replay's name: no second task
     assert [task.name for task in queued(queue_stub)] == [f"{name}-replay"]
-    assert names(store, channel=channel) == []
+    assert names(parking_store, channel=channel) == []
 
 
-def test_a_replay_the_queue_refuses_stays_parked(store, queue_stub):
+def test_a_replay_the_queue_refuses_stays_parked(parking_store, queue_stub):
     name, channel = unique("q"), unique("ch-")
-    park(store, name, f"/worker/push/{channel}/ev")
+    park(parking_store, name, f"/worker/push/{channel}/ev")
 
     def queue_down(request: TaskRequest) -> str:
         raise QueueUnavailable("the queue cannot be reached")
 
     with pytest.raises(QueueUnavailable):
-        store.replay(name, queue_down)
-    assert names(store, channel=channel) == [name]
+        parking_store.replay(name, queue_down)
+    assert names(parking_store, channel=channel) == [name]
 
 
-def test_names_too_long_to_index_are_not_indexed_but_the_event_is_parked(store):
+def test_names_too_long_to_index_are_not_indexed_but_the_event_is_parked(parking_store):
     name, wide = unique("wide"), "\U0001f600" * 450  # 450 characters, 1800 bytes
-    park(store, name, f"/worker/push/{quote(wide)}/ev")
-    [task] = [t for t in store.page(ParkedFilter(event="ev"), 1000).tasks if t.name == name]
+    park(parking_store, name, f"/worker/push/{quote(wide)}/ev")
+    [task] = [t for t in parking_store.page(ParkedFilter(event="ev"), 1000).tasks if t.name == name]
     assert task.channels == () and task.url.endswith("/ev")
 
 
@@ -297,7 +290,7 @@ BASE = {"TASKS_BACKEND": "taskqueue", "PUSHER_URL": "http://k:s@127.0.0.1:1/apps
 
 
 @pytest.mark.parametrize(
-    ("env", "store"),
+    ("env", "parking_store"),
     [
         ({}, "datastore"),
         ({"DATASTORE_EMULATOR_HOST": "127.0.0.1:8081"}, "datastore"),
@@ -305,8 +298,8 @@ BASE = {"TASKS_BACKEND": "taskqueue", "PUSHER_URL": "http://k:s@127.0.0.1:1/apps
         ({"ALLOW_UNVERIFIED_LOCAL_REQUESTS": "1"}, "memory"),
     ],
 )
-def test_parked_events_stay_in_memory_only_in_local_development_without_the_emulator(env, store):
-    assert Settings.from_env({**BASE, **env}).parked_store == store
+def test_parked_events_stay_in_memory_only_in_local_development_without_the_emulator(env, parking_store):
+    assert Settings.from_env({**BASE, **env}).parked_store == parking_store
 
 
 def test_an_app_that_cannot_reach_datastore_stops_at_start_up(monkeypatch, tmp_path):

@@ -16,19 +16,12 @@ import pytest
 from pusherlib import Pusher
 from pushqueue import wire
 from pushqueue.bundled import BundledTaskqueueBackend
-from pushqueue.parking import DatastoreParking, MemoryParking, ParkedFilter
+from pushqueue.parking import ParkedFilter
 from pushqueue.worker import IncomingTask, Worker
 from tests.support.soketi import Soketi, unique
 from tests.support.subscriber import Subscriber
 
 CHANNEL = unique("ct-chunks-")  # the session's Datastore holds other tests' parked events too
-
-
-@pytest.fixture(params=["memory", "datastore"])
-def store(request):
-    if request.param == "memory":
-        return MemoryParking()
-    return DatastoreParking(request.getfixturevalue("datastore").clients())
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +38,9 @@ def batch_task(name: str, count: int, bad: tuple[int, ...]) -> IncomingTask:
     return IncomingTask("pusher", name, 0, wire.batch_task(events))
 
 
-def test_bad_chunks_are_parked_apart_where_names_are_unique(small_soketi, store):
+def test_bad_chunks_are_parked_apart_where_names_are_unique(small_soketi, parking_store):
     name = unique("t25-")
-    backend = BundledTaskqueueBackend(queue_name="pusher", parking=store)  # parks, adds nothing here
+    backend = BundledTaskqueueBackend(queue_name="pusher", parking=parking_store)  # parks, adds nothing here
     pusher = Pusher.from_url(small_soketi.url)
     worker = Worker(pusher, backend, queue_name="pusher", max_attempts=20)
     with Subscriber(small_soketi.ws_url) as subscriber:
@@ -56,7 +49,7 @@ def test_bad_chunks_are_parked_apart_where_names_are_unique(small_soketi, store)
             assert worker.deliver_batch(batch_task(name, 25, bad=(0, 20))).http_status == 200
         received = [json.loads(subscriber.event("tick", CHANNEL)["data"])["i"] for _ in range(20)]
     pusher.close()
-    parked = sorted(store.page(ParkedFilter(channel=CHANNEL), 10).tasks, key=lambda task: task.name)
+    parked = sorted(parking_store.page(ParkedFilter(channel=CHANNEL), 10).tasks, key=lambda task: task.name)
     assert sorted(received) == sorted(list(range(10, 20)) * 2)
     assert [task.name for task in parked] == [f"{name}-0", f"{name}-20"]
     numbers = [[json.loads(event["data"])["i"] for event in json.loads(task.body)] for task in parked]
