@@ -1,6 +1,6 @@
 """The App Engine entry point: the routes and their wiring. ``app`` is the WSGI app
-(``gunicorn main:app``); ``asgi_app`` serves it with bounded request bodies (``app.yaml``'s
-granian, see :mod:`handlers.asgi_bridge`).
+(``gunicorn main:app``); ``rsgi_app`` serves it with bounded request bodies and the worker's
+one-event tasks on the event loop (``app.yaml``'s granian, see :mod:`handlers.rsgi_bridge`).
 
 Each line of ``ROUTE_GROUPS`` is a handler module's ``routes(services)``. Your own handlers
 need no edit here: list their modules in ``EXTRA_ROUTE_MODULES`` (see
@@ -10,7 +10,7 @@ here: a missing or malformed variable stops the start-up with a message naming i
 
 from handlers import demo, extra_routes, outbox, parked, push, pusher_endpoints, recent_tasks, warmup, worker
 from handlers.application import create_app
-from handlers.asgi_bridge import AsgiBridge
+from handlers.rsgi_bridge import RsgiBridge
 from settings import Settings
 
 SETTINGS = Settings.from_env()
@@ -27,8 +27,9 @@ ROUTE_GROUPS = (
 )
 
 app = create_app(SETTINGS, ROUTE_GROUPS)
-asgi_app = AsgiBridge(
+rsgi_app = RsgiBridge(
     app,
+    on_loop=app.serve_on_loop,
     threads=SETTINGS.app_threads,
     body_timeout=SETTINGS.body_read_timeout,
     max_body_bytes=max(worker.MAX_TASK_BODY_BYTES, SETTINGS.max_request_bytes),

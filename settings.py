@@ -114,7 +114,7 @@ class Settings:
     max_attempts: int = 20
     demo_mode: bool = False
     max_request_bytes: int = 64 * 1024
-    #: The server (``main:asgi_app``, see handlers/asgi_bridge.py): ``APP_THREADS`` threads run
+    #: The server (``main:rsgi_app``, see handlers/rsgi_bridge.py): ``APP_THREADS`` threads run
     #: the app in each process; a body must arrive whole within ``BODY_READ_TIMEOUT`` seconds.
     app_threads: int = 4
     body_read_timeout: float = 10.0
@@ -152,7 +152,7 @@ class Settings:
             worker_transport=_choice(env, "PUSHER_TRANSPORT", WORKER_TRANSPORTS, "http"),
             max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
-            app_threads=_int(env, "APP_THREADS", 4, minimum=1),
+            app_threads=_int(env, "APP_THREADS", 8, minimum=1),
             body_read_timeout=_float(env, "BODY_READ_TIMEOUT", 10.0),
             extra_route_modules=_module_names(env, "EXTRA_ROUTE_MODULES"),
             **_oidc_settings(env, backend),

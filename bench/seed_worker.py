@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pusher
 import webapp2
 
-from handlers.asgi_bridge import AsgiBridge
+from handlers.rsgi_bridge import RsgiBridge
 
 _URL = urlsplit(os.environ.get("PUSHER_URL", "http://key:secret@127.0.0.1:6001/apps/1"))
 
@@ -44,5 +44,5 @@ class WarmupHandler(webapp2.RequestHandler):
 app = webapp2.WSGIApplication(
     [(r"/worker/push/([^/]+)/([^/]+)", WorkerPushRequestHandler), ("/_ah/warmup", WarmupHandler)]
 )
-# Under the entrypoint's ASGI interface, through the same bridge as the app (see app.yaml).
-asgi_app = AsgiBridge(app, threads=4, body_timeout=10, max_body_bytes=1024 * 1024)
+# Under the entrypoint's RSGI interface, through the same bridge as the app (see app.yaml).
+rsgi_app = RsgiBridge(app, threads=8, body_timeout=10, max_body_bytes=1024 * 1024)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from tests.support.appserver import AppServer, entrypoint
 
 GRANIAN = "granian --interface wsgi --host 127.0.0.1 --port $PORT --no-ws"
-GRANIAN_ASGI = "granian --interface asgi --host 127.0.0.1 --port $PORT --no-ws"
+GRANIAN_RSGI = "granian --interface rsgi --host 127.0.0.1 --port $PORT --no-ws"
 # Candidates (name: command), each serving main:app with 8 threads in all.
 CANDIDATES = {
     "gunicorn gthread, 2 workers x 8 threads": (
@@ -24,12 +24,14 @@ CANDIDATES = {
     "granian WSGI, 2 workers x 4 threads": f"{GRANIAN} --workers 2 --blocking-threads 4 main:app",
     "granian WSGI, 1 worker x 8 threads": f"{GRANIAN} --workers 1 --blocking-threads 8 main:app",
     "waitress, 8 threads": "waitress-serve --listen 127.0.0.1:$PORT --threads 8 main:app",
-    # The entrypoint's bridge (APP_THREADS: 4) on asyncio's own loop instead of uvloop.
-    "granian ASGI + bridge, 2 workers x 4 threads, asyncio loop": (
-        f"{GRANIAN_ASGI} --workers 2 --loop asyncio main:asgi_app"
+    # The entrypoint's bridge (APP_THREADS: 8) on asyncio's own loop instead of uvloop, and
+    # in 2 processes.
+    "granian RSGI + bridge, 1 worker, asyncio loop": (
+        f"{GRANIAN_RSGI} --workers 1 --loop asyncio main:rsgi_app"
     ),
+    "granian RSGI + bridge, 2 workers, uvloop": f"{GRANIAN_RSGI} --workers 2 --loop uvloop main:rsgi_app",
 }
-SEED_APP = "bench.seed_worker:app"  # served as the entrypoint serves main (:asgi_app)
+SEED_APP = "bench.seed_worker:app"  # served as the entrypoint serves main (:rsgi_app)
 
 
 def entrypoint_server(env: Mapping[str, str], name: str, app: str | None = None) -> AppServer:
@@ -37,7 +39,7 @@ def entrypoint_server(env: Mapping[str, str], name: str, app: str | None = None)
     as it sets them."""
     command = entrypoint()
     if app is not None:
-        served = command.rsplit(" ", 1)[1].split(":", 1)[1]  # main:asgi_app: the seed's asgi_app
+        served = command.rsplit(" ", 1)[1].split(":", 1)[1]  # main:rsgi_app: the seed's rsgi_app
         command = command.rsplit(" ", 1)[0] + " " + app.split(":", 1)[0] + ":" + served
     return AppServer(env, command=command, workers=None, threads=None, name=name)
 

@@ -87,7 +87,10 @@ class Application(webapp2.WSGIApplication):
         # The worker's common case skips webapp2, the coalescing scope and the NDB context (it
         # enqueues nothing through them; parking opens a context when it needs one): see
         # handlers/worker_fast_path.py.
-        pipeline = WorkerFastPath(pipeline, services)
+        pipeline = self.worker_fast_path = WorkerFastPath(pipeline, services)
+        # What the server may answer on its event loop (main.rsgi_app): nothing where a
+        # request needs App Engine's bundled services (wrap_wsgi_app sets them up).
+        self.serve_on_loop = None if app_engine_apis else self.worker_fast_path.serve_on_loop
         if app_engine_apis:
             from google.appengine.api import wrap_wsgi_app
 
@@ -114,6 +117,7 @@ def create_services(settings: Settings) -> Services:
         queue_name=settings.queue_name,
         max_attempts=settings.max_attempts,
         async_context=wiring.ndb_context_for(settings),
+        loop_pusher=wiring.loop_pusher_for(settings),
     )
     return Services(
         settings, events, worker, wiring.verifier_for(settings), access_for(settings), parking, clients

@@ -115,6 +115,18 @@ def ndb_context_for(settings: Settings) -> Callable[[], AbstractContextManager[A
     return client.context
 
 
+def loop_pusher_for(settings: Settings) -> Pusher | None:
+    """With ``PUSHER_TRANSPORT=http`` (the default), a client on an asyncio transport: the
+    worker's one-event tasks trigger through it on the server's event loop (see
+    :mod:`handlers.rsgi_bridge`). ``None`` with another transport: every task then goes the
+    way that transport goes."""
+    if settings.worker_transport != "http":
+        return None
+    from pusherlib.transports.asyncio import AsyncioTransport
+
+    return settings.pusher_client(transport=AsyncioTransport())
+
+
 def configure_from_env() -> EventQueue:
     """Make the queue configured by the environment (:meth:`Settings.from_env`) the process's
     default, so that ``pushqueue.enqueue_event`` and ``pushqueue.taskqueue.add`` work in your

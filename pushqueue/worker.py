@@ -21,9 +21,10 @@ queueing fails the whole task is retried (Pusher delivery is at least once).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +65,8 @@ class Worker:
     """Delivers tasks' events through ``pusher``; parks through ``backend``.
 
     ``async_context`` (optional) makes every task run inside the context it returns (an NDB
-    context) and send through the client's ``*_async`` futures."""
+    context) and send through the client's ``*_async`` futures. ``loop_pusher`` (optional)
+    is a client with an asyncio transport, for :meth:`deliver_on_loop`."""
 
     def __init__(
         self,
@@ -74,21 +76,21 @@ class Worker:
         queue_name: str,
         max_attempts: int,
         async_context: Callable[[], AbstractContextManager[Any]] | None = None,
+        loop_pusher: Pusher | None = None,
     ):
         self.pusher, self.backend = pusher, backend
         self.queue_name = queue_name
         self.max_attempts = max_attempts
         self.async_context = async_context
+        self.loop_pusher = loop_pusher
 
     def deliver(
         self, task: IncomingTask, channel: str, event: str, data: Any, socket_id: str | None
     ) -> Result:
         """Trigger one event: ``data`` is sent as pusherlib sends it, bytes as their UTF-8 text."""
-        if isinstance(data, bytes):
-            try:
-                data = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return self.refuse(task, TaskRefused(f"the event data is not UTF-8: {exc}"))
+        data = _event_data(data)
+        if isinstance(data, TaskRefused):
+            return self.refuse(task, data)
         error = None
         try:
             if self.async_context is None:
@@ -99,6 +101,30 @@ class Worker:
         except Exception as exc:
             error = exc
         return self._settle(task, error, channel, event, 1, task.request, task.name)
+
+    async def deliver_on_loop(
+        self,
+        task: IncomingTask,
+        channel: str,
+        event: str,
+        data: Any,
+        socket_id: str | None,
+        blocking: Callable[[Callable[[], Result]], Awaitable[Result]],
+    ) -> Result:
+        """:meth:`deliver` on an asyncio event loop, through ``loop_pusher``: the trigger is
+        awaited and the task settled on the loop; only parking (which waits on the queue or
+        Datastore) runs through ``blocking``, which runs a call on a thread."""
+        assert self.loop_pusher is not None, "deliver_on_loop needs a loop_pusher"
+        data = _event_data(data)
+        if isinstance(data, TaskRefused):
+            return await blocking(functools.partial(self.refuse, task, data))
+        error = None
+        try:
+            await self.loop_pusher.trigger_async(channel, event, data, socket_id)
+        except Exception as exc:
+            error = exc
+        settle = functools.partial(self._settle, task, error, channel, event, 1, task.request, task.name)
+        return await blocking(settle) if self._outcome(task, error) is Outcome.PARKED else settle()
 
     def deliver_batch(self, task: IncomingTask) -> Result:
         """Trigger the events of a batch task, 10 per call."""
@@ -246,6 +272,16 @@ def _log(level: int, message: str, task: IncomingTask, *, exc_info: bool = False
         retry_count=task.earlier_attempts,
         **fields,
     )
+
+
+def _event_data(data: Any) -> Any:
+    """``data`` as pusherlib sends it: bytes as their UTF-8 text (or :class:`TaskRefused`)."""
+    if not isinstance(data, bytes):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return TaskRefused(f"the event data is not UTF-8: {exc}")
 
 
 def _call(send: Callable[..., Any], *arguments: Any) -> tuple[Any, BaseException | None]:

@@ -120,17 +120,17 @@ def write_app_yaml(args: argparse.Namespace) -> Path:
 def local_entrypoint(entrypoint: str, wsgi_app: str) -> str:
     """app.yaml's entrypoint (gunicorn or granian) bound to loopback. ``wsgi_app`` other than
     ``main:app`` (a WSGI app of yours) is served by granian's WSGI interface instead of the
-    app's ASGI bridge; ``module:function()`` is an app factory (granian: ``--factory``)."""
+    app's RSGI bridge; ``module:function()`` is an app factory (granian: ``--factory``)."""
     entrypoint = entrypoint.replace("--bind :$PORT", f"--bind {HOST}:$PORT --no-control-socket")  # gunicorn
     entrypoint = entrypoint.replace("--host 0.0.0.0", f"--host {HOST}")  # granian
     if wsgi_app == "main:app":
         return entrypoint
     target = shlex.quote(wsgi_app)  # the entrypoint is run by /bin/sh
     if entrypoint.lstrip().startswith("granian"):
-        entrypoint = entrypoint.replace("--interface asgi", "--interface wsgi").replace("--loop uvloop ", "")
+        entrypoint = entrypoint.replace("--interface rsgi", "--interface wsgi").replace("--loop uvloop ", "")
         if wsgi_app.endswith("()"):
             target = "--factory " + shlex.quote(wsgi_app[:-2])
-    return re.sub(r"main:(asgi_)?app\b", lambda _: target, entrypoint)
+    return re.sub(r"main:(rsgi_)?app\b", lambda _: target, entrypoint)
 
 
 def app_answers(port: int) -> bool:

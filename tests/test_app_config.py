@@ -24,8 +24,8 @@ def queues():
 
 def test_app_yaml_serves_main_app_with_granian(app_yaml):
     assert app_yaml.runtime.startswith("python3")
-    assert app_yaml.entrypoint.startswith("exec granian --interface asgi ")  # Google adds exec
-    assert app_yaml.entrypoint.endswith(" main:asgi_app")  # main:app behind the body-bounding bridge
+    assert app_yaml.entrypoint.startswith("exec granian --interface rsgi ")  # Google adds exec
+    assert app_yaml.entrypoint.endswith(" main:rsgi_app")  # main:app behind the body-bounding bridge
     assert app_yaml.app_engine_apis  # `login: admin` needs the bundled services
     assert "warmup" in app_yaml.inbound_services
 

@@ -138,7 +138,7 @@ def test_browser_without_the_user_cookie_is_refused(site, open_page, batch):
 
 class E2EAppServer(AppServer):
     """The app under the entrypoint's server, plus the Pusher endpoints and the test page
-    (``tests.browser.e2e_app``, served under the entrypoint's name: ``asgi_app``)."""
+    (``tests.browser.e2e_app``, served under the entrypoint's name: ``rsgi_app``)."""
 
     def __init__(self, env, **options):
         super().__init__(env, name="app-browser-auth", **options)

@@ -1,26 +1,32 @@
 """The worker's fast path answers exactly as the webapp2 handlers do, and serves only the
 common case itself; log lines written without ``logging`` are the same lines.
 
-Each task below goes once through the app (fast path in front) and once through webapp2
-alone, to a real soketi: the answers (status, content type, JSON), the events a subscriber
-receives and the task log's outcomes must be the same.
+Each task below goes once through the app (fast path in front), once through the RSGI
+bridge as the entrypoint serves it (one-event tasks triggered on the event loop), and once
+through webapp2 alone, to a real soketi: the answers (status, content type, JSON), the
+events a subscriber receives and the task log's outcomes must be the same.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import logging
+from types import SimpleNamespace
+from urllib.parse import unquote
 
 import pytest
 import webapp2
 import webtest
 
 from handlers.application import create_app
+from handlers.rsgi_bridge import RsgiBridge
 from handlers.worker_fast_path import WorkerFastPath
 from pushqueue import logs, tasklog
 from settings import Settings
 from tests.support.processes import free_port
+from tests.test_rsgi_bridge import Headers, Protocol
 
 QUEUE = {"X-AppEngine-QueueName": "pusher", "X-AppEngine-TaskExecutionCount": "0"}
 FORM = "application/x-www-form-urlencoded"
@@ -67,11 +73,75 @@ def apps(soketi):
             env.setenv(name, value)
         main = importlib.import_module("main")
         app = create_app(Settings.from_env(), main.ROUTE_GROUPS, app_engine_apis=False)
+        loop_app = create_app(Settings.from_env(), main.ROUTE_GROUPS, app_engine_apis=False)
 
     def webapp2_alone(environ, start_response):
         return webapp2.WSGIApplication.__call__(app, environ, start_response)
 
-    return {"fast": webtest.TestApp(app), "webapp2": webtest.TestApp(webapp2_alone)}
+    bridge = RsgiBridge(loop_app, threads=2, body_timeout=10, max_body_bytes=1 << 20)
+    bridge.on_loop = OnLoopCounter(loop_app.serve_on_loop)
+    with RsgiClient(bridge) as rsgi:
+        yield {"fast": webtest.TestApp(app), "loop": rsgi, "webapp2": webtest.TestApp(webapp2_alone)}
+
+
+class OnLoopCounter:
+    """The bridge's ``on_loop``, counting the paths it answered and the calls it ran on threads."""
+
+    def __init__(self, serve):
+        self.serve, self.answered, self.blocking_calls = serve, [], 0
+
+    async def __call__(self, environ, body, blocking):
+        def counted(call):
+            self.blocking_calls += 1
+            return blocking(call)
+
+        answer = await self.serve(environ, body, counted)
+        if answer is not None:
+            self.answered.append(environ["PATH_INFO"])
+        return answer
+
+
+class RsgiClient:
+    """Requests to an RSGI bridge called in-process on one event loop, answered as webtest
+    answers (the parts :func:`send` reads). The path is given percent-decoded, as granian does."""
+
+    def __init__(self, bridge: RsgiBridge):
+        self.bridge, self.loop = bridge, asyncio.new_event_loop()
+
+    def __enter__(self) -> RsgiClient:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.loop.close()
+        self.bridge.threads.shutdown()
+
+    def post(self, target, body, headers):
+        return self.request(target, "POST", body, headers)
+
+    def request(self, target, method, body, headers, expect_errors=False):
+        path, _, query = target.partition("?")
+        names = {name.lower(): value for name, value in headers.items()}
+        scope = SimpleNamespace(
+            proto="http",
+            method=method,
+            path=unquote(path),
+            query_string=query,
+            server="127.0.0.1:80",
+            client="127.0.0.1:1234",
+            scheme="http",
+            http_version="1.1",
+            headers=Headers({**names, "content-length": str(len(body))}),
+        )
+        protocol = Protocol(body)
+        self.loop.run_until_complete(self.bridge.__rsgi__(scope, protocol))
+        status, answer_headers, answer = protocol.answer
+        content_type = dict((name.lower(), value) for name, value in answer_headers).get("content-type", "")
+        return SimpleNamespace(
+            status_int=status,
+            content_type=content_type.split(";")[0],
+            body=answer,
+            json=json.loads(answer) if answer else None,
+        )
 
 
 def send(client: webtest.TestApp, run: str, index: int, task) -> tuple:
@@ -103,6 +173,7 @@ def test_the_fast_path_answers_sends_and_logs_as_webapp2_does(apps, subscriber):
         outcomes = [(entry["task"], entry["outcome"]) for entry in reversed(tasklog.recent(100))]
         seen[run] = answers, events, outcomes
     assert seen["fast"] == seen["webapp2"]
+    assert seen["loop"] == seen["webapp2"]
     answers, events, outcomes = seen["fast"]
     assert answers[0] == (200, "application/json", {"outcome": "delivered"})
     assert answers[-1][0] == 403
@@ -138,6 +209,31 @@ def test_only_the_common_case_skips_webapp2(apps):
         prefix + "unproven",
         prefix + "raw-form",  # form fields that are not UTF-8: the handler parks the task
     }
+
+
+def test_the_bridge_triggers_one_event_tasks_on_the_loop_and_parks_on_a_thread(apps):
+    """What the RSGI bridge answers on its event loop: proven one-event tasks; the parked
+    ones (a permanent error, data that is not UTF-8) go through ``blocking``."""
+    counter = apps["loop"].bridge.on_loop
+    counter.answered.clear()
+    counter.blocking_calls = 0
+    for index, task in enumerate(TASKS):
+        send(apps["loop"], "looped", index, task)
+    prefix = "/worker/push/fast-looped/"
+    on_loop = ["json", "form", "form-charset", "bad-form", "not-utf8", "socket", "bad name!"]
+    on_loop += ["pusher:reserved"]
+    on_loop += ["évent".encode().decode("latin-1"), "q"]  # PATH_INFO: the path's bytes as latin-1
+    assert counter.answered == [prefix + name for name in on_loop]
+    assert counter.blocking_calls == 2  # parked: data not UTF-8, a reserved event name
+
+
+def test_without_an_asyncio_client_every_task_runs_on_a_thread(apps, monkeypatch):
+    counter = apps["loop"].bridge.on_loop
+    counter.answered.clear()
+    monkeypatch.setattr(apps["loop"].bridge.app.services.worker, "loop_pusher", None)
+    status, _, answer = send(apps["loop"], "threaded", 0, TASKS[0])
+    assert (status, answer) == (200, {"outcome": "delivered"})
+    assert counter.answered == []
 
 
 def test_log_lines_written_directly_are_the_formatters_lines(capsys):

@@ -1,4 +1,4 @@
-"""The app (``main:asgi_app``) under the server of ``app.yaml``'s entrypoint, started by the tests
+"""The app (``main:rsgi_app``) under the server of ``app.yaml``'s entrypoint, started by the tests
 on a free port.
 
 The app is configured by environment variables only (see ``settings.py``); pass them as
@@ -48,8 +48,8 @@ APP_YAML = ROOT / "app.yaml"
 # The options that set a server's worker processes and threads (gunicorn's, granian's WSGI).
 WORKER_OPTIONS = ("--workers",)
 THREAD_OPTIONS = ("--threads", "--blocking-threads")
-# Served through ASGI (handlers/asgi_bridge.py), the app's threads are a setting instead.
-ASGI_INTERFACE = ("--interface", "asgi")
+# Served through RSGI (handlers/rsgi_bridge.py), the app's threads are a setting instead.
+BRIDGE_INTERFACE = ("--interface", "rsgi")
 THREADS_VARIABLE = "APP_THREADS"
 
 
@@ -74,8 +74,8 @@ def server_argv(
     program is looked up next to this Python first (the virtualenv's ``bin``)."""
     argv = shlex.split(re.sub(r"\$\{?PORT\}?", str(port), command))
     for options, value in ((WORKER_OPTIONS, workers), (THREAD_OPTIONS, threads)):
-        if value is None or (options is THREAD_OPTIONS and is_asgi(command)):
-            continue  # threads of the ASGI bridge: see server_env
+        if value is None or (options is THREAD_OPTIONS and is_bridged(command)):
+            continue  # threads of the RSGI bridge: see server_env
         found = [index for index, word in enumerate(argv) if word in options]
         if not found:
             raise ValueError(f"{command!r} has none of {options}")
@@ -86,15 +86,15 @@ def server_argv(
     return argv
 
 
-def is_asgi(command: str) -> bool:
-    """Whether ``command`` serves the app through granian's ASGI interface (the bridge)."""
+def is_bridged(command: str) -> bool:
+    """Whether ``command`` serves the app through granian's RSGI interface (the bridge)."""
     words = shlex.split(command)
-    return any(words[index : index + 2] == list(ASGI_INTERFACE) for index in range(len(words)))
+    return any(words[index : index + 2] == list(BRIDGE_INTERFACE) for index in range(len(words)))
 
 
 def server_env(command: str, threads: int | None) -> dict[str, str]:
-    """The environment setting ``threads`` where ``command`` has no option for them (ASGI)."""
-    return {THREADS_VARIABLE: str(threads)} if threads is not None and is_asgi(command) else {}
+    """The environment setting ``threads`` where ``command`` has no option for them (RSGI)."""
+    return {THREADS_VARIABLE: str(threads)} if threads is not None and is_bridged(command) else {}
 
 
 def tree_rss_kib(pid: int) -> int:

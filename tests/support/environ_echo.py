@@ -1,5 +1,5 @@
-"""A WSGI app answering with what it was given, served through :mod:`handlers.asgi_bridge`
-(``tests.support.environ_echo:asgi_app``): the bridge's environ as WebOb reads it."""
+"""A WSGI app answering with what it was given, served through :mod:`handlers.rsgi_bridge`
+(``tests.support.environ_echo:rsgi_app``): the bridge's environ as WebOb reads it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import webob
 
-from handlers.asgi_bridge import AsgiBridge
+from handlers.rsgi_bridge import RsgiBridge
 
 ENVIRON_KEYS = (
     "REQUEST_METHOD",
@@ -40,4 +40,4 @@ def echo(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterabl
     return [body]
 
 
-asgi_app = AsgiBridge(echo, threads=2, body_timeout=10, max_body_bytes=1024 * 1024)
+rsgi_app = RsgiBridge(echo, threads=2, body_timeout=10, max_body_bytes=1024 * 1024)

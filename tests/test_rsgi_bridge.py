@@ -1,4 +1,4 @@
-"""The ASGI bridge (handlers/asgi_bridge.py) under granian's ASGI interface: the environ a
+"""The RSGI bridge (handlers/rsgi_bridge.py) under granian's RSGI interface: the environ a
 WSGI app gets is what PEP 3333 and WebOb expect, and the WSGI protocol is kept."""
 
 from __future__ import annotations
@@ -7,17 +7,17 @@ import asyncio
 import json
 import sys
 from collections.abc import Iterator
-from typing import Any
+from types import SimpleNamespace
 
 import pytest
 
-from handlers.asgi_bridge import AsgiBridge
+from handlers.rsgi_bridge import RsgiBridge
 from pushqueue import logs
 from tests.support.appserver import AppServer
 
 ECHO = (
-    "granian --interface asgi --host 127.0.0.1 --port $PORT --workers 1 --no-ws"
-    " tests.support.environ_echo:asgi_app"
+    "granian --interface rsgi --host 127.0.0.1 --port $PORT --workers 1 --no-ws"
+    " tests.support.environ_echo:rsgi_app"
 )
 
 
@@ -32,13 +32,13 @@ def test_path_query_and_body_reach_the_app_as_pep_3333_and_webob_read_them(echo_
         "/a%2Fb/caf%C3%A9?x=1&x=2&y=%C3%A9", content=b'{"n": 1}', headers={"Content-Type": "application/json"}
     )
     seen = answer.json()
-    assert (b"x-echo", "é".encode("latin-1")) in answer.headers.raw  # WSGI headers: latin-1
+    assert (b"x-echo", "é".encode()) in answer.headers.raw  # granian sends header text as UTF-8
     assert seen["environ"] == {
         "REQUEST_METHOD": "POST",
         "SCRIPT_NAME": "",
         "PATH_INFO": "/a/b/café".encode().decode("latin-1"),  # percent-decoded bytes as latin-1
         "QUERY_STRING": "x=1&x=2&y=%C3%A9",
-        "RAW_URI": "/a%2Fb/caf%C3%A9?x=1&x=2&y=%C3%A9",  # as sent: %2F kept apart from /
+        "RAW_URI": "/a/b/caf%C3%A9?x=1&x=2&y=%C3%A9",  # rebuilt from RSGI's decoded path
         "CONTENT_TYPE": "application/json",
         "CONTENT_LENGTH": "8",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -58,20 +58,40 @@ def test_repeated_headers_are_joined_and_underscored_names_dropped(echo_server):
     assert "CONTENT_LENGTH" not in http
 
 
-def call(app: Any, scope: dict[str, Any], body: bytes = b"") -> list[dict[str, Any]]:
-    """The messages ``app`` sends for one HTTP request (``scope`` completed)."""
-    sent: list[dict[str, Any]] = []
-    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+class Headers(dict):
+    """RSGI's headers: ``items()`` of text names and values."""
 
-    async def receive() -> dict[str, Any]:
-        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+class Protocol:
+    """An RSGI HTTP protocol with a whole body to give, recording the answer."""
 
-    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], **scope}
-    asyncio.run(app(scope, receive, send))
-    return sent
+    def __init__(self, body: bytes):
+        self.body, self.answer = body, None
+
+    async def __call__(self) -> bytes:
+        return self.body
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.answer = (status, headers, body)
+
+
+def call(app: RsgiBridge, body: bytes = b"") -> tuple[int, list[tuple[str, str]], bytes]:
+    """What ``app`` answers to ``GET /`` (with ``body``)."""
+    scope = SimpleNamespace(
+        proto="http",
+        method="GET",
+        path="/",
+        query_string="",
+        server="127.0.0.1:80",
+        client="127.0.0.1:1234",
+        scheme="http",
+        http_version="1.1",
+        headers=Headers({"content-length": str(len(body))}),
+    )
+    protocol = Protocol(body)
+    asyncio.run(app.__rsgi__(scope, protocol))
+    assert protocol.answer is not None
+    return protocol.answer
 
 
 class ClosingBody:
@@ -98,9 +118,9 @@ def test_the_iterable_is_sent_then_closed_and_an_error_page_replaces_the_answer(
             start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
         return body
 
-    sent = call(AsgiBridge(app, threads=1, body_timeout=5, max_body_bytes=10), {})
-    assert sent[0]["status"] == 500
-    assert b"".join(message.get("body", b"") for message in sent[1:]) == b"part one, part two"
+    status, _, answer = call(RsgiBridge(app, threads=1, body_timeout=5, max_body_bytes=10))
+    assert status == 500
+    assert answer == b"part one, part two"
     assert body.closed
 
 
@@ -111,11 +131,11 @@ def test_the_write_callable_says_it_is_not_supported_in_the_log_and_answers_500(
 
     logs.LOGGER.addHandler(caplog.handler)  # whether or not logs.configure() ran in this process
     try:
-        sent = call(AsgiBridge(app, threads=1, body_timeout=5, max_body_bytes=10), {})
+        status, _, answer = call(RsgiBridge(app, threads=1, body_timeout=5, max_body_bytes=10))
     finally:
         logs.LOGGER.removeHandler(caplog.handler)
-    assert sent[0]["status"] == 500
-    assert json.loads(sent[1]["body"]) == {"error": "internal error"}
+    assert status == 500
+    assert json.loads(answer) == {"error": "internal error"}
     assert "the write() callable of start_response is not supported" in caplog.text
 
 

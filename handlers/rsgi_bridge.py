@@ -1,0 +1,232 @@
+"""A WSGI app served through granian's RSGI interface, with the request body bounded in
+time and size, and the worker's one-event tasks served on the event loop.
+
+granian's WSGI interface hands a request to a thread as soon as its headers are in, and sets
+no limit on how long its body may take: a client sending its body slowly holds that thread
+as long as it likes. :class:`RsgiBridge` reads the whole body on the event loop first (one
+deadline for all of it, and a size bound). A body that does not arrive in time is answered
+408, one above the limit 413 (when declared, before reading any of it), and the connection
+is closed. Then ``on_loop`` may answer the request on the loop itself (the worker's
+one-event tasks: :meth:`handlers.worker_fast_path.WorkerFastPath.serve_on_loop`, which
+triggers through an asyncio transport); every other request runs the WSGI app in a bounded
+thread pool with the complete body as ``wsgi.input``. The answer is gathered by the thread
+and sent from the event loop, so a client reading it slowly holds no thread either.
+
+RSGI is granian's own interface; ``make bench`` measured it faster than its ASGI one for
+this app (BENCHMARKS.md, "Servers"). What it hands over differs from ASGI in three ways:
+the path arrives percent-decoded (``RAW_URI`` is rebuilt from it, so ``%2F`` reads as
+``/``), percent-escapes that are not UTF-8 arrive as U+FFFD (such a path is refused with
+400, as the app refuses paths that are not UTF-8), and header values that are not UTF-8
+are dropped by granian.
+
+The environ follows PEP 3333 (with gunicorn's ``RAW_URI``). Headers whose names hold ``_``
+are dropped: they would read as their ``-`` spelling (``X_AppEngine_QueueName`` as
+``X-AppEngine-QueueName``), which App Engine's front end is not documented to strip. The
+``write`` callable of ``start_response`` is not supported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from pushqueue import logs
+
+T = TypeVar("T")
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Answer = tuple[int, list[tuple[str, str]], bytes]
+Blocking = Callable[[Callable[[], T]], Awaitable[T]]
+OnLoop = Callable[[dict[str, Any], bytes, Blocking], Awaitable[Answer | None]]
+_SPECIAL_HEADERS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+_PATH_SAFE = "/:@!$&'()*+,;=~"  # RFC 3986 pchar and "/": kept as they are in RAW_URI
+
+
+class BodyRefused(Exception):
+    """The request is not read whole: answered with ``status`` and ``message``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class ClientGone(Exception):
+    """The client went away before sending its whole body."""
+
+
+class RsgiBridge:
+    """An RSGI app running the WSGI ``app`` in ``threads`` threads, each request's body
+    read whole within ``body_timeout`` seconds and at most ``max_body_bytes`` long;
+    ``on_loop`` (optional) answers what it can on the event loop first."""
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        threads: int,
+        body_timeout: float,
+        max_body_bytes: int,
+        on_loop: OnLoop | None = None,
+    ):
+        self.app = app
+        self.body_timeout = body_timeout
+        self.max_body_bytes = max_body_bytes
+        self.on_loop = on_loop
+        self.threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called by granian when a worker process starts: nothing to prepare."""
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called by granian when a worker stops (requests in flight done): join the threads."""
+        self.threads.shutdown(wait=True)
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        if scope.proto != "http":
+            raise ValueError(f"unsupported RSGI scope {scope.proto!r}")
+        environ = wsgi_environ(scope)
+        try:
+            if "\ufffd" in scope.path:
+                raise BodyRefused(400, "the URL path is not UTF-8 once percent-decoded")
+            body = await self._read_body(environ, proto)
+        except ClientGone:
+            logs.log(logging.INFO, "request dropped: the client went away", path=environ["PATH_INFO"][:300])
+            return
+        except BodyRefused as refused:
+            logs.log(logging.INFO, "request refused: " + str(refused), path=environ["PATH_INFO"][:300])
+            status, headers, answer = json_answer(refused.status, str(refused))
+            proto.response_bytes(status, [*headers, ("Connection", "close")], answer)
+            return
+        if body or "CONTENT_LENGTH" in environ:
+            environ["CONTENT_LENGTH"] = str(len(body))
+        status, headers, answer = await self._answer(environ, body)
+        proto.response_bytes(status, headers, answer)
+
+    async def _answer(self, environ: dict[str, Any], body: bytes) -> Answer:
+        loop = asyncio.get_running_loop()
+
+        def blocking(call: Callable[[], T]) -> Awaitable[T]:
+            return loop.run_in_executor(self.threads, call)
+
+        try:
+            if self.on_loop is not None:
+                answered = await self.on_loop(environ, body, blocking)
+                if answered is not None:
+                    return answered
+            environ["wsgi.input"] = io.BytesIO(body)
+            return await loop.run_in_executor(self.threads, run_wsgi, self.app, environ)
+        except Exception:
+            logs.log(logging.ERROR, "unhandled error", exc_info=True, path=environ["PATH_INFO"][:300])
+            return json_answer(500, "internal error")
+
+    async def _read_body(self, environ: dict[str, Any], proto: Any) -> bytes:
+        """The whole body, or :class:`BodyRefused` / :class:`ClientGone`."""
+        declared = environ.get("CONTENT_LENGTH", "")
+        length = int(declared) if declared.isascii() and declared.isdigit() else None
+        if length is not None and length > self.max_body_bytes:
+            limit = self.max_body_bytes
+            raise BodyRefused(413, f"the body is {declared} bytes; at most {limit} are accepted")
+        try:
+            async with asyncio.timeout(self.body_timeout):  # one deadline for the whole body
+                body = await proto() if length is not None else await self._read_chunks(proto)
+        except TimeoutError:
+            raise BodyRefused(408, f"the body did not arrive within {self.body_timeout:g} s") from None
+        except RuntimeError as exc:  # granian's RSGIProtocolClosed / RSGIProtocolError
+            raise ClientGone from exc
+        if length is not None and len(body) != length:
+            raise ClientGone
+        return body
+
+    async def _read_chunks(self, proto: Any) -> bytes:
+        """A body of no declared length (chunked), refused once over the size bound."""
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in proto:
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise BodyRefused(413, f"the body is larger than {self.max_body_bytes} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+def wsgi_environ(scope: Any) -> dict[str, Any]:
+    """The PEP 3333 environ of an RSGI HTTP ``scope``, without ``wsgi.input``."""
+    path = scope.path
+    query = scope.query_string
+    server_host, server_port = _host_and_port(scope.server)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path.encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": query,
+        "RAW_URI": quote(path, safe=_PATH_SAFE) + ("?" + query if query else ""),
+        "SERVER_NAME": server_host,
+        "SERVER_PORT": server_port,
+        "SERVER_PROTOCOL": "HTTP/" + scope.http_version,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.scheme,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+    }
+    if scope.client:
+        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = _host_and_port(scope.client)
+    for name, value in scope.headers.items():
+        special = _SPECIAL_HEADERS.get(name)
+        if special is not None:
+            environ[special] = value
+        elif "_" not in name:
+            key = "HTTP_" + name.upper().replace("-", "_")
+            text = value.encode("utf-8").decode("latin-1") if not value.isascii() else value
+            environ[key] = f"{environ[key]}, {text}" if key in environ else text
+    return environ
+
+
+def _host_and_port(address: str) -> tuple[str, str]:
+    """``("::1", "8080")`` for ``"[::1]:8080"``, ``("127.0.0.1", "80")`` for ``"127.0.0.1:80"``."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), port
+
+
+def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> Answer:
+    """Call ``app`` (in a pool thread): its status, headers and whole body."""
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+        # Nothing is sent before the app returns: an error page (exc_info) may always replace
+        # the answer started.
+        if started and exc_info is None:
+            raise AssertionError("start_response called twice without exc_info")
+        started[:] = [(status, headers)]
+        return _write_unsupported
+
+    chunks: list[bytes] = []
+    iterable = app(environ, start_response)
+    try:
+        chunks.extend(chunk for chunk in iterable if chunk)
+    finally:
+        close = getattr(iterable, "close", None)
+        if close is not None:
+            close()
+    if not started:
+        raise RuntimeError("the WSGI app returned without calling start_response")
+    status, headers = started[0]
+    return int(status.split(" ", 1)[0]), list(headers), b"".join(chunks)
+
+
+def _write_unsupported(data: bytes) -> None:
+    raise NotImplementedError("the write() callable of start_response is not supported: return an iterable")
+
+
+def json_answer(status: int, message: str) -> Answer:
+    """``{"error": message}`` with ``status``."""
+    body = json.dumps({"error": message}).encode("utf-8")
+    return status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body
