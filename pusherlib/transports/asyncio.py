@@ -108,9 +108,10 @@ class _Connection(asyncio.Protocol):
             self.answer.set_exception(error)
 
 
-def _expire(answer: asyncio.Future[ParsedResponse]) -> None:
-    if not answer.done():
-        answer.set_exception(TimeoutError("deadline passed"))
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    """The deadline passed: fail ``waiter`` (an answer, or a turn) unless it is done."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("deadline passed"))
 
 
 class _Host:
@@ -264,11 +265,12 @@ class AsyncioTransport(Transport):
         host = request.ascii_host
         tls = self.tls_context() if request.scheme == "https" else None
         try:
-            async with asyncio.timeout(remaining(deadline)):
-                _, conn = await loop.create_connection(
-                    _Connection, host, request.port, ssl=tls, server_hostname=host if tls else None
-                )
-        except TimeoutError as exc:
+            left = remaining(deadline)
+            connecting = loop.create_connection(
+                _Connection, host, request.port, ssl=tls, server_hostname=host if tls else None
+            )
+            _, conn = await asyncio.wait_for(connecting, left)
+        except (TimeoutError, asyncio.TimeoutError) as exc:  # the same class from Python 3.11 on
             raise PusherTimeout(f"connecting to {_where(request)} timed out ({request.timeout} s)") from exc
         except (OSError, ValueError) as exc:
             raise PusherConnectionError(f"cannot connect to {_where(request)}: {exc}") from exc
@@ -280,20 +282,21 @@ class AsyncioTransport(Transport):
         self, loop: asyncio.AbstractEventLoop, host: _Host, request: Request, deadline: float
     ) -> None:
         """Wait until a request in flight to this host hands its turn over."""
-        turn = loop.create_future()
+        turn: asyncio.Future[None] = loop.create_future()
         host.waiting.append(turn)
+        timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, turn)
         try:
-            async with asyncio.timeout(remaining(deadline)):
-                await turn
-        except BaseException as exc:
-            if turn.done() and not turn.cancelled():  # the turn came, too late
+            await turn
+        except TimeoutError as exc:
+            raise PusherTimeout(
+                f"no connection to {_where(request)} free within {request.timeout} s"
+            ) from exc
+        except BaseException:  # cancelled, maybe once its turn had come
+            if turn.done() and not turn.cancelled():
                 self._release(host)
-            turn.cancel()
-            if isinstance(exc, TimeoutError):
-                raise PusherTimeout(
-                    f"no connection to {_where(request)} free within {request.timeout} s"
-                ) from exc
             raise
+        finally:
+            timer.cancel()
 
     def _release(self, host: _Host) -> None:
         """Hand the turn to the next waiting request, or give it back."""
