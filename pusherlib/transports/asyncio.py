@@ -40,15 +40,15 @@ class _NoAnswer(ConnectionError):
 
 
 class _Connection(asyncio.Protocol):
-    """One HTTP/1.1 connection; ``answer`` is the future of the response being read."""
+    """One HTTP/1.1 connection; while ``parser`` is set, ``answer`` awaits what it reads."""
 
     __slots__ = ("answer", "gone", "idle_since", "lost", "parser", "transport")
 
     transport: asyncio.Transport
+    answer: asyncio.Future[ParsedResponse]
 
     def __init__(self) -> None:
-        self.parser: ResponseParser | None = None  # set while an answer is awaited
-        self.answer: asyncio.Future[ParsedResponse] | None = None
+        self.parser: ResponseParser | None = None
         self.idle_since = 0.0
         self.lost = False  # connection_lost was called
         self.gone: asyncio.Future[None] | None = None  # what aclose() waits for
@@ -57,54 +57,45 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        parser = self.parser
-        if parser is None:  # written unasked: not reusable
+        if self.parser is None:  # written unasked: not reusable
             self.transport.abort()
-            return
-        try:
-            parsed = parser.feed(data)
-        except ProtocolError as exc:
-            self._fail(exc)
-            return
-        if parsed is not None:
-            self.parser = None
-            answer = self.answer
-            if answer is not None and not answer.done():
-                answer.set_result(parsed)
+        else:
+            self._read(data)
 
     def eof_received(self) -> bool:
-        self._ended(None)
+        if self.parser is not None:
+            self._read(b"")  # the end of a body without a length, or too early
         return False  # close the connection
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self._ended(exc)
+        parser = self.parser
+        if parser is not None:
+            if exc is None:
+                self._read(b"")
+            else:
+                self._fail(exc if parser.started else _NoAnswer(f"connection ended before an answer: {exc}"))
         if self.gone is not None and not self.gone.done():
             self.gone.set_result(None)
 
-    def _ended(self, exc: Exception | None) -> None:
-        """The connection ended: the answer completes (a body read until the end) or fails."""
+    def _read(self, data: bytes) -> None:
+        """Feed the parser (``b""``: the connection ended); complete the answer once read."""
         parser = self.parser
-        if parser is None:
+        assert parser is not None
+        try:
+            parsed = parser.feed(data)
+        except ProtocolError as exc:
+            self._fail(exc if parser.started else _NoAnswer(str(exc)))
             return
-        if not parser.started:
-            self._fail(_NoAnswer(f"connection ended before an answer: {exc}" if exc else "closed"))
-        elif exc is not None:
-            self._fail(exc)
-        else:
-            try:
-                parsed = parser.feed(b"")
-            except ProtocolError as error:
-                self._fail(error)
-                return
+        if parsed is not None:
             self.parser = None
-            if self.answer is not None and not self.answer.done():
+            if not self.answer.done():
                 self.answer.set_result(parsed)
 
     def _fail(self, error: BaseException) -> None:
         self.parser = None
         self.transport.abort()
-        if self.answer is not None and not self.answer.done():
+        if not self.answer.done():
             self.answer.set_exception(error)
 
 
@@ -233,7 +224,6 @@ class AsyncioTransport(Transport):
                 conn.parser = None
                 conn.transport.abort()
                 raise
-            conn.answer = None
             if (
                 parsed.keep_alive
                 and len(host.idle) < self.max_idle_per_host
@@ -312,8 +302,7 @@ class AsyncioTransport(Transport):
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start afresh on ``loop`` (connections of another loop cannot be used here)."""
-        with contextlib.suppress(RuntimeError):  # that loop is closed
-            self.close()
+        self.close()
         self._loop, self._hosts = loop, {}
 
     def _close_idle(self) -> list[_Connection]:
@@ -327,7 +316,8 @@ class AsyncioTransport(Transport):
 
     def close(self) -> None:
         """Close the idle connections (they are gone once the loop has run)."""
-        self._close_idle()
+        with contextlib.suppress(RuntimeError):  # their loop is closed
+            self._close_idle()
 
     async def aclose(self) -> None:
         """Close the idle connections and wait until they are gone."""
