@@ -1,9 +1,9 @@
 """The other transports against soketi: App Engine urlfetch (through the testbed's stub,
-which makes real HTTP calls) with legacy NDB futures, google-cloud-ndb futures, asyncio."""
+which makes real HTTP calls) with legacy NDB futures, and google-cloud-ndb futures (the
+asyncio transport is in test_pusherlib_asyncio.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -16,16 +16,12 @@ from websockets.exceptions import ConnectionClosed
 from pusherlib import (
     Pusher,
     PusherBadAuth,
-    PusherConnectionError,
     PusherServerError,
     PusherTimeout,
-    PusherTypeError,
     PusherValueError,
 )
-from pusherlib.transports.asyncio import AsyncioTransport
 from pusherlib.transports.urlfetch import UrlfetchTransport
 from tests.support.fault_server import FaultServer, Reply
-from tests.support.raw_replies import DRIPPED, ENDLESS_ANSWERS, RawReplyServer
 from tests.support.soketi import SOKETI_TRIGGERED, unique
 
 
@@ -165,72 +161,3 @@ def test_every_async_twin(pusher, subscriber, ndb_context):
 def test_async_twins_validate_at_once(pusher, ndb_context):
     with pytest.raises(PusherValueError, match="invalid channel name"):
         pusher.trigger_async("bad channel", "e", "x")
-
-
-# -- asyncio -------------------------------------------------------------------------------------
-
-
-def test_asyncio_transport(soketi, subscriber):
-    channel = unique("asyncio-")
-    subscriber.subscribe(channel)
-
-    async def main():
-        client = Pusher.from_url(soketi.url, transport=AsyncioTransport())
-        try:
-            first = await client.trigger_async(channel, "n", {"n": 0})
-            rest = await asyncio.gather(*(client.trigger_async(channel, "n", {"n": n}) for n in range(1, 20)))
-            info = await client.channel_info_async(channel)
-            return [first, *rest], info
-        finally:
-            await client.transport.aclose()
-
-    answers, info = asyncio.run(main())
-    assert answers == [SOKETI_TRIGGERED] * 20
-    assert info["occupied"] is True
-    assert received_numbers(subscriber, channel, 20) == set(range(20))
-
-
-def test_asyncio_errors(soketi):
-    async def main():
-        transport = AsyncioTransport()
-        wrong = Pusher.from_url(wrong_secret(soketi), transport=transport)
-        try:
-            with pytest.raises(PusherBadAuth):
-                await wrong.trigger_async("c", "e", "x")
-            with FaultServer([Reply(200, delay=5)]) as fault:
-                slow = Pusher.from_url(fault.pusher_url, timeout=0.3, transport=transport)
-                with pytest.raises(PusherTimeout):
-                    await slow.trigger_async("c", "e", "x")
-        finally:
-            await transport.aclose()
-
-    asyncio.run(main())
-
-
-def test_asyncio_transport_refuses_blocking_calls(soketi):
-    client = Pusher.from_url(soketi.url, transport=AsyncioTransport())
-    with pytest.raises(PusherTypeError, match=r"await pusher\.trigger_async"):
-        client.trigger("c", "e", "x")
-
-
-@pytest.mark.parametrize(
-    "answer", [DRIPPED, ENDLESS_ANSWERS["endless-chunked-body"][0]], ids=["dripped", "endless"]
-)
-def test_asyncio_answers_are_bounded(answer):
-    async def main():
-        transport = AsyncioTransport()
-        try:
-            with RawReplyServer([answer]) as server:
-                client = Pusher.from_url(server.pusher_url, timeout=1, transport=transport)
-                with pytest.raises(PusherConnectionError) as caught:
-                    await client.trigger_async("c", "e", "x")
-                assert server.bytes_sent < answer.size
-                return caught.value
-        finally:
-            await transport.aclose()
-
-    error = asyncio.run(main())
-    if answer is DRIPPED:
-        assert isinstance(error, PusherTimeout)
-    else:
-        assert "over 1048576 bytes" in str(error)

@@ -4,7 +4,8 @@
   return ``google.cloud.ndb`` futures.
 * :class:`~pusherlib.transports.urlfetch.UrlfetchTransport`: App Engine urlfetch;
   ``*_async`` methods return legacy ``google.appengine.ext.ndb`` futures.
-* :class:`~pusherlib.transports.asyncio.AsyncioTransport`: ``await`` the ``*_async`` methods.
+* :class:`~pusherlib.transports.asyncio.AsyncioTransport`: pooled keep-alive HTTP/1.1 on the
+  running asyncio (or uvloop) event loop: ``await`` the ``*_async`` methods.
 
 Write your own by subclassing :class:`Transport` and overriding ``send`` (and
 :class:`~pusherlib.transports.ndb.ThreadedNdbFutures` for NDB futures from ``*_async``).
