@@ -58,6 +58,21 @@ def test_repeated_headers_are_joined_and_underscored_names_dropped(echo_server):
     assert "CONTENT_LENGTH" not in http
 
 
+def test_a_path_whose_escapes_are_not_utf8_is_refused_before_the_app(echo_server):
+    """granian hands RSGI apps the path decoded, undecodable bytes as U+FFFD: such a path is
+    refused, as the app refuses any path that is not UTF-8."""
+    answer = echo_server.client.get("/worker/push/a%FFb/ev")
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "the URL path is not UTF-8 once percent-decoded"}
+
+
+def test_header_values_that_are_not_utf8_never_reach_the_app(echo_server):
+    headers = [("X-Latin", "caf\xe9".encode("latin-1")), ("X-Plain", b"ok")]
+    http = echo_server.client.get("/h", headers=headers).json()["http"]
+    assert http["HTTP_X_PLAIN"] == "ok"
+    assert "HTTP_X_LATIN" not in http  # dropped by granian, so never misread
+
+
 class Headers(dict):
     """RSGI's headers: ``items()`` of text names and values."""
 
