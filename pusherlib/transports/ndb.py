@@ -318,8 +318,7 @@ class _LoopDriver:
             sock = exchange.bridge.pool.checkout(exchange.key)
             if sock is not None:
                 sock.setblocking(False)
-                self._selector.register(sock, selectors.EVENT_READ, exchange)
-                self._send_on(exchange, sock, reused=True)
+                self._send_on(exchange, sock, reused=True, registered=False)
             else:
                 self._connect_fresh(exchange)
         except Exception as exc:
@@ -361,6 +360,23 @@ class _LoopDriver:
             sock.close()
             self._next_address_or_fail(exchange, OSError(code, os.strerror(code)))
             return
+        if exchange.request.scheme != "https":
+            # Often connected already (always on loopback): write the request now rather
+            # than after a wait for writability. Until the connection is up the kernel
+            # takes nothing (EAGAIN); a failed connect fails this first send, before any
+            # byte of the request left, so the next address may still be tried.
+            try:
+                sent = sock.send(exchange.data)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                sock.close()
+                self._next_address_or_fail(exchange, exc)
+                return
+            else:
+                exchange.sock, exchange.reused, exchange.state, exchange.sent = sock, False, EXCHANGING, sent
+                self._selector.register(sock, self._events_after_send(exchange), exchange)
+                return
         exchange.sock, exchange.state, exchange.reused = sock, CONNECTING, False
         self._selector.register(sock, selectors.EVENT_WRITE, exchange)
 
@@ -408,25 +424,36 @@ class _LoopDriver:
 
     # -- one exchange -----------------------------------------------------------------
 
-    def _send_on(self, exchange: _Exchange, sock: socket.socket, reused: bool) -> None:
-        """Write ``exchange`` on ``sock``, already registered with this driver."""
+    def _send_on(
+        self, exchange: _Exchange, sock: socket.socket, reused: bool, registered: bool = True
+    ) -> None:
+        """Write ``exchange`` on ``sock``, then wait for what it needs next (``registered``:
+        whether ``sock`` is registered with this driver already)."""
         exchange.sock, exchange.reused, exchange.state = sock, reused, EXCHANGING
         exchange.sent = 0
-        self._send_more(exchange)
+        self._send_more(exchange, registered)
 
-    def _send_more(self, exchange: _Exchange) -> None:
+    def _send_more(self, exchange: _Exchange, registered: bool = True) -> None:
         sock = exchange.sock
         assert sock is not None
         try:
-            exchange.sent += sock.send(exchange.data[exchange.sent :])
+            exchange.sent += sock.send(exchange.data[exchange.sent :] if exchange.sent else exchange.data)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             pass
         except OSError as exc:
             self._broken(exchange, exc)
             return
-        done = exchange.sent >= len(exchange.data)
-        events = selectors.EVENT_READ if done else selectors.EVENT_READ | selectors.EVENT_WRITE
-        self._selector.modify(sock, events, exchange)
+        if registered:
+            self._selector.modify(sock, self._events_after_send(exchange), exchange)
+        else:
+            self._selector.register(sock, self._events_after_send(exchange), exchange)
+
+    @staticmethod
+    def _events_after_send(exchange: _Exchange) -> int:
+        """Wait for the answer, and for room to write the rest if some is left."""
+        if exchange.sent >= len(exchange.data):
+            return selectors.EVENT_READ
+        return selectors.EVENT_READ | selectors.EVENT_WRITE
 
     def _receive(self, exchange: _Exchange) -> None:
         sock = exchange.sock
@@ -501,9 +528,21 @@ class _LoopDriver:
     def _drop_socket(self, exchange: _Exchange) -> None:
         sock, exchange.sock = exchange.sock, None
         if sock is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(sock)
-            close_quietly(sock)
+            self._unregister_and_close(sock)
+
+    # try/except rather than contextlib.suppress: these run for every request.
+    def _unregister(self, sock: socket.socket) -> None:
+        try:  # noqa: SIM105
+            self._selector.unregister(sock)
+        except (KeyError, ValueError):  # not registered (its first send failed), or closed
+            pass
+
+    def _unregister_and_close(self, sock: socket.socket) -> None:
+        self._unregister(sock)
+        try:  # noqa: SIM105
+            sock.close()
+        except OSError:
+            pass
 
     def _release(self, exchange: _Exchange, keep_alive: bool) -> None:
         """Free the exchange's slot (whatever happens) and its connection: straight to the
@@ -520,15 +559,13 @@ class _LoopDriver:
                 following = waiting.popleft()
                 self._started.add(following)
                 handed_over = True  # the slot goes with the connection
-                self._selector.modify(sock, selectors.EVENT_READ, following)
-                self._send_on(following, sock, reused=True)
+                self._send_on(following, sock, reused=True)  # re-registered for ``following``
                 return
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(sock)
             if keep_alive:
+                self._unregister(sock)
                 bridge.pool.checkin(exchange.key, sock)
             else:
-                close_quietly(sock)
+                self._unregister_and_close(sock)
         finally:
             if not handed_over:
                 self._in_flight[bridge] -= 1
