@@ -229,7 +229,8 @@ class _LoopDriver:
             self._start(exchange)
         else:
             self._waiting.setdefault(bridge, deque()).append(exchange)
-        self._arm()
+        if not self._waker_armed:
+            self._arm()
 
     # -- waiting in the event loop ------------------------------------------------------
 
@@ -254,21 +255,24 @@ class _LoopDriver:
             self._arm()
 
     def _turn(self) -> None:
+        """Read what is ready, then whatever becomes ready within :data:`LINGER_SECONDS`
+        of the last answer, until nothing is in flight or :data:`TURN_SECONDS` passed."""
         turn_ends = time.monotonic() + TURN_SECONDS
-        linger = 0.0
+        select = self._selector.select
         while self._started:
-            ready = self._selector.select(linger)
+            ready = select(LINGER_SECONDS)  # returns at once when something is ready
+            if not ready:
+                break
             for key, events in ready:
                 if key.data is None:
                     self._drain_wake_pipe()
                 else:
                     self._ready(key.data, events)
             now = time.monotonic()
-            if now >= turn_ends or (not ready and linger):
+            if now >= turn_ends:
                 break
             if now >= self._next_expiry_check:
                 self._expire(now)
-            linger = 0.0 if ready else LINGER_SECONDS
         self._expire(time.monotonic())
 
     def _drain_wake_pipe(self) -> None:
