@@ -7,6 +7,7 @@ import ast
 import errno
 import inspect
 import json
+import select
 import socket
 import ssl
 import threading
@@ -23,6 +24,7 @@ from pusherlib import (
     PusherServerError,
     PusherTimeout,
 )
+from pusherlib.transports import ndb as ndb_transport
 from pusherlib.transports.base import Request, Response
 from pusherlib.transports.http import HTTPTransport
 from pusherlib.transports.ndb import NdbBridge, ThreadedNdbBridge, ThreadedNdbFutures
@@ -393,8 +395,19 @@ class TakesLittle(socket.socket):
         return super().send(bytes(data[:7]), *args)
 
 
+@pytest.fixture(params=["epoll", "selectors"])
+def poller(request, monkeypatch):
+    """Each way the bridge can wait for its sockets: epoll where there is one (Linux), the
+    selectors module's default elsewhere."""
+    if request.param == "selectors":
+        monkeypatch.setattr(ndb_transport, "_new_poller", ndb_transport._Poller)
+    elif not hasattr(select, "epoll"):
+        pytest.skip("no epoll here")
+    return request.param
+
+
 @pytest.mark.parametrize("kind", [StillConnecting, TakesLittle], ids=["still-connecting", "few-bytes"])
-def test_a_request_is_written_whole_however_the_connection_takes_it(kind, ndb_context, monkeypatch):
+def test_a_request_is_written_whole_however_the_connection_takes_it(kind, poller, ndb_context, monkeypatch):
     with FaultServer(default=OK) as server:
         client = client_for(server)
         opened = bridge_sockets(monkeypatch, kind)
@@ -402,6 +415,15 @@ def test_a_request_is_written_whole_however_the_connection_takes_it(kind, ndb_co
         assert [future.result() for future in futures] == [{"ok": True}] * 5
         assert len(opened) == 5
         assert sorted(json.loads(request.body)["data"] for request in server.requests) == list("01234")
+        client.close()
+
+
+def test_fan_out_on_kept_alive_connections_with_either_poller(poller, ndb_context):
+    with FaultServer(default=OK) as server:
+        client = client_for(server, transport=HTTPTransport(max_idle_per_host=4))
+        futures = [client.trigger_async("c", "e", str(n)) for n in range(60)]
+        assert [future.result() for future in futures] == [{"ok": True}] * 60
+        assert server.connections == 4 and server.request_count == 60
         client.close()
 
 
