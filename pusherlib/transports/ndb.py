@@ -76,6 +76,8 @@ EXPIRY_CHECK_SECONDS = 0.01
 # A waker wakes at least this often, to fail requests whose deadline passed.
 WAKER_MAX_WAIT_SECONDS = 0.1
 WAKER_THREADS = 64  # one per event loop waiting at the same time
+# Sockets made non-blocking from the start where the platform can (no extra system call).
+SOCK_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
 
 
 def as_pusher_error(error: BaseException, where: str) -> BaseException:
@@ -431,9 +433,10 @@ class _LoopDriver:
     def _connect_next(self, exchange: _Exchange) -> None:
         """Start connecting to the next address of the host (a non-blocking connect)."""
         family, kind, proto, address = exchange.addresses.pop(0)
-        sock = socket.socket(family, kind, proto)
+        sock = socket.socket(family, kind | SOCK_NONBLOCK, proto)
         try:
-            sock.setblocking(False)
+            if not SOCK_NONBLOCK:
+                sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             code = sock.connect_ex(address)
         except OSError:
