@@ -103,6 +103,7 @@ class NdbBridge:
         self._transport = transport
         self.pool = transport.pool
         self.max_connections = max_connections or max(1, transport.max_idle_per_host)
+        self.last_key: HostKey | None = None
 
     def submit(self, request: Request, read: Callable[[Response], T]) -> tasklets.Future:
         """Send ``request`` now; return an NDB future of ``read(response)``."""
@@ -134,7 +135,11 @@ RESOLVING, CONNECTING, HANDSHAKING, EXCHANGING = "resolving", "connecting", "han
 
 
 class _Exchange:
-    """One request in flight: its connection, what to send, what came back so far."""
+    """One request in flight: its connection, what to send, what came back so far.
+
+    Thousands may wait for a connection at once: they hold no more objects than needed
+    (a parser from the first send, one host key per host, no address list), as every object
+    alive counts towards the next garbage collection."""
 
     __slots__ = (
         "addresses",
@@ -164,14 +169,19 @@ class _Exchange:
     ):
         self.bridge, self.request, self.data, self.read, self.future = bridge, request, data, read, future
         self.deadline = deadline
-        self.key: HostKey = (request.scheme, request.host, request.port)
+        key = (request.scheme, request.host, request.port)
+        if key == bridge.last_key:
+            key = bridge.last_key  # this one is dropped at once
+        else:
+            bridge.last_key = key
+        self.key: HostKey = key
         self.sock: socket.socket | None = None
         self.state = EXCHANGING
-        self.addresses: list[Address] = []
+        self.addresses: list[Address] | tuple[()] = ()  # a list when connecting
         self.lookup: ThreadFuture[list[Address]] | None = None
         self.reused = False
         self.sent = 0
-        self.parser = bridge.new_parser(request)
+        self.parser: ResponseParser  # made by each send, before the first byte goes
 
     def where(self) -> str:
         return f"{self.request.host}:{self.request.port}"
@@ -461,6 +471,7 @@ class _LoopDriver:
                 return
             else:
                 exchange.sock, exchange.reused, exchange.state, exchange.sent = sock, False, EXCHANGING, sent
+                exchange.parser = exchange.bridge.new_parser(exchange.request)
                 self._poller.register(sock, self._events_after_send(exchange), exchange)
                 return
         exchange.sock, exchange.state, exchange.reused = sock, CONNECTING, False
@@ -517,6 +528,7 @@ class _LoopDriver:
         whether ``sock`` is registered with this driver already)."""
         exchange.sock, exchange.reused, exchange.state = sock, reused, EXCHANGING
         exchange.sent = 0
+        exchange.parser = exchange.bridge.new_parser(exchange.request)
         self._send_more(exchange, registered)
 
     def _send_more(self, exchange: _Exchange, registered: bool = True) -> None:
@@ -576,8 +588,7 @@ class _LoopDriver:
         """The connection failed: send again on a fresh one if :func:`may_resend` allows."""
         if may_resend(exchange.reused, exchange.parser.started):
             self._drop_socket(exchange)
-            exchange.parser = exchange.bridge.new_parser(exchange.request)
-            try:
+            try:  # a new parser comes with the next send
                 self._connect_fresh(exchange)
             except Exception as exc:
                 self._fail(exchange, as_pusher_error(exc, exchange.where()))
