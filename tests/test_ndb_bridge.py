@@ -4,8 +4,10 @@ event loop's thread over non-blocking connections, answers and errors through ND
 from __future__ import annotations
 
 import ast
+import errno
 import inspect
 import json
+import select
 import socket
 import ssl
 import threading
@@ -22,6 +24,7 @@ from pusherlib import (
     PusherServerError,
     PusherTimeout,
 )
+from pusherlib.transports import ndb as ndb_transport
 from pusherlib.transports.base import Request, Response
 from pusherlib.transports.http import HTTPTransport
 from pusherlib.transports.ndb import NdbBridge, ThreadedNdbBridge, ThreadedNdbFutures
@@ -354,6 +357,95 @@ def test_a_failed_socket_call_arrives_through_the_future_and_frees_its_slot(ndb_
         assert caught.value.retryable
         monkeypatch.undo()
         assert client.trigger_async("c", "e", "y").result() == {"ok": True}
+        client.close()
+
+
+def bridge_sockets(monkeypatch, kind: type[socket.socket]) -> list[socket.socket]:
+    """Have the bridge open its connections as ``kind``; the list of those it opened.
+    Sockets made around an existing one (the test server's accepted ones, the wake pipe's
+    pair) stay plain."""
+    real_socket = socket.socket
+    opened: list[socket.socket] = []
+
+    def make(*args, **kwargs):
+        if "fileno" in kwargs or len(args) > 3:
+            return real_socket(*args, **kwargs)
+        sock = kind(*args, **kwargs)
+        opened.append(sock)
+        return sock
+
+    monkeypatch.setattr("pusherlib.transports.ndb.socket.socket", make)
+    return opened
+
+
+class StillConnecting(socket.socket):
+    """A connection not up yet when the request is first written (as off loopback)."""
+
+    def send(self, data, *args):
+        if not getattr(self, "tried", False):
+            self.tried = True
+            raise BlockingIOError(errno.EAGAIN, "connecting")
+        return super().send(data, *args)
+
+
+class TakesLittle(socket.socket):
+    """A connection whose kernel takes a few bytes of the request at a time."""
+
+    def send(self, data, *args):
+        return super().send(bytes(data[:7]), *args)
+
+
+@pytest.fixture(params=["epoll", "selectors"])
+def poller(request, monkeypatch):
+    """Each way the bridge can wait for its sockets: epoll where there is one (Linux), the
+    selectors module's default elsewhere."""
+    if request.param == "selectors":
+        monkeypatch.setattr(ndb_transport, "_new_poller", ndb_transport._Poller)
+    elif not hasattr(select, "epoll"):
+        pytest.skip("no epoll here")
+    return request.param
+
+
+@pytest.mark.parametrize("kind", [StillConnecting, TakesLittle], ids=["still-connecting", "few-bytes"])
+def test_a_request_is_written_whole_however_the_connection_takes_it(kind, poller, ndb_context, monkeypatch):
+    with FaultServer(default=OK) as server:
+        client = client_for(server)
+        opened = bridge_sockets(monkeypatch, kind)
+        futures = [client.trigger_async("c", "e", str(n)) for n in range(5)]
+        assert [future.result() for future in futures] == [{"ok": True}] * 5
+        assert len(opened) == 5
+        assert sorted(json.loads(request.body)["data"] for request in server.requests) == list("01234")
+        client.close()
+
+
+def test_fan_out_on_kept_alive_connections_with_either_poller(poller, ndb_context):
+    with FaultServer(default=OK) as server:
+        client = client_for(server, transport=HTTPTransport(max_idle_per_host=4))
+        futures = [client.trigger_async("c", "e", str(n)) for n in range(60)]
+        assert [future.result() for future in futures] == [{"ok": True}] * 60
+        assert server.connections == 4 and server.request_count == 60
+        client.close()
+
+
+class Refusing(socket.socket):
+    """A connect that fails: the first write reports it (ECONNREFUSED), as the kernel does."""
+
+    def send(self, data, *args):
+        raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+
+
+def test_a_connect_failure_found_by_the_first_write_fails_through_the_future(ndb_context, monkeypatch):
+    with FaultServer(default=OK) as server:
+        client = client_for(server, transport=HTTPTransport(max_idle_per_host=1))
+        opened = bridge_sockets(monkeypatch, Refusing)
+        futures = [client.trigger_async("c", "e", str(n)) for n in range(3)]
+        for future in futures:
+            with pytest.raises(PusherConnectionError, match=r"cannot connect to .*refused"):
+                future.result()
+        assert len(opened) == 3 and all(sock.fileno() == -1 for sock in opened)
+        assert server.request_count == 0
+        monkeypatch.undo()
+        assert client.trigger_async("c", "e", "after").result() == {"ok": True}
         client.close()
 
 
