@@ -258,6 +258,37 @@ def test_queued_events_are_delivered_while_32_slow_clients_hold_connections(soke
         assert sorted(event["n"] for event in received) == list(range(20))
 
 
+def test_tasks_waiting_for_a_slow_pusher_hold_no_thread():
+    """24 worker tasks (3 times the entrypoint's threads) wait for a Pusher that answers after
+    3 s: they wait on the event loop, so a request served on a thread is answered at once,
+    and every task is delivered."""
+    with FaultServer(default=Reply(200, b"{}", delay=3)) as pusher:
+        env = {"PUSHER_URL": pusher.pusher_url, "PUSHER_TIMEOUT": "15", **LOCAL}
+        server = ExactEntrypoint(env, "entrypoint-slow-pusher")
+        try:
+            with httpx.Client(base_url=server.url, timeout=30) as client:
+                answers: list[int] = []
+
+                def task(number: int) -> None:
+                    headers = {**QUEUE_HEADERS, "X-AppEngine-TaskName": f"slow-pusher-{number}"}
+                    answer = client.post("/worker/push/slow-pusher/ev", json={"n": number}, headers=headers)
+                    answers.append(answer.status_code)
+
+                tasks = [threading.Thread(target=task, args=(number,)) for number in range(24)]
+                for thread in tasks:
+                    thread.start()
+                wait_until(lambda: pusher.open_connections >= 16, 10, "16 triggers waiting for Pusher")
+                warmup = client.get("/_ah/warmup", timeout=2)  # a webapp2 handler, on a thread
+                assert warmup.status_code == 200
+                assert len(answers) == 0  # every task is still waiting for Pusher
+                for thread in tasks:
+                    thread.join(60)
+            assert answers == [200] * 24
+            assert pusher.request_count == 24
+        finally:
+            server.stop()
+
+
 def read_until_closed(connection: socket.socket, timeout: float) -> bytes:
     """Everything the server sends until it closes the connection."""
     connection.settimeout(timeout)
