@@ -24,6 +24,7 @@ from pusherlib import (
     PusherTypeError,
     PusherValueError,
 )
+from pusherlib.errors import is_permanent
 from pusherlib.transports.asyncio import AsyncioTransport
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
 from tests.support.raw_replies import (
@@ -378,8 +379,9 @@ def test_ipv6_literal_and_idna_names(run):
         assert await client.trigger_async("c", "e", "x") == {"ok": True}
         name = "\u043f\u0440\u0438\u043c\u0435\u0440.invalid"
         idna = Pusher("1", "key", "secret", host=name, ssl=False, transport=transport)
-        with pytest.raises(PusherConnectionError, match="cannot connect"):
+        with pytest.raises(PusherConnectionError) as caught:  # no such host (or a lookup timing out)
             await idna.trigger_async("c", "e", "x")
+        assert not is_permanent(caught.value)
 
     with FaultServer(default=OK, host="::1") as server:
         run(main)
