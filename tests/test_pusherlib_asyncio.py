@@ -57,6 +57,7 @@ def run(request) -> Run:
         runner: Callable[[Coroutine[Any, Any, Any]], Any] = (
             asyncio.run if request.param == "asyncio" else uvloop.run
         )
+        gc.collect()  # what earlier tests left is not this run's
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ResourceWarning)
             result = runner(closing())
@@ -431,6 +432,18 @@ def test_one_transport_on_two_loops_in_turn():
     async def main():
         return await client_for(server, transport, timeout=2).trigger_async("c", "e", "x")
 
+    async def on_the_second_loop():
+        try:
+            return await main()
+        finally:
+            await transport.aclose()
+
+    first = asyncio.new_event_loop()
     with FaultServer(default=OK) as server:
-        assert asyncio.run(main()) == uvloop.run(main()) == {"ok": True}
-        assert server.connections == 2  # not the first loop's
+        try:
+            assert first.run_until_complete(main()) == {"ok": True}  # its connection stays idle
+            assert uvloop.run(on_the_second_loop()) == {"ok": True}
+            assert server.connections == 2  # not the first loop's, which was closed
+        finally:
+            first.run_until_complete(asyncio.sleep(0))  # the closed connection is let go
+            first.close()

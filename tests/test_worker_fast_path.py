@@ -112,6 +112,8 @@ class RsgiClient:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        loop_pusher = self.bridge.app.services.worker.loop_pusher
+        self.loop.run_until_complete(loop_pusher.transport.aclose())  # no connection left behind
         self.loop.close()
         self.bridge.threads.shutdown()
 
