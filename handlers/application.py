@@ -87,10 +87,10 @@ class Application(webapp2.WSGIApplication):
         # The worker's common case skips webapp2, the coalescing scope and the NDB context (it
         # enqueues nothing through them; parking opens a context when it needs one): see
         # handlers/worker_fast_path.py.
-        pipeline = self.worker_fast_path = WorkerFastPath(pipeline, services)
+        pipeline = fast_path = WorkerFastPath(pipeline, services)
         # What the server may answer on its event loop (main.rsgi_app): nothing where a
         # request needs App Engine's bundled services (wrap_wsgi_app sets them up).
-        self.serve_on_loop = None if app_engine_apis else self.worker_fast_path.serve_on_loop
+        self.serve_on_loop = None if app_engine_apis else fast_path.serve_on_loop
         if app_engine_apis:
             from google.appengine.api import wrap_wsgi_app
 
