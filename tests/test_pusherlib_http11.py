@@ -153,13 +153,20 @@ def test_content_length_body(feed):
 def test_chunked_body_with_extensions_and_trailers(feed):
     answer = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b'5;name=value\r\nhello\r\n1\r\n \r\nA ; quoted="x;y"\r\nworld!!!!!\r\n'
+        b'5;name=value\r\nhello\r\n1\r\n \r\nA; quoted="x;y"\r\nworld!!!!!\r\n'
         b"0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n"
     )
     parsed = feed(answer)
     assert parsed.response.body == b"hello world!!!!!"
     assert parsed.response.headers == {"transfer-encoding": "chunked"}  # trailers are dropped
     assert (parsed.keep_alive, parsed.consumed) == (True, len(answer))
+
+
+@FEEDS
+def test_whitespace_between_a_chunk_size_and_its_extension_is_refused(feed):
+    """As h11 refuses it (RFC 9112 allows it; the parser is never more lenient than h11)."""
+    with pytest.raises(ProtocolError, match="bad chunk size line"):
+        feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 ;a=b\r\nx\r\n0\r\n\r\n")
 
 
 @FEEDS

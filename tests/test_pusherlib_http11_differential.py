@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import h11
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pusherlib.transports.http11 import ProtocolError, ResponseParser
@@ -202,6 +202,8 @@ def bad_framing(draw) -> bytes:
 
 @FUZZ
 @given(st.one_of(mutated(), bad_framing()), st.sampled_from([1, 3, 10_000]))
+# Found by this test: whitespace between a chunk's size and its extension.
+@example(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 ;a=b\r\nx\r\n0\r\n\r\n", 1)
 def test_what_h11_refuses_is_refused(data, piece):
     expected = by_h11(data)
     found = by_pusherlib(data, piece)

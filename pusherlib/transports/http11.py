@@ -34,7 +34,8 @@ _BLANK_LINE = re.compile(rb"\n\r?\n")
 _FORBIDDEN = re.compile(r"[\x00\r\x0b\x0c]")  # left in a head once line endings are taken out
 _NUL_VT_FF = re.compile(r"[\x00\x0b\x0c]")
 _TOKENS = re.compile(r"(?:[-!#$%&'*+.^_`|~0-9a-z]+:)+")  # lowercased field names, each ended by ":"
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
+# The size, an extension right after it (h11 refuses "1 ;ext"), then optional whitespace.
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?[ \t]*")
 
 
 def encode_request(request: Request, *, absolute_form: bool = False, extra_headers: str = "") -> bytes:
