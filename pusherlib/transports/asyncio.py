@@ -27,16 +27,22 @@ import certifi
 
 from ..errors import PusherConnectionError, PusherTimeout, PusherTypeError, PusherValueError
 from .base import Request, Response, Transport
-from .connections import DEFAULT_KEEP_ALIVE_SECONDS, DEFAULT_MAX_IDLE_PER_HOST, HostKey, may_resend, remaining
+from .connections import (
+    DEFAULT_KEEP_ALIVE_SECONDS,
+    DEFAULT_MAX_IDLE_PER_HOST,
+    HostKey,
+    NoAnswer,
+    connect_error,
+    exchange_error,
+    may_resend,
+    remaining,
+    where,
+)
 from .http11 import MAX_BODY_BYTES, ParsedResponse, ProtocolError, ResponseParser, encode_request
 
 T = TypeVar("T")
 
 CLOSE_WAIT_SECONDS = 1.0  # how long aclose() waits for closed connections to be gone
-
-
-class _NoAnswer(ConnectionError):
-    """The connection ended before any byte of an answer came back."""
 
 
 class _Connection(asyncio.Protocol):
@@ -74,7 +80,7 @@ class _Connection(asyncio.Protocol):
             if exc is None:
                 self._read(b"")
             else:
-                self._fail(exc if parser.started else _NoAnswer(f"connection ended before an answer: {exc}"))
+                self._fail(exc if parser.started else NoAnswer(f"connection ended before an answer: {exc}"))
         if self.gone is not None and not self.gone.done():
             self.gone.set_result(None)
 
@@ -85,7 +91,7 @@ class _Connection(asyncio.Protocol):
         try:
             parsed = parser.feed(data)
         except ProtocolError as exc:
-            self._fail(exc if parser.started else _NoAnswer(str(exc)))
+            self._fail(exc if parser.started else NoAnswer(str(exc)))
             return
         if parsed is not None:
             self.parser = None
@@ -176,7 +182,7 @@ class AsyncioTransport(Transport):
         try:
             data = encode_request(request)
         except UnicodeEncodeError as exc:  # a header value that is not Latin-1
-            raise PusherConnectionError(f"request to {_where(request)} cannot be written: {exc}") from exc
+            raise PusherConnectionError(f"request to {where(request)} cannot be written: {exc}") from exc
         if host.in_flight < self.max_connections:
             host.in_flight += 1
         else:
@@ -206,20 +212,12 @@ class AsyncioTransport(Transport):
                     parsed = await answer
                 finally:
                     timer.cancel()
-            except _NoAnswer as exc:
+            except (OSError, ProtocolError) as exc:  # NoAnswer and TimeoutError included
                 conn.transport.abort()
-                if may_resend(reused, answer_started=False):
+                if isinstance(exc, NoAnswer) and may_resend(reused, answer_started=False):
                     conn, reused = None, False
                     continue
-                raise PusherConnectionError(
-                    f"{_where(request)} closed the connection without answering"
-                ) from exc
-            except TimeoutError as exc:
-                conn.transport.abort()
-                raise PusherTimeout(f"no answer from {_where(request)} within {request.timeout} s") from exc
-            except (OSError, ProtocolError) as exc:
-                conn.transport.abort()
-                raise PusherConnectionError(f"request to {_where(request)} failed: {exc}") from exc
+                raise exchange_error(request, exc) from exc
             except BaseException:  # cancelled: the answer may still come, on a connection nobody reads
                 conn.parser = None
                 conn.transport.abort()
@@ -260,10 +258,10 @@ class AsyncioTransport(Transport):
                 _Connection, host, request.port, ssl=tls, server_hostname=host if tls else None
             )
             _, conn = await asyncio.wait_for(connecting, left)
-        except (TimeoutError, asyncio.TimeoutError) as exc:  # the same class from Python 3.11 on
-            raise PusherTimeout(f"connecting to {_where(request)} timed out ({request.timeout} s)") from exc
-        except (OSError, ValueError) as exc:
-            raise PusherConnectionError(f"cannot connect to {_where(request)}: {exc}") from exc
+        except asyncio.TimeoutError as exc:  # not TimeoutError before Python 3.11
+            raise connect_error(request, TimeoutError()) from exc
+        except (OSError, ValueError) as exc:  # TimeoutError included
+            raise connect_error(request, exc) from exc
         return conn  # asyncio and uvloop set TCP_NODELAY
 
     # -- turns ---------------------------------------------------------------------------
@@ -278,9 +276,7 @@ class AsyncioTransport(Transport):
         try:
             await turn
         except TimeoutError as exc:
-            raise PusherTimeout(
-                f"no connection to {_where(request)} free within {request.timeout} s"
-            ) from exc
+            raise PusherTimeout(f"no connection to {where(request)} free within {request.timeout} s") from exc
         except BaseException:  # cancelled, maybe once its turn had come
             if turn.done() and not turn.cancelled():
                 self._release(host)
@@ -329,7 +325,3 @@ class AsyncioTransport(Transport):
                 gone.append(conn.gone)
         if gone:
             await asyncio.wait(gone, timeout=CLOSE_WAIT_SECONDS)
-
-
-def _where(request: Request) -> str:
-    return f"{request.host}:{request.port}"

@@ -9,6 +9,8 @@
   reads a POST and drops the connection sees it at most twice.
 * :func:`resolve`: a host's addresses within the request's deadline (name lookups run on a
   small thread pool, IP literals do not).
+* :func:`exchange_error` and :func:`connect_error`: what a failed exchange or connect
+  raises, the same from every transport (retryable pusherlib errors naming the host).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+from ..errors import PusherConnectionError, PusherTimeout
+from .base import Request
+
 DEFAULT_MAX_IDLE_PER_HOST = 16
 DEFAULT_KEEP_ALIVE_SECONDS = 20.0  # below the usual 30-60 s after which servers close idle ones
 RESOLVER_THREADS = 4
@@ -35,6 +40,34 @@ Address = tuple[int, int, int, Any]  # family, type, proto, sockaddr
 def may_resend(reused: bool, answer_started: bool) -> bool:
     """Whether a request that failed may be sent again (on a fresh connection)."""
     return reused and not answer_started
+
+
+class NoAnswer(ConnectionError):
+    """The connection ended before any byte of an answer came back (see :func:`may_resend`)."""
+
+
+def where(request: Request) -> str:
+    """``host:port`` of ``request``, for messages."""
+    return f"{request.host}:{request.port}"
+
+
+def exchange_error(request: Request, error: BaseException) -> PusherConnectionError:
+    """What a request raises once writing it or reading its answer failed with ``error``."""
+    if isinstance(error, NoAnswer):
+        return PusherConnectionError(f"{where(request)} closed the connection without answering")
+    if isinstance(error, TimeoutError):
+        return PusherTimeout(f"no answer from {where(request)} within {request.timeout} s")
+    return PusherConnectionError(f"request to {where(request)} failed: {error}")
+
+
+def connect_error(
+    request: Request, error: BaseException, address: str | None = None
+) -> PusherConnectionError:
+    """What a request raises once connecting to ``address`` (its host by default) failed."""
+    address = address or where(request)
+    if isinstance(error, TimeoutError):
+        return PusherTimeout(f"connecting to {address} timed out ({request.timeout} s)")
+    return PusherConnectionError(f"cannot connect to {address}: {error}")
 
 
 def remaining(deadline: float) -> float:

@@ -25,16 +25,20 @@ from urllib.parse import unquote, urlsplit
 
 import certifi
 
-from ..errors import PusherConnectionError, PusherTimeout, PusherValueError
+from ..errors import PusherConnectionError, PusherValueError
 from .base import Request, Response, Transport
 from .connections import (
     DEFAULT_KEEP_ALIVE_SECONDS,
     DEFAULT_MAX_IDLE_PER_HOST,
     ConnectionPool,
+    NoAnswer,
     close_quietly,
+    connect_error,
+    exchange_error,
     may_resend,
     remaining,
     resolve,
+    where,
 )
 from .http11 import (
     MAX_BODY_BYTES,
@@ -48,10 +52,6 @@ from .http11 import (
 T = TypeVar("T")
 
 RECEIVE_BYTES = 65536
-
-
-class _NoAnswer(ConnectionError):
-    """The connection failed before any byte of an answer came back."""
 
 
 class HTTPTransport(Transport):
@@ -103,23 +103,13 @@ class HTTPTransport(Transport):
                 if sock is None:
                     sock = self._connect(request, deadline)
                 parsed = self._exchange(sock, data, deadline, request.method == "HEAD")
-            except _NoAnswer as exc:
+            except (OSError, ProtocolError) as exc:  # NoAnswer and TimeoutError included
                 if sock is not None:
                     close_quietly(sock)
-                if may_resend(reused, answer_started=False):
+                if isinstance(exc, NoAnswer) and may_resend(reused, answer_started=False):
                     sock, reused = None, False
                     continue
-                raise PusherConnectionError(
-                    f"{_where(request)} closed the connection without answering"
-                ) from exc
-            except TimeoutError as exc:
-                if sock is not None:
-                    close_quietly(sock)
-                raise PusherTimeout(f"no answer from {_where(request)} within {request.timeout} s") from exc
-            except (OSError, ProtocolError) as exc:
-                if sock is not None:
-                    close_quietly(sock)
-                raise PusherConnectionError(f"request to {_where(request)} failed: {exc}") from exc
+                raise exchange_error(request, exc) from exc
             if parsed.keep_alive:
                 self.pool.checkin(key, sock)
             else:
@@ -132,7 +122,7 @@ class HTTPTransport(Transport):
         try:
             sock.sendall(data)
         except (BrokenPipeError, ConnectionResetError) as exc:
-            raise _NoAnswer() from exc
+            raise NoAnswer() from exc
         return read_response(
             sock, deadline, ResponseParser(head_only, max_body_bytes=self.max_response_bytes)
         )
@@ -145,7 +135,7 @@ class HTTPTransport(Transport):
                 return encode_request(request, absolute_form=True, extra_headers=self.proxy.auth_header)
             return encode_request(request)
         except UnicodeEncodeError as exc:  # a header value that is not Latin-1
-            raise PusherConnectionError(f"request to {_where(request)} cannot be written: {exc}") from exc
+            raise PusherConnectionError(f"request to {where(request)} cannot be written: {exc}") from exc
 
     def tls_context(self) -> ssl.SSLContext:
         """The context HTTPS connections are made with."""
@@ -169,22 +159,17 @@ class HTTPTransport(Transport):
         host, port = (proxy.host, proxy.port) if proxy else (request.ascii_host, request.port)
         try:
             sock = _open(host, port, deadline)
-        except TimeoutError as exc:
-            raise PusherTimeout(f"connecting to {host}:{port} timed out ({request.timeout} s)") from exc
-        except OSError as exc:
-            raise PusherConnectionError(f"cannot connect to {host}:{port}: {exc}") from exc
+        except OSError as exc:  # TimeoutError included
+            raise connect_error(request, exc, f"{host}:{port}") from exc
         try:
             if request.scheme == "https":
                 if proxy:
                     _tunnel(sock, request, proxy, deadline)
                 sock.settimeout(remaining(deadline))
                 sock = self.tls_context().wrap_socket(sock, server_hostname=request.ascii_host)
-        except TimeoutError as exc:
+        except (OSError, ProtocolError, ValueError) as exc:  # TimeoutError included
             close_quietly(sock)
-            raise PusherTimeout(f"connecting to {_where(request)} timed out ({request.timeout} s)") from exc
-        except (OSError, ProtocolError, ValueError) as exc:
-            close_quietly(sock)
-            raise PusherConnectionError(f"cannot connect to {_where(request)}: {exc}") from exc
+            raise connect_error(request, exc) from exc
         return sock
 
     def close(self) -> None:
@@ -195,7 +180,7 @@ class HTTPTransport(Transport):
 
 
 def read_response(sock: socket.socket, deadline: float, parser: ResponseParser) -> ParsedResponse:
-    """Read one response from ``sock`` before ``deadline`` (``_NoAnswer`` when the server
+    """Read one response from ``sock`` before ``deadline`` (``NoAnswer`` when the server
     closed or reset before any byte). The caller set the socket's timeout to the time left
     just before writing the request; each later ``recv`` gets what is left then."""
     recv, settimeout = sock.recv, sock.settimeout
@@ -209,9 +194,9 @@ def read_response(sock: socket.socket, deadline: float, parser: ResponseParser) 
         except (BrokenPipeError, ConnectionResetError) as exc:
             if parser.started:
                 raise
-            raise _NoAnswer() from exc
+            raise NoAnswer() from exc
         if not data and not parser.started:
-            raise _NoAnswer()
+            raise NoAnswer()
         parsed = parser.feed(data)
         if parsed is not None:
             return parsed
@@ -237,10 +222,6 @@ def _open(host: str, port: int, deadline: float) -> socket.socket:
     raise error or OSError(f"no address for {host}")
 
 
-def _where(request: Request) -> str:
-    return f"{request.host}:{request.port}"
-
-
 def _tunnel(sock: socket.socket, request: Request, proxy: Proxy, deadline: float) -> None:
     """Ask ``proxy`` (connected on ``sock``) for a tunnel to the request's host."""
     authority = request.host_and_port
@@ -248,7 +229,7 @@ def _tunnel(sock: socket.socket, request: Request, proxy: Proxy, deadline: float
     sock.sendall(encode_connect(authority, proxy.auth_header))
     try:
         answer = read_response(sock, deadline, ResponseParser(head_only=True)).response
-    except _NoAnswer as exc:
+    except NoAnswer as exc:
         raise ProtocolError(f"proxy closed the connection on CONNECT {authority}") from exc
     if answer.status != 200:
         raise ProtocolError(f"proxy refused CONNECT {authority}: {answer.status}")
