@@ -37,7 +37,12 @@ class QueueUnavailable(QueueError):
     """The queue service could not be reached or refused the call: try again later."""
 
 
-class InvalidTaskError(QueueError, ValueError):
+class QueueRefused(QueueError):
+    """The queue or store refused the call for good (an unknown queue, a record too large):
+    retrying the same call cannot help."""
+
+
+class InvalidTaskError(QueueRefused, ValueError):
     """The task's arguments are invalid (a caller's mistake)."""
 
 
