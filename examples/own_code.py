@@ -1,4 +1,4 @@
-"""Your own script against `make dev` (README "Running your own code against make dev").
+"""Your own script against `make dev` (README "Using it from your own code").
 
 Run from the checkout with the environment the stack prints::
 

@@ -1,4 +1,4 @@
-"""The 000 seed's page handler moved to Python 3 (README "Moving from the seed-style code").
+"""The 000 seed's page handler moved to Python 3 (docs/migrating.md).
 
 Served next to the app's routes with ``EXTRA_ROUTE_MODULES=examples.seed_handlers``. The
 seed's ``WorkerPushRequestHandler`` is gone: the app's worker serves
