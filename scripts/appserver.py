@@ -11,7 +11,7 @@ pages ask for dev_appserver's sign-in page (``/_ah/login``), ``PUSHER_TRANSPORT=
 (``--transport urlfetch``) fetches through its URL Fetch service. Parked events, the
 transactional outbox and the webhook replay records go to the Datastore emulator.
 
-dev_appserver runs app.yaml's entrypoint (gunicorn) in a virtualenv it builds from
+dev_appserver runs app.yaml's entrypoint (granian serving ``main:rsgi_app``) in a virtualenv it builds from
 requirements.txt: about a minute the first time; the virtualenv is kept in
 ``--venv-dir`` (default ``$XDG_CACHE_HOME/pusher-appengine/dev_appserver-venv``), so later
 starts only check it (about 25 s). It reads a copy of app.yaml written next to it
@@ -66,7 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pusher-url", help="use this Pusher (or soketi) instead of starting soketi")
     parser.add_argument("--project", default="local-dev")
     parser.add_argument("--transport", choices=("http", "urlfetch", "ndb"), default="http")
-    parser.add_argument("--wsgi-app", default="main:app", help="the WSGI application gunicorn serves")
+    parser.add_argument(
+        "--wsgi-app",
+        default="main:app",
+        help="main:app: app.yaml's entrypoint (main:rsgi_app); another WSGI app: granian's WSGI interface",
+    )
     parser.add_argument("--venv-dir", type=Path, default=cache / "pusher-appengine" / "dev_appserver-venv")
     parser.add_argument("--no-reload", action="store_true", help="do not restart the app on file changes")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="more app variables")
@@ -214,9 +218,10 @@ def summary(args: argparse.Namespace) -> list[str]:
             f"{args.soketi_metrics_port})"
         )
     )
+    served = "app.yaml's entrypoint: granian, main:rsgi_app" if args.wsgi_app == "main:app" else args.wsgi_app
     return [
         "ready. Open the demo page: " + app + "/",
-        f"  app        {app}  ({args.wsgi_app} under dev_appserver.py, TASKS_BACKEND=taskqueue, "
+        f"  app        {app}  ({served}, under dev_appserver.py, TASKS_BACKEND=taskqueue, "
         f"PUSHER_TRANSPORT={args.transport}, DEMO_MODE=1)",
         f"  sign in    {app}/_ah/login  (dev_appserver's page: tick 'Sign in as Administrator' "
         "for /admin/...)",
