@@ -190,10 +190,13 @@ function messageNode(message, mine) {
   item.dataset.id = message.id || "";
   const bubble = element("div", "bubble");
   const meta = element("div", "meta");
-  const when = message.sent_at ? new Date(message.sent_at) : new Date();
-  meta.append(element("span", "author", message.user || "someone"), element("span", "", clock(when)));
+  // Anyone may publish to the lobby: its fields can be of any JSON type.
+  const author = message.user == null || message.user === "" ? "" : String(message.user);
+  const sent = new Date(typeof message.sent_at === "string" ? message.sent_at : NaN);
+  const when = Number.isNaN(sent.getTime()) ? new Date() : sent;
+  meta.append(element("span", "author", author || "someone"), element("span", "", clock(when)));
   bubble.append(meta, element("p", "text", String(message.text ?? "")));
-  item.append(avatar(message.user || "?"), bubble);
+  item.append(avatar(author || "?"), bubble);
   return item;
 }
 
@@ -248,7 +251,7 @@ function receive(message) {
   }
   const item = messageNode(message, false);
   if (message.id) state.shown.set(message.id, item);
-  placeMessage(item, message.sent_at);
+  placeMessage(item, typeof message.sent_at === "string" ? message.sent_at : "");
 }
 
 // The sender's bubbles follow their tasks in the task log.

@@ -215,3 +215,26 @@ def test_a_bubble_follows_its_task_through_a_simulated_outage(outage_stack, brow
         page.click('#outage button[data-mode="off"]')
         expect(page.locator('#outage button[data-mode="off"]')).to_have_attribute("aria-pressed", "true")
         visitor.close()
+
+
+def test_a_message_whose_fields_are_not_strings_shows_without_breaking_the_page(stack, browser):
+    """Anyone allowed to publish to the lobby may send any JSON: a number as the user, an
+    object as sent_at. The page shows the message and keeps working."""
+    pusher = Pusher(
+        stack.app_id, stack.key, stack.secret, host="127.0.0.1", port=stack.ports["soketi"], ssl=False
+    )
+    visitor = Visitor(browser, stack.app_url)
+    errors: list[str] = []
+    visitor.page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        visitor.join("erin")
+        expect(visitor.member("erin")).to_be_visible(timeout=WAIT_MS)
+        odd = {"id": "odd-fields", "user": 42, "text": "numbered", "sent_at": {"not": "a date"}}
+        pusher.trigger("presence-lobby", "message", odd)
+        pusher.trigger("presence-lobby", "message", {"id": "odd-after", "user": "dave", "text": "after"})
+        texts = visitor.page.locator(".message .text")
+        expect(texts.last).to_have_text("after", timeout=WAIT_MS)
+        expect(visitor.page.locator('.message[data-id="odd-fields"] .author')).to_have_text("42")
+        assert errors == []
+    finally:
+        visitor.close()
