@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 from . import coalesce
@@ -97,10 +98,25 @@ def enqueue_event(
     data: Any,
     socket_id: str | None = None,
     transactional: bool = False,
+    *,
+    countdown: float | None = None,
+    eta: datetime | float | None = None,
+    queue_name: str | None = None,
+    idempotency_key: str | None = None,
 ) -> str:
-    """Check and queue a Pusher event (see :meth:`EventQueue.enqueue_event`); return the task
-    name. ``transactional``: only if the current NDB transaction commits (:mod:`~pushqueue.outbox`)."""
-    return default_queue().enqueue_event(channels, event, data, socket_id, transactional=transactional)
+    """Check and queue a Pusher event on the default queue (see :meth:`EventQueue.enqueue_event`);
+    return the (first) task's name."""
+    return default_queue().enqueue_event(
+        channels,
+        event,
+        data,
+        socket_id,
+        transactional=transactional,
+        countdown=countdown,
+        eta=eta,
+        queue_name=queue_name,
+        idempotency_key=idempotency_key,
+    )
 
 
 def collecting() -> AbstractContextManager[PendingEvents]:

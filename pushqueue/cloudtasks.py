@@ -1,7 +1,9 @@
 """The Cloud Tasks backend: App Engine or HTTP-target tasks through ``google-cloud-tasks``.
 
-With ``CLOUD_TASKS_EMULATOR_HOST`` set the client talks plain gRPC to the emulator;
-otherwise it uses the application's default credentials. One client per process, made on
+With ``CLOUD_TASKS_EMULATOR_HOST`` set the client talks plain gRPC to the emulator (which
+does not refuse a second task of the same name, as Cloud Tasks does: this backend refuses
+it, remembering the last :data:`EMULATOR_NAMES` names); otherwise it uses the application's
+default credentials. One client per process, made on
 first use.
 
 Parking: a parked task goes to the parking store (Datastore, see :mod:`pushqueue.parking`);
@@ -17,6 +19,8 @@ on that service account (Service Account User). Without one, tasks are App Engin
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from .parking import ParkingStore
 
 DEFAULT_TIMEOUT = 10.0
+EMULATOR_NAMES = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,8 @@ class CloudTasksBackend:
         self.emulator_host, self.timeout = emulator_host, timeout
         self.http_target = http_target
         self._client: OnFirstUse[Any] = OnFirstUse(self._make_client)
+        self._emulator_names: OrderedDict[str, None] = OrderedDict()
+        self._emulator_lock = threading.Lock()
 
     @property
     def client(self) -> Any:
@@ -109,11 +116,28 @@ class CloudTasksBackend:
             message["name"] = f"{parent}/tasks/{task.name}"
         if task.eta is not None:
             message["schedule_time"] = {"seconds": int(task.eta), "nanos": int(task.eta % 1 * 1e9)}
-        created = self._call("create_task", parent=parent, task=message)
-        return created.name.rsplit("/", 1)[-1]
+        if not (task.name and self.emulator_host):
+            return self._call("create_task", parent=parent, task=message).name.rsplit("/", 1)[-1]
+        self._reserve_name(message["name"])
+        try:
+            self._call("create_task", parent=parent, task=message)
+        except BaseException:
+            with self._emulator_lock:
+                self._emulator_names.pop(message["name"], None)
+            raise
+        return task.name
 
     def park(self, task: TaskRequest, name: str) -> None:
         self.parking.park(task, name)
+
+    def _reserve_name(self, name: str) -> None:
+        """Refuse a name given before, as Cloud Tasks does (the emulator does not)."""
+        with self._emulator_lock:
+            if name in self._emulator_names:
+                raise TaskAlreadyExistsError(f"a task named {name} was created before")
+            self._emulator_names[name] = None
+            if len(self._emulator_names) > EMULATOR_NAMES:
+                self._emulator_names.popitem(last=False)
 
     # -- plumbing ---------------------------------------------------------------------
 

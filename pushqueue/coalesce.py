@@ -36,11 +36,22 @@ MAX_EVENTS_PER_TASK = 10  # one /batch_events call
 MAX_TASK_BYTES = 90 * 1024  # the bundled task queue refuses push tasks above 100 KB
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where and when an event's task goes: events of different placements never share a
+    task. ``name`` fixes the task names (``<name>-0``, ``<name>-1``...: an idempotency key's)."""
+
+    queue_name: str | None = None
+    eta: float | None = None
+    name: str | None = None
+
+
 @dataclass
 class Chunk:
     """The events of one future task."""
 
     name: str
+    placement: Placement = Placement()
     events: list[dict[str, Any]] = field(default_factory=list)
     encoded: list[bytes] = field(default_factory=list)
     size: int = 2
@@ -56,6 +67,8 @@ class PendingEvents:
     def __init__(self) -> None:
         self.chunks: list[Chunk] = []
         self.closed = False  # flushed or dropped: events enqueued now are queued at once
+        self._open: dict[Placement, Chunk] = {}  # the chunk taking each placement's next event
+        self._named: dict[Placement, int] = {}  # chunks named so far, per placement with a name
 
     def __bool__(self) -> bool:
         return bool(self.chunks)
@@ -63,15 +76,28 @@ class PendingEvents:
     def __len__(self) -> int:
         return sum(len(chunk.events) for chunk in self.chunks)
 
-    def add(self, event: dict[str, Any], encoded: bytes) -> str:
+    def add(self, event: dict[str, Any], encoded: bytes, placement: Placement = Placement()) -> str:
         """Collect one event; return the name of the task that will carry it."""
-        if not self.chunks or not self.chunks[-1].has_room(encoded):
-            self.chunks.append(Chunk(uuid.uuid4().hex))
-        chunk = self.chunks[-1]
+        chunk = self._open.get(placement)
+        if chunk is None or not chunk.has_room(encoded):
+            chunk = self._open[placement] = Chunk(self._next_name(placement), placement)
+            self.chunks.append(chunk)
         chunk.events.append(event)
         chunk.encoded.append(encoded)
         chunk.size += len(encoded) + 1
         return chunk.name
+
+    def clear(self) -> None:
+        """Forget every collected event."""
+        self.chunks.clear()
+        self._open.clear()
+
+    def _next_name(self, placement: Placement) -> str:
+        if placement.name is None:
+            return uuid.uuid4().hex
+        number = self._named.get(placement, 0)
+        self._named[placement] = number + 1
+        return f"{placement.name}-{number}"
 
 
 _current: ContextVar[PendingEvents | None] = ContextVar("pushqueue_pending_events", default=None)
@@ -145,5 +171,5 @@ class CoalescingMiddleware:
             logs.log(logging.ERROR, "events not queued", events=len(pending), error=str(exc))
             return json.dumps({"error": f"the queue cannot be reached: {exc}"}).encode()
         finally:
-            pending.chunks.clear()
+            pending.clear()
         return None

@@ -11,15 +11,29 @@ pusherlib would (a str as it is, anything else as JSON), and travels as that tex
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
+from pusherlib import validation
 from pusherlib.api import RequestBuilder
 
-from . import coalesce, tasklog, wire
+from . import coalesce, logs, tasklog, wire
+from .coalesce import Placement
 from .outbox import NotInTransaction, Outbox
 from .outcome import Outcome
-from .tasks import Backend, InvalidTaskError, Task, TaskRequest
+from .tasks import (
+    Backend,
+    InvalidTaskError,
+    Task,
+    TaskAlreadyExistsError,
+    TaskRequest,
+    check_queue_name,
+    eta_seconds,
+)
 
 
 class EventQueue:
@@ -55,48 +69,92 @@ class EventQueue:
         socket_id: str | None = None,
         *,
         transactional: bool = False,
+        countdown: float | None = None,
+        eta: datetime | float | None = None,
+        queue_name: str | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
-        """Check a Pusher event and queue it for the worker; return its task's name.
+        """Check a Pusher event and queue it for the worker; return its (first) task's name.
 
-        With ``transactional``, it is queued only if the current NDB transaction commits
-        (:mod:`pushqueue.outbox`; outside one, :class:`~pushqueue.outbox.NotInTransaction`).
-        Otherwise, inside a collecting scope (see :mod:`pushqueue.coalesce`) the event waits
-        for the scope's flush, or it is queued now. Raises ``PusherValueError`` /
-        ``PusherTypeError`` for an event Pusher would refuse, ``QueueError`` when the task
-        cannot be created.
+        Any number of channels: they travel 10 per task, each task delivered and parked on
+        its own. ``countdown``/``eta`` and ``queue_name`` mean what they mean to
+        ``taskqueue.add``. ``idempotency_key``: the same key gives the same task names, so
+        the queue refuses a second enqueue while it remembers them (see the README). With
+        ``transactional``, it is queued only if the current NDB transaction commits
+        (:mod:`pushqueue.outbox`). Otherwise, inside a collecting scope (see
+        :mod:`pushqueue.coalesce`) the event waits for the scope's flush, or it is queued
+        now. Raises ``PusherValueError`` / ``PusherTypeError`` for an event Pusher would
+        refuse, ``InvalidTaskError`` for bad options, ``QueueError`` when a task cannot be
+        created.
         """
+        placement = Placement(
+            check_queue_name(queue_name) or self.queue_name,
+            eta_seconds(countdown, eta),
+            None if idempotency_key is None else idempotent_name(idempotency_key),
+        )
         text = self.builder.encode_data(data)
-        checked = self.builder.trigger_body(channels, event, text, socket_id)  # raises if Pusher would refuse
+        names = [
+            name
+            for group in _channel_groups(channels)
+            for name in self.builder.trigger_body(group, event, text, socket_id)["channels"]
+        ]  # raises if Pusher would refuse
         base = {"name": event, "data": text}
         if socket_id:
             base["socket_id"] = socket_id
-        scope = None if transactional else coalesce.current()
+        scope = None if transactional or placement.name else coalesce.current()
         pending = coalesce.PendingEvents() if scope is None else scope
-        names = []
-        for channel in checked["channels"]:
+        tasks = []
+        for channel in names:
             item = {"channel": channel, **base}
-            names.append(pending.add(item, wire.encode_event(item)))
+            tasks.append(pending.add(item, wire.encode_event(item), placement))
         if transactional:
             self._outbox().add_after_commit([self._request(chunk) for chunk in pending.chunks])
         elif scope is None:
             self.flush(pending)
-        return names[0]
+        return tasks[0]
 
     def flush(self, pending: coalesce.PendingEvents) -> None:
-        """Create the tasks of ``pending`` (raises ``QueueError`` at the first that fails)."""
+        """Create the tasks of ``pending`` (raises ``QueueError`` at the first that fails).
+        A task named by an idempotency key that the queue already has is not an error."""
         for chunk in pending.chunks:
             first = chunk.events[0]
-            self.backend.add(self._request(chunk))
+            try:
+                self.backend.add(self._request(chunk))
+            except TaskAlreadyExistsError:
+                if chunk.placement.name is None:
+                    raise
+                logs.log(logging.INFO, "idempotent event already queued", task=chunk.name)
+                continue
             tasklog.record(Outcome.QUEUED.value, chunk.name, first["channel"], first["name"])
 
     def _request(self, chunk: coalesce.Chunk) -> TaskRequest:
         """The task carrying ``chunk``'s events."""
-        first = chunk.events[0]
+        first, placement = chunk.events[0], chunk.placement
         if len(chunk.events) == 1 and wire.fits_event_url(first):
-            return wire.event_task(first, name=chunk.name, queue_name=self.queue_name)
-        return wire.batch_task(chunk.encoded, name=chunk.name, queue_name=self.queue_name)
+            request = wire.event_task(first, name=chunk.name, queue_name=placement.queue_name)
+        else:
+            request = wire.batch_task(chunk.encoded, name=chunk.name, queue_name=placement.queue_name)
+        return request if placement.eta is None else replace(request, eta=placement.eta)
 
     def _outbox(self) -> Outbox:
         if self.outbox is None:
             raise NotInTransaction("transactional=True needs Datastore: this queue has no outbox")
         return self.outbox
+
+
+def idempotent_name(key: str) -> str:
+    """The task-name stem of an idempotency key: a digest, so any key makes a valid name
+    (and hashed names spread over Cloud Tasks' index, as its documentation asks)."""
+    if not isinstance(key, str) or not key:
+        raise InvalidTaskError("an idempotency key must be a non-empty str")
+    return "idem-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+
+
+def _channel_groups(channels: str | Iterable[str]) -> list[Any]:
+    """``channels`` in groups pusherlib checks one trigger's worth at a time (a single name,
+    or anything that is not a list of names, is one group: pusherlib says what is wrong)."""
+    if isinstance(channels, (str, bytes, Mapping)) or not isinstance(channels, Iterable):
+        return [channels]
+    names = list(channels)
+    size = validation.MAX_CHANNELS_PER_TRIGGER
+    return [names[start : start + size] for start in range(0, len(names), size)] or [names]

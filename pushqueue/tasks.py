@@ -8,6 +8,7 @@ so both backends create the same HTTP request for the same call.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -17,6 +18,8 @@ from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 TASK_NAME = re.compile(r"[A-Za-z0-9_-]{1,500}")
+QUEUE_NAME = re.compile(r"[A-Za-z0-9-]{1,100}")
+MAX_ETA_SECONDS = 30 * 24 * 3600  # Cloud Tasks schedules at most 30 days ahead
 BODY_METHODS = frozenset({"POST", "PUT"})
 METHODS = frozenset({"GET", "HEAD", "DELETE", "POST", "PUT"})
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -210,8 +213,7 @@ def build_task(
         raise InvalidTaskError(f"url must be a relative URL starting with '/', got {url!r}")
     if name is not None and not TASK_NAME.fullmatch(name):
         raise InvalidTaskError(f"task name must match {TASK_NAME.pattern}, got {name!r}")
-    if countdown is not None and eta is not None:
-        raise InvalidTaskError("give countdown or eta, not both")
+    check_queue_name(queue_name)
     task_headers = dict(headers or {})
     body = _payload_bytes(payload, task_headers)
     if params:
@@ -232,7 +234,7 @@ def build_task(
         method=method,
         queue_name=queue_name,
         name=name,
-        eta=_eta_seconds(countdown, eta),
+        eta=eta_seconds(countdown, eta),
     )
 
 
@@ -261,12 +263,35 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _eta_seconds(countdown: float | None, eta: datetime | float | None) -> float | None:
+def eta_seconds(countdown: float | None, eta: datetime | float | None) -> float | None:
+    """When a task should run, in seconds since the epoch (``None``: now), from
+    ``taskqueue.add``'s ``countdown`` (seconds from now) or ``eta``; refused as it refuses them."""
+    if countdown is not None and eta is not None:
+        raise InvalidTaskError("give countdown or eta, not both")
     if countdown is not None:
-        if countdown < 0:
-            raise InvalidTaskError(f"countdown must not be negative, got {countdown}")
-        return time.time() + countdown
-    if isinstance(eta, datetime):
+        if not _is_number(countdown) or not 0 <= countdown < math.inf:
+            raise InvalidTaskError(f"countdown must be a number of seconds, at least 0, got {countdown!r}")
+        seconds = time.time() + countdown
+    elif isinstance(eta, datetime):
         # As in taskqueue: a naive datetime is UTC.
-        return (eta if eta.tzinfo else eta.replace(tzinfo=UTC)).timestamp()
-    return float(eta) if eta is not None else None
+        seconds = (eta if eta.tzinfo else eta.replace(tzinfo=UTC)).timestamp()
+    elif eta is None:
+        return None
+    elif not _is_number(eta) or not math.isfinite(eta):
+        raise InvalidTaskError(f"eta must be a datetime or seconds since the epoch, got {eta!r}")
+    else:
+        seconds = float(eta)
+    if seconds > time.time() + MAX_ETA_SECONDS:
+        raise InvalidTaskError("a task can be scheduled at most 30 days ahead")
+    return seconds
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_queue_name(queue_name: str | None) -> str | None:
+    """``queue_name`` when it is a valid queue name (or ``None``), else :class:`InvalidTaskError`."""
+    if queue_name is not None and (not isinstance(queue_name, str) or not QUEUE_NAME.fullmatch(queue_name)):
+        raise InvalidTaskError(f"queue name must match {QUEUE_NAME.pattern}, got {queue_name!r}")
+    return queue_name

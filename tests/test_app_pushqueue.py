@@ -7,7 +7,7 @@ import json
 import logging
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -105,7 +105,7 @@ def test_a_text_payload_is_utf8_text_plain_unless_told_otherwise():
 
 
 def test_countdown_and_eta_set_the_schedule():
-    eta = datetime(2030, 1, 1, 12, 0, 0)
+    eta = (datetime.now(UTC) + timedelta(days=2)).replace(tzinfo=None, microsecond=0)  # naive: UTC
     assert build_task(url="/x", eta=eta).eta == eta.replace(tzinfo=UTC).timestamp()
     assert build_task(url="/x", countdown=60).eta > datetime.now(UTC).timestamp() + 50
     assert build_task(url="/x", queue_name="q").url == "/x"
@@ -120,6 +120,12 @@ def test_countdown_and_eta_set_the_schedule():
         {"url": "/x", "name": "not a name!"},
         {"url": "/x", "countdown": 1, "eta": 2.0},
         {"url": "/x", "countdown": -1},
+        {"url": "/x", "countdown": float("nan")},
+        {"url": "/x", "countdown": "60"},
+        {"url": "/x", "countdown": 31 * 24 * 3600},  # both queues schedule at most 30 days ahead
+        {"url": "/x", "eta": float("inf")},
+        {"url": "/x", "queue_name": "no spaces"},
+        {"url": "/x", "queue_name": "x" * 101},
         {"url": "/x", "params": {"a": 1}, "payload": "b"},
         {"url": "/x", "method": "GET", "payload": "b"},
         {"url": "/x", "method": "PULL"},

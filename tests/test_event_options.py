@@ -1,0 +1,146 @@
+"""enqueue_event's options through the real path (the Cloud Tasks emulator, the app under
+app.yaml's entrypoint, soketi, a websocket subscriber): any number of channels, a delay,
+another queue, an idempotency key; and the fake queue a user's tests use instead."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import pytest
+
+import pushqueue
+from pusherlib import PusherValueError
+from pushqueue import taskqueue
+from pushqueue.events import EventQueue
+from pushqueue.tasks import InvalidTaskError, QueueError
+from pushqueue.testing import fake_queue
+from settings import Settings
+from tests.support.appserver import running_app
+from tests.support.emulator import running_emulator
+from tests.support.processes import ROOT, free_port, wait_until
+from tests.support.subscriber import Subscriber
+
+pytestmark = pytest.mark.emulator
+
+SECOND_QUEUE = """
+- name: pusher-low
+  rate: 10/s
+  bucket_size: 10
+  max_concurrent_requests: 5
+"""
+
+
+@pytest.fixture(scope="module")
+def queue_yaml(tmp_path_factory):
+    path = tmp_path_factory.mktemp("queues") / "queue.yaml"
+    path.write_text((ROOT / "queue.yaml").read_text() + SECOND_QUEUE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(soketi, queue_yaml):
+    app_port = free_port()
+    with (
+        running_emulator(app_port, queue_yaml=queue_yaml) as emulator,
+        running_app({**emulator.app_env(), "PUSHER_URL": soketi.url}, port=app_port) as app,
+    ):
+        settings = Settings.from_env({"PUSHER_URL": soketi.url, **emulator.app_env()})
+        queue = EventQueue(emulator.backend(), settings.pusher_client().requests, queue_name="pusher")
+        yield SimpleNamespace(emulator=emulator, app=app, queue=queue)
+
+
+def delivered(app, task: str) -> bool:
+    return any(e["task"] == task and e["outcome"] == "delivered" for e in app.recent_tasks(500))
+
+
+def test_an_event_for_150_channels_reaches_each_one(stack, soketi):
+    channels = [f"many-{n}" for n in range(150)]
+    watched = ["many-0", "many-99", "many-100", "many-149"]
+    with Subscriber(soketi.ws_url, timeout=30) as subscriber:
+        for channel in watched:
+            subscriber.subscribe(channel)
+        stack.queue.enqueue_event(channels, "fanned", {"n": 1})
+        arrived = {subscriber.event("fanned", channel)["channel"] for channel in watched}
+    assert arrived == set(watched)
+    stack.emulator.wait_until_empty("pusher")
+
+
+def test_a_countdown_delays_the_event(stack, soketi):
+    with Subscriber(soketi.ws_url, timeout=30) as subscriber:
+        subscriber.subscribe("later")
+        started = time.monotonic()
+        task = stack.queue.enqueue_event("later", "delayed", "x", countdown=3)
+        [waiting] = stack.emulator.tasks("pusher")
+        assert waiting.name.endswith("/" + task) and waiting.schedule_time.timestamp() > time.time() + 1
+        subscriber.event("delayed", "later")
+        assert time.monotonic() - started >= 2.5
+
+
+def test_an_event_can_go_to_another_queue_and_an_unknown_queue_is_refused(stack, soketi):
+    with Subscriber(soketi.ws_url, timeout=30) as subscriber:
+        subscriber.subscribe("low")
+        stack.emulator.pause("pusher-low")
+        task = stack.queue.enqueue_event("low", "slow-lane", "x", queue_name="pusher-low")
+        assert [t.name.rsplit("/", 1)[-1] for t in stack.emulator.tasks("pusher-low")] == [task]
+        assert stack.emulator.tasks("pusher") == []
+        stack.emulator.resume("pusher-low")
+        subscriber.event("slow-lane", "low")
+    with pytest.raises(QueueError):
+        stack.queue.enqueue_event("low", "nowhere", "x", queue_name="no-such-queue")
+    with pytest.raises(InvalidTaskError, match="queue name"):
+        stack.queue.enqueue_event("low", "nowhere", "x", queue_name="not a queue")
+
+
+def test_the_same_idempotency_key_gives_one_task_and_one_delivery(stack, soketi, pusher):
+    with Subscriber(soketi.ws_url, timeout=30) as subscriber:
+        subscriber.subscribe("once")
+        first = stack.queue.enqueue_event("once", "paid", {"order": 7}, idempotency_key="order-7-paid")
+        again = stack.queue.enqueue_event("once", "paid", {"order": 7}, idempotency_key="order-7-paid")
+        other = stack.queue.enqueue_event("once", "paid", {"order": 8}, idempotency_key="order-8-paid")
+        assert first == again != other
+        wait_until(lambda: delivered(stack.app, first) and delivered(stack.app, other), 20, "both deliveries")
+        events = subscriber.events_before_sentinel(pusher, "once")
+    assert sorted(json.loads(e["data"])["order"] for e in events if e["event"] == "paid") == [7, 8]
+
+
+def test_events_of_different_delays_or_queues_are_not_coalesced(stack):
+    with fake_queue(stack.queue) as fake, pushqueue.coalesce.collecting(stack.queue):
+        stack.queue.enqueue_event("mix", "a", 1)
+        stack.queue.enqueue_event("mix", "b", 2)
+        stack.queue.enqueue_event("mix", "c", 3, countdown=60)
+        stack.queue.enqueue_event("mix", "d", 4, queue_name="pusher-low")
+    events_by_task = [[e.event for e in fake.events if e.task == task.name] for task in fake.tasks]
+    assert events_by_task == [["a", "b"], ["c"], ["d"]]
+    assert [t.queue_name for t in fake.tasks] == ["pusher", "pusher", "pusher-low"]
+    assert fake.tasks[1].eta is not None and fake.tasks[0].eta is None
+
+
+def test_a_fake_queue_records_what_would_be_queued_and_still_checks_events():
+    with fake_queue() as fake:
+        pushqueue.enqueue_event(["a", "b"], "created", {"id": 1}, socket_id="1.2")
+        taskqueue.add(url="/worker/push/c/form", params={"msg": "hi"})
+        taskqueue.add(url="/elsewhere", payload="raw")
+        with pytest.raises(PusherValueError, match="reserved"):
+            pushqueue.enqueue_event("a", "pusher:reserved", {})
+    fake.assert_pushed("a", "created", {"id": 1})
+    fake.assert_pushed("b", "created", '{"id": 1}')  # the text Pusher receives matches too
+    fake.assert_pushed("c", "form", {"msg": "hi"})
+    fake.assert_not_pushed("a", "other")
+    assert [e.socket_id for e in fake.pushed(event="created")] == ["1.2", "1.2"]
+    with pytest.raises(AssertionError, match="/elsewhere"):
+        fake.assert_nothing_pushed()
+    with pytest.raises(pushqueue.NotConfigured):
+        pushqueue.default_queue()  # the block's own default queue is gone with it
+
+
+def test_the_fake_queue_serves_a_users_own_pytest_run_without_any_emulator():
+    """The example test file a user would write, run by pytest as they would run it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHER_", "TASKS_", "CLOUD_TASKS_"))}
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "examples/test_seed_handlers.py"]
+    run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout + run.stderr
