@@ -38,7 +38,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -423,6 +423,16 @@ def signal_group(group: int, signum: int) -> bool:
     return True
 
 
+def ignored_settings(env: Mapping[str, str]) -> list[str]:
+    """A line for each exported variable the stack overrides (its app talks to its own soketi)."""
+    return [
+        f"ignoring {name} from your environment: the stack's app uses its own soketi "
+        "(set PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET or --app-id/--key/--secret for its credentials)"
+        for name in ("PUSHER_URL", "PUSHER_HOST", "PUSHER_PORT", "PUSHER_CLUSTER", "PUSHER_SSL")
+        if env.get(name)
+    ]
+
+
 def summary(args: argparse.Namespace) -> list[str]:
     """The lines that say what runs where."""
     app = f"http://{HOST}:{args.app_port}"
@@ -491,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             stack.say(f"cannot start: {problem}")
         return 2
+    for line in ignored_settings(os.environ):
+        stack.say(line)
     if args.no_datastore_reason not in (None, "--no-datastore"):
         stack.say(
             "no Datastore emulator: parked events, the outbox and webhook records stay in the "

@@ -36,9 +36,13 @@ needs_datastore_emulator = pytest.mark.skipif(
 pytestmark = pytest.mark.emulator
 
 
+EXPORTED_PUSHER_URL = "https://someone:else@api-eu.pusher.com/apps/9"
+
+
 @pytest.fixture(scope="module")
 def stack():
-    with DevStack() as devstack:
+    # A PUSHER_URL left exported by the user: the stack says it ignores it, and works.
+    with DevStack(env={"PUSHER_URL": EXPORTED_PUSHER_URL}) as devstack:
         yield devstack
 
 
@@ -59,6 +63,7 @@ def test_every_part_answers_and_is_announced(stack):
         assert f"{part:>8} | " in output, f"no log line prefixed by {part}"
     assert f"ws://127.0.0.1:{stack.ports['soketi']}" in output
     assert f"Cloud Tasks emulator on 127.0.0.1:{stack.ports['tasks']}" in output
+    assert "ignoring PUSHER_URL from your environment" in output
     if NO_DATASTORE is None:
         assert "datastore | " in output
         assert f"Datastore emulator on 127.0.0.1:{stack.ports['datastore']}" in output
