@@ -167,6 +167,7 @@ def build_parts(args: argparse.Namespace, app_yaml: Path) -> list[Part]:
         f"--python_virtualenv_path={args.venv_dir}",
         f"--watcher_ignore_re={IGNORED_BY_WATCHER}",
         f"--automatic_restart={'no' if args.no_reload else 'yes'}",
+        "--max_module_instances=1",  # one process: the demo's task view reads its task log
         str(app_yaml),
     ]
     parts = [devstack.datastore_part(args.datastore_port, args.project)]

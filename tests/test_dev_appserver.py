@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -52,6 +53,24 @@ def test_the_seeds_handler_queues_through_the_bundled_queue_to_a_subscriber(stac
         assert stack.client().post("/seed").status_code == 200
         event = subscriber.event("event", "channel", timeout=60)
     assert json.loads(event["data"]) == {"msg": "Hello world!"}  # sent with PUSHER_TRANSPORT=urlfetch
+
+
+def test_the_demos_task_view_sees_the_delivery_of_each_task_it_queued(stack):
+    """One instance serves the app (several would each keep a task log of their own), so the
+    task log the page reads has the worker's outcome of every task, even under a burst."""
+    client = stack.client()
+
+    def push(n: int) -> str:
+        return client.post("/push/presence-lobby/message", json={"user": "a", "text": n}).json()["task"]
+
+    with ThreadPoolExecutor(16) as pool:
+        tasks = set(pool.map(push, range(32)))
+
+    def all_delivered() -> bool:
+        entries = client.get("/tasks/recent", params={"limit": 500}).json()["tasks"]
+        return tasks <= {entry["task"] for entry in entries if entry["outcome"] == "delivered"}
+
+    wait_until(all_delivered, 90, "every delivery in the task view")
 
 
 def test_a_task_is_retried_with_backoff_while_pusher_is_down_then_delivered(stack, pusher):
