@@ -134,7 +134,14 @@ class ParkedListHandler(ParkedAdminHandler):
 
 
 class ParkedPageHandler(ParkedAdminHandler):
-    """``GET /admin/parked/page``: the same list as an HTML page."""
+    """``GET /admin/parked/page``: the same list as an HTML page (its refusals too)."""
+
+    def send_error(self, status: int, message: str) -> None:
+        local = self.services.settings.local_development
+        self.response.status_int = status
+        self.response.headers.update(parked_page.SECURITY_HEADERS)
+        self.response.content_type = "text/html"
+        self.response.text = parked_page.refusal(message, local_hint=local and status == 403)
 
     def get(self) -> None:
         limit = self.limit()

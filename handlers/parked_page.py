@@ -23,6 +23,10 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 STYLE = "body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px;vertical-align:top}pre{margin:0}"
+HEAD = (
+    "<!doctype html><html><head><meta charset='utf-8'><title>Parked events</title>"
+    f"<style>{STYLE}</style></head><body><h1>Parked events</h1>"
+)
 
 
 def render(page: ParkedPage, where: ParkedFilter, limit: int) -> str:
@@ -39,13 +43,23 @@ def render(page: ParkedPage, where: ParkedFilter, limit: int) -> str:
         for name, _ in _filters(where)
     )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Parked events</title>"
-        f"<style>{STYLE}</style></head><body><h1>Parked events</h1>"
-        f'<form method="get" action="{PAGE_PATH}">{inputs}<button>filter</button></form>'
+        f'{HEAD}<form method="get" action="{PAGE_PATH}">{inputs}<button>filter</button></form>'
         f"{_button('/admin/parked/replay', then, 'replay all that match')}"
         "<table><tr><th>name</th><th>channels / events</th><th>reason</th><th>parked at</th>"
         f"<th>data</th><th></th></tr>{rows}</table>{more}</body></html>"
     )
+
+
+def refusal(message: str, *, local_hint: bool) -> str:
+    """The HTML of a refusal; ``local_hint``: how to be an admin in local development."""
+    hint = (
+        "<p>Locally nothing signs you in: send the header yourself, "
+        "<code>curl -H 'X-AppEngine-User-Is-Admin: 1' http://127.0.0.1:8080/admin/parked</code>, "
+        "or run <code>make appserver</code> and sign in as an administrator at <code>/_ah/login</code>.</p>"
+        if local_hint
+        else ""
+    )
+    return f"{HEAD}<p>{escape(message)}</p>{hint}</body></html>"
 
 
 def _filters(where: ParkedFilter) -> tuple[tuple[str, str | None], ...]:

@@ -758,4 +758,6 @@ def test_the_admin_page_withholds_encrypted_channels_data(app, queue_stub):
     post_task(app, "/worker/push/private-encrypted-x/ev", '{"secret": "plaintext"}', name="tenc")
     page = app.get("/admin/parked/page", headers=ADMIN).text
     assert "tenc" in page and "withheld" in page and "plaintext" not in page
-    assert app.get("/admin/parked/page", headers={"X-AppEngine-User-Is-Admin": "0"}, status=403)
+    refused = app.get("/admin/parked/page", headers={"X-AppEngine-User-Is-Admin": "0"}, status=403)
+    assert refused.content_type == "text/html" and "X-AppEngine-User-Is-Admin: 1" in refused.text
+    assert "default-src 'none'" in refused.headers["Content-Security-Policy"]
