@@ -110,6 +110,8 @@ class Settings:
     location: str = "us-central1"
     emulator_host: str | None = None
     queue_name: str = "pusher"
+    #: ``TASKS_QUEUE_SHARDS``: above 1, events go to ``<queue_name>-0`` ... ``-<N-1>`` by channel.
+    queue_shards: int = 1
     worker_transport: str = "http"
     max_attempts: int = 20
     demo_mode: bool = False
@@ -149,6 +151,7 @@ class Settings:
             location=env.get("TASKS_LOCATION") or "us-central1",
             emulator_host=_host_port(env, "CLOUD_TASKS_EMULATOR_HOST"),
             queue_name=env.get("TASKS_QUEUE") or "pusher",
+            queue_shards=_int(env, "TASKS_QUEUE_SHARDS", 1, minimum=1),
             worker_transport=_choice(env, "PUSHER_TRANSPORT", WORKER_TRANSPORTS, "http"),
             max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),

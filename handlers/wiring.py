@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import pushqueue
@@ -20,6 +21,8 @@ from pushqueue.outbox import Outbox
 from pushqueue.parking import ParkingStore, store_for
 from pushqueue.tasks import Backend, QueueError
 from settings import ConfigError, Settings
+
+QUEUE_YAML = Path(__file__).resolve().parent.parent / "queue.yaml"  # deployed with the app
 
 
 def ndb_clients_for(settings: Settings) -> NdbClients:
@@ -78,7 +81,30 @@ def event_queue_for(
     clients = clients or ndb_clients_for(settings)
     backend = backend or backend_for(settings, parking_for(settings, clients))
     outbox = Outbox(clients, backend.add) if settings.parked_store == "datastore" else None
-    return EventQueue(backend, builder, queue_name=settings.queue_name, outbox=outbox)
+    if settings.queue_shards > 1 and QUEUE_YAML.exists():
+        check_queues_declared(settings, QUEUE_YAML)
+    return EventQueue(
+        backend, builder, queue_name=settings.queue_name, outbox=outbox, shards=settings.queue_shards
+    )
+
+
+def check_queues_declared(settings: Settings, queue_yaml: Path) -> None:
+    """Stop the start-up (:class:`ConfigError`) when ``queue_yaml`` lacks a queue the settings
+    send to: the queue itself, or one of its shards."""
+    from google.appengine.api import queueinfo
+
+    with open(queue_yaml) as file:
+        declared = {queue.name for queue in queueinfo.LoadSingleQueue(file).queue or ()}
+    wanted = [settings.queue_name]
+    if settings.queue_shards > 1:
+        wanted += [f"{settings.queue_name}-{n}" for n in range(settings.queue_shards)]
+    missing = [name for name in wanted if name not in declared]
+    if missing:
+        raise ConfigError(
+            f"{queue_yaml.name} declares no queue {', '.join(missing)}: TASKS_QUEUE="
+            f"{settings.queue_name} with TASKS_QUEUE_SHARDS={settings.queue_shards} sends events "
+            "there (add them, or change the settings)"
+        )
 
 
 def http_target_for(settings: Settings) -> HttpTarget | None:

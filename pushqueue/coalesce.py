@@ -68,7 +68,7 @@ class PendingEvents:
         self.chunks: list[Chunk] = []
         self.closed = False  # flushed or dropped: events enqueued now are queued at once
         self._open: dict[Placement, Chunk] = {}  # the chunk taking each placement's next event
-        self._named: dict[Placement, int] = {}  # chunks named so far, per placement with a name
+        self._named: dict[str, int] = {}  # chunks named so far, per name stem
 
     def __bool__(self) -> bool:
         return bool(self.chunks)
@@ -95,8 +95,8 @@ class PendingEvents:
     def _next_name(self, placement: Placement) -> str:
         if placement.name is None:
             return uuid.uuid4().hex
-        number = self._named.get(placement, 0)
-        self._named[placement] = number + 1
+        number = self._named.get(placement.name, 0)
+        self._named[placement.name] = number + 1
         return f"{placement.name}-{number}"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -38,13 +39,27 @@ from .tasks import (
 
 class EventQueue:
     """Creates tasks on ``backend``: raw ones, and Pusher events for the worker; with an
-    ``outbox``, also transactional ones (see :mod:`pushqueue.outbox`)."""
+    ``outbox``, also transactional ones (see :mod:`pushqueue.outbox`). With ``shards`` above
+    1, an event goes to queue ``<queue_name>-<n>``, ``n`` a stable hash of its channel."""
 
     def __init__(
-        self, backend: Backend, builder: RequestBuilder, *, queue_name: str, outbox: Outbox | None = None
+        self,
+        backend: Backend,
+        builder: RequestBuilder,
+        *,
+        queue_name: str,
+        outbox: Outbox | None = None,
+        shards: int = 1,
     ):
         self.backend, self.builder, self.queue_name = backend, builder, queue_name
         self.outbox = outbox
+        self.shards = shards
+
+    def queue_for(self, channel: str) -> str:
+        """The queue of ``channel``'s events: one channel always has the same one."""
+        if self.shards == 1:
+            return self.queue_name
+        return f"{self.queue_name}-{zlib.crc32(channel.encode('utf-8')) % self.shards}"
 
     def add(self, request: TaskRequest, *, transactional: bool = False) -> Task:
         """Create one task (on the ``pusher`` queue unless it names another); with
@@ -87,11 +102,9 @@ class EventQueue:
         refuse, ``InvalidTaskError`` for bad options, ``QueueError`` when a task cannot be
         created.
         """
-        placement = Placement(
-            check_queue_name(queue_name) or self.queue_name,
-            eta_seconds(countdown, eta),
-            None if idempotency_key is None else idempotent_name(idempotency_key),
-        )
+        queue_name = check_queue_name(queue_name)
+        when = eta_seconds(countdown, eta)
+        stem = None if idempotency_key is None else idempotent_name(idempotency_key)
         text = self.builder.encode_data(data)
         names = [
             name
@@ -101,11 +114,12 @@ class EventQueue:
         base = {"name": event, "data": text}
         if socket_id:
             base["socket_id"] = socket_id
-        scope = None if transactional or placement.name else coalesce.current()
+        scope = None if transactional or stem else coalesce.current()
         pending = coalesce.PendingEvents() if scope is None else scope
         tasks = []
         for channel in names:
             item = {"channel": channel, **base}
+            placement = Placement(queue_name or self.queue_for(channel), when, stem)
             tasks.append(pending.add(item, wire.encode_event(item), placement))
         if transactional:
             self._outbox().add_after_commit([self._request(chunk) for chunk in pending.chunks])

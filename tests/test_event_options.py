@@ -14,12 +14,13 @@ from types import SimpleNamespace
 import pytest
 
 import pushqueue
+from handlers.wiring import check_queues_declared
 from pusherlib import PusherValueError
 from pushqueue import taskqueue
 from pushqueue.events import EventQueue
 from pushqueue.tasks import InvalidTaskError, QueueError
 from pushqueue.testing import fake_queue
-from settings import Settings
+from settings import ConfigError, Settings
 from tests.support.appserver import running_app
 from tests.support.emulator import running_emulator
 from tests.support.processes import ROOT, free_port, wait_until
@@ -27,18 +28,19 @@ from tests.support.subscriber import Subscriber
 
 pytestmark = pytest.mark.emulator
 
-SECOND_QUEUE = """
+SHARDS = 4
+MORE_QUEUES = """
 - name: pusher-low
   rate: 10/s
   bucket_size: 10
   max_concurrent_requests: 5
-"""
+""" + "".join(f"- name: shard-{n}\n  rate: 500/s\n  bucket_size: 500\n" for n in range(SHARDS))
 
 
 @pytest.fixture(scope="module")
 def queue_yaml(tmp_path_factory):
     path = tmp_path_factory.mktemp("queues") / "queue.yaml"
-    path.write_text((ROOT / "queue.yaml").read_text() + SECOND_QUEUE)
+    path.write_text((ROOT / "queue.yaml").read_text() + MORE_QUEUES)
     return path
 
 
@@ -51,7 +53,8 @@ def stack(soketi, queue_yaml):
     ):
         settings = Settings.from_env({"PUSHER_URL": soketi.url, **emulator.app_env()})
         queue = EventQueue(emulator.backend(), settings.pusher_client().requests, queue_name="pusher")
-        yield SimpleNamespace(emulator=emulator, app=app, queue=queue)
+        sharded = EventQueue(emulator.backend(), queue.builder, queue_name="shard", shards=SHARDS)
+        yield SimpleNamespace(emulator=emulator, app=app, queue=queue, sharded=sharded)
 
 
 def delivered(app, task: str) -> bool:
@@ -144,3 +147,45 @@ def test_the_fake_queue_serves_a_users_own_pytest_run_without_any_emulator():
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "examples/test_seed_handlers.py"]
     run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout + run.stderr
+
+
+def test_sharded_queues_spread_a_burst_by_channel_and_deliver_every_event_once(stack, soketi, pusher):
+    shards = [f"shard-{n}" for n in range(SHARDS)]
+    channels = [f"shard-ch-{n}" for n in range(40)]
+    with Subscriber(soketi.ws_url, timeout=30) as subscriber:
+        for channel in channels:
+            subscriber.subscribe(channel)
+        for shard in shards:
+            stack.emulator.pause(shard)
+        for n in range(200):
+            stack.sharded.enqueue_event(channels[n % 40], "burst", {"n": n})
+        per_shard = {shard: len(stack.emulator.tasks(shard)) for shard in shards}
+        for shard in shards:
+            stack.emulator.resume(shard)
+        for shard in shards:
+            stack.emulator.wait_until_empty(shard, timeout=60)
+        received = [
+            json.loads(event["data"])["n"]
+            for channel in channels
+            for event in subscriber.events_before_sentinel(pusher, channel)
+            if event["event"] == "burst"
+        ]
+    assert sorted(received) == list(range(200))  # every event, once
+    assert sum(per_shard.values()) == 200 and all(per_shard.values()), per_shard
+    for channel in channels:  # one channel stays on one queue
+        assert stack.sharded.queue_for(channel) == stack.sharded.queue_for(channel) in shards
+    print("tasks per shard:", per_shard)
+
+
+def test_a_start_up_with_shards_queue_yaml_lacks_stops_with_a_message(tmp_path):
+    env = {"PUSHER_URL": "http://k:s@127.0.0.1:1/apps/1", "GOOGLE_CLOUD_PROJECT": "p"}
+    settings = Settings.from_env({**env, "TASKS_QUEUE_SHARDS": "3"})
+    assert settings.queue_shards == 3
+    queue_yaml = tmp_path / "queue.yaml"
+    queue_yaml.write_text("queue:\n- name: pusher\n  rate: 1/s\n- name: pusher-0\n  rate: 1/s\n")
+    with pytest.raises(ConfigError, match="declares no queue pusher-1, pusher-2"):
+        check_queues_declared(settings, queue_yaml)
+    queue_yaml.write_text(queue_yaml.read_text() + "".join(f"- name: pusher-{n}\n  rate: 1/s\n" for n in (1, 2)))
+    check_queues_declared(settings, queue_yaml)
+    with pytest.raises(ConfigError, match="TASKS_QUEUE_SHARDS must be at least 1"):
+        Settings.from_env({**env, "TASKS_QUEUE_SHARDS": "0"})
