@@ -185,7 +185,8 @@ def test_a_start_up_with_shards_queue_yaml_lacks_stops_with_a_message(tmp_path):
     queue_yaml.write_text("queue:\n- name: pusher\n  rate: 1/s\n- name: pusher-0\n  rate: 1/s\n")
     with pytest.raises(ConfigError, match="declares no queue pusher-1, pusher-2"):
         check_queues_declared(settings, queue_yaml)
-    queue_yaml.write_text(queue_yaml.read_text() + "".join(f"- name: pusher-{n}\n  rate: 1/s\n" for n in (1, 2)))
+    more = "".join(f"- name: pusher-{n}\n  rate: 1/s\n" for n in (1, 2))
+    queue_yaml.write_text(queue_yaml.read_text() + more)
     check_queues_declared(settings, queue_yaml)
     with pytest.raises(ConfigError, match="TASKS_QUEUE_SHARDS must be at least 1"):
         Settings.from_env({**env, "TASKS_QUEUE_SHARDS": "0"})
