@@ -23,7 +23,14 @@ from .errors import (
 )
 from .instrumentation import RequestRecord
 from .legacy import TriggerResult
-from .results import BatchResponse, ChannelCounts, TriggerResponse
+from .results import (
+    BatchResponse,
+    ChannelCounts,
+    ChannelInfo,
+    ChannelsResponse,
+    TriggerResponse,
+    UsersResponse,
+)
 from .transports import AsyncioTransport, HTTPTransport, Request, Response, Transport, UrlfetchTransport
 from .webhooks import Webhook, WebhookRejected
 
@@ -31,6 +38,8 @@ __all__ = [
     "AsyncioTransport",
     "BatchResponse",
     "ChannelCounts",
+    "ChannelInfo",
+    "ChannelsResponse",
     "HTTPTransport",
     "Pusher",
     "PusherBadAuth",
@@ -53,6 +62,7 @@ __all__ = [
     "TriggerResponse",
     "TriggerResult",
     "UrlfetchTransport",
+    "UsersResponse",
     "Webhook",
     "WebhookRejected",
     "pusher_from_url",

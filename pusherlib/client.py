@@ -22,7 +22,14 @@ from .errors import PusherHTTPError, PusherTypeError, PusherValueError
 from .instrumentation import Instrumentation, RequestHook
 from .legacy import LegacyChannel
 from .proxies import ProxySetting, proxy_for
-from .results import BatchResponse, TriggerResponse, as_batch_response, as_trigger_response
+from .results import (
+    BatchResponse,
+    ChannelInfo,
+    ChannelsResponse,
+    TriggerResponse,
+    UsersResponse,
+    as_answer,
+)
 from .transports.base import Request, Response, Transport
 from .transports.http import HTTPTransport
 from .webhooks import (
@@ -248,7 +255,7 @@ class Pusher:
         ``batch=`` is the official library's name for ``events``; the counts asked for
         with ``info`` are in the answer's ``.batch``."""
         request = self._requests.trigger_batch(_one_of(events, batch), already_encoded)
-        return self.send_request(request, self._read_batch)
+        return self.send_request(request, self._reader(BatchResponse))
 
     def trigger_batch_async(
         self,
@@ -259,7 +266,7 @@ class Pusher:
     ) -> Any:
         """:meth:`trigger_batch`, returning a future."""
         request = self._requests.trigger_batch(_one_of(events, batch), already_encoded)
-        return self.send_request_async(request, self._read_batch)
+        return self.send_request_async(request, self._reader(BatchResponse))
 
     def send_to_user(self, user_id: str, event_name: str, data: Any) -> dict[str, Any]:
         """Send an event to every connection of a signed-in user."""
@@ -301,29 +308,32 @@ class Pusher:
 
     def channels_info(
         self, prefix_filter: str | None = None, attributes: Iterable[str] = ()
-    ) -> dict[str, Any]:
-        """The occupied channels (``{"channels": {name: {...}}}``), optionally by prefix."""
-        return self.send_request(self._requests.channels_info(prefix_filter, attributes))
+    ) -> ChannelsResponse:
+        """The occupied channels (``.channels``: name -> counts), optionally by prefix."""
+        request = self._requests.channels_info(prefix_filter, attributes)
+        return self.send_request(request, self._reader(ChannelsResponse))
 
     def channels_info_async(self, prefix_filter: str | None = None, attributes: Iterable[str] = ()) -> Any:
         """:meth:`channels_info`, returning a future."""
-        return self.send_request_async(self._requests.channels_info(prefix_filter, attributes))
+        request = self._requests.channels_info(prefix_filter, attributes)
+        return self.send_request_async(request, self._reader(ChannelsResponse))
 
-    def channel_info(self, channel: str, attributes: Iterable[str] = ()) -> dict[str, Any]:
-        """One channel's state: ``occupied`` and the requested ``attributes``."""
-        return self.send_request(self._requests.channel_info(channel, attributes))
+    def channel_info(self, channel: str, attributes: Iterable[str] = ()) -> ChannelInfo:
+        """One channel's state: ``.occupied`` and the requested ``attributes``' counts."""
+        return self.send_request(self._requests.channel_info(channel, attributes), self._reader(ChannelInfo))
 
     def channel_info_async(self, channel: str, attributes: Iterable[str] = ()) -> Any:
         """:meth:`channel_info`, returning a future."""
-        return self.send_request_async(self._requests.channel_info(channel, attributes))
+        request = self._requests.channel_info(channel, attributes)
+        return self.send_request_async(request, self._reader(ChannelInfo))
 
-    def users_info(self, channel: str) -> dict[str, Any]:
-        """The users of a presence channel: ``{"users": [{"id": ...}, ...]}``."""
-        return self.send_request(self._requests.users_info(channel))
+    def users_info(self, channel: str) -> UsersResponse:
+        """The users of a presence channel: ``.users``, their ids (``{"users": [{"id"}]}``)."""
+        return self.send_request(self._requests.users_info(channel), self._reader(UsersResponse))
 
     def users_info_async(self, channel: str) -> Any:
         """:meth:`users_info`, returning a future."""
-        return self.send_request_async(self._requests.users_info(channel))
+        return self.send_request_async(self._requests.users_info(channel), self._reader(UsersResponse))
 
     # -- authentication -----------------------------------------------------------------
 
@@ -426,10 +436,11 @@ class Pusher:
 
     def read_trigger(self, response: Response) -> TriggerResponse:
         """The answer to a trigger request as a :class:`~pusherlib.results.TriggerResponse`."""
-        return as_trigger_response(self._read(response))
+        return as_answer(TriggerResponse, self._read(response))
 
-    def _read_batch(self, response: Response) -> BatchResponse:
-        return as_batch_response(self._read(response))
+    def _reader(self, kind: type[dict]) -> Callable[[Response], Any]:
+        """A reader of answers as ``kind`` (one of :mod:`pusherlib.results`' dicts)."""
+        return lambda response: as_answer(kind, self._read(response))
 
     def send_request(self, request: Request, read: Callable[[Response], Any] | None = None) -> Any:
         """Send a request built by :attr:`requests` and return ``read(response)`` (by default

@@ -1,15 +1,15 @@
-"""Typed views of what trigger calls return.
+"""Typed views of what triggers and queries return.
 
-Pusher answers ``POST /events`` with ``{"channels": {name: {"subscription_count": N,
-"user_count": N}}}`` when ``info`` was asked for, and ``POST /batch_events`` with
-``{"batch": [{...}, ...]}`` (one entry per event, in order). The answers stay dicts (the
-official library returns dicts) with typed properties on top.
+The answers stay dicts (the official library returns dicts, and code indexes them) with
+typed properties on top, as pusher-http-node types them: ``.channels`` of a trigger with
+``info`` and of ``channels_info``, ``.batch`` of a batch, ``.occupied`` and the counts of
+``channel_info``, ``.users`` of ``users_info``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +30,20 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class TriggerResponse(dict):
-    """The answer to :meth:`Pusher.trigger`: the parsed JSON, plus ``.channels``."""
+class ChannelsResponse(dict):
+    """The answer to :meth:`Pusher.channels_info`: the parsed JSON, plus ``.channels``."""
 
     @property
     def channels(self) -> dict[str, ChannelCounts]:
-        """Each channel's counts (empty unless ``info`` was given)."""
+        """Each channel's counts (those asked for with ``attributes``)."""
         channels = self.get("channels")
         if not isinstance(channels, dict):
             return {}
         return {name: ChannelCounts.from_json(value) for name, value in channels.items()}
+
+
+class TriggerResponse(ChannelsResponse):
+    """The answer to :meth:`Pusher.trigger`: ``.channels`` is empty unless ``info`` was given."""
 
 
 class BatchResponse(dict):
@@ -53,11 +57,38 @@ class BatchResponse(dict):
         return [ChannelCounts.from_json(item) for item in batch] if isinstance(batch, list) else []
 
 
-def as_trigger_response(parsed: Any) -> TriggerResponse:
-    """``parsed`` (a dict, or anything else Pusher answered) as a :class:`TriggerResponse`."""
-    return TriggerResponse(parsed if isinstance(parsed, dict) else {})
+class ChannelInfo(dict):
+    """The answer to :meth:`Pusher.channel_info`: the parsed JSON, plus typed fields."""
+
+    @property
+    def occupied(self) -> bool | None:
+        """Whether the channel has subscribers (``None``: not in the answer)."""
+        occupied = self.get("occupied")
+        return occupied if isinstance(occupied, bool) else None
+
+    @property
+    def subscription_count(self) -> int | None:
+        return ChannelCounts.from_json(self).subscription_count
+
+    @property
+    def user_count(self) -> int | None:
+        return ChannelCounts.from_json(self).user_count
 
 
-def as_batch_response(parsed: Any) -> BatchResponse:
-    """``parsed`` as a :class:`BatchResponse`."""
-    return BatchResponse(parsed if isinstance(parsed, dict) else {})
+class UsersResponse(dict):
+    """The answer to :meth:`Pusher.users_info`: the parsed JSON, plus ``.users`` (their ids)."""
+
+    @property
+    def users(self) -> list[str]:
+        users = self.get("users")
+        if not isinstance(users, list):
+            return []
+        return [str(user["id"]) for user in users if isinstance(user, dict) and "id" in user]
+
+
+Answer = TypeVar("Answer", bound=dict)
+
+
+def as_answer(kind: type[Answer], parsed: Any) -> Answer:
+    """``parsed`` (a dict, or anything else Pusher answered: then empty) as a ``kind``."""
+    return kind(parsed if isinstance(parsed, dict) else {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pusherlib import ChannelCounts
 from tests.support.soketi import unique
 from tests.support.subscriber import Subscriber
 
@@ -16,8 +17,9 @@ def test_channels_info_lists_occupied_channels_by_prefix(pusher, soketi, subscri
     everything = pusher.channels_info()["channels"]
     assert set(names) | {f"elsewhere-{prefix}"} <= set(everything)
 
-    filtered = pusher.channels_info(prefix_filter=prefix)["channels"]
-    assert set(filtered) == set(names)
+    filtered = pusher.channels_info(prefix_filter=prefix)
+    assert set(filtered["channels"]) == set(filtered.channels) == set(names)  # dict and typed access
+    assert all(isinstance(counts, ChannelCounts) for counts in filtered.channels.values())
     assert pusher.channels_info(prefix_filter=f"{prefix}zzz") == {"channels": {}}
     # A prefix that needs escaping in the query: soketi checks the signature of its unescaped form.
     assert set(pusher.channels_info(prefix_filter=f"{prefix}c=@,")["channels"]) == {f"{prefix}c=@,.;"}
@@ -41,10 +43,20 @@ def test_channel_info_occupied_and_counts(pusher, subscriber, other_subscriber):
     other_subscriber.subscribe(channel)
     info = pusher.channel_info(channel, ["subscription_count"])
     assert info == {"occupied": True, "subscription_count": 2}
+    assert (info.occupied, info.subscription_count, info.user_count) == (True, 2, None)
+
+
+def test_users_info_of_a_presence_channel_gives_the_ids(pusher, soketi):
+    channel = unique("presence-users-")
+    with Subscriber(soketi.ws_url) as member:
+        member.subscribe(channel, pusher.authenticate(channel, member.socket_id, {"user_id": "u-1"}))
+        answer = pusher.users_info(channel)
+    assert answer == {"users": [{"id": "u-1"}]} and answer.users == ["u-1"]
 
 
 def test_users_info_of_an_empty_presence_channel(pusher):
-    assert pusher.users_info(unique("presence-empty-")) == {"users": []}
+    answer = pusher.users_info(unique("presence-empty-"))
+    assert answer == {"users": []} and answer.users == []
 
 
 def test_channel_info_of_a_user_channel(pusher, subscriber):
