@@ -35,7 +35,7 @@ from pusherlib import Pusher, PusherError
 TASKS_BACKENDS = ("cloudtasks", "taskqueue")
 WORKER_TRANSPORTS = ("http", "urlfetch", "ndb")
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"  # Google's ID-token certs, {kid: PEM}
-IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"  # IAP's signing keys, a JWK set
+IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key"  # IAP's signing keys, {kid: PEM}
 MIN_PUSH_TOKEN_CHARS = 32
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
