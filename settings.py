@@ -4,7 +4,7 @@
 :class:`Settings`; a missing or malformed variable raises :class:`ConfigError` naming it,
 so a misconfigured instance fails at start-up instead of on the first request.
 
-OIDC (see :mod:`pushqueue.oidc`): ``TASKS_OIDC_AUDIENCE`` makes the worker require a
+OIDC (see :mod:`access.oidc`): ``TASKS_OIDC_AUDIENCE`` makes the worker require a
 Google-signed ID token for that audience (``TASKS_OIDC_SERVICE_ACCOUNT``, when set, must be
 its ``email``; ``TASKS_OIDC_CERTS_URL`` is where Google's certs are fetched).
 ``TASKS_HTTP_TARGET_URL``, the worker's origin (``https://host[:port]``), with

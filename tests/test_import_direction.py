@@ -71,7 +71,7 @@ def test_imports_point_from_the_app_to_the_libraries(package):
         ("pusherlib", "pusherlib.endpoints.policy", "from pushqueue import logs", "pushqueue"),
         ("pusherlib", "pusherlib.transports", "def f():\n    import settings", "settings"),
         ("pushqueue", "pushqueue.worker", "import handlers.worker", "handlers"),
-        ("pushqueue", "pushqueue.oidc", "from access import oidc", "access"),
+        ("pushqueue", "pushqueue.worker", "from access import oidc", "access"),
         ("access", "access.channels", "from handlers.demo_auth import install_demo_policy", "handlers"),
         ("access", "access.iap", "if TYPE_CHECKING:\n    from handlers import application", "handlers"),
         ("access", "access.oidc", "from ..handlers import wiring", "handlers"),
