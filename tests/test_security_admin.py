@@ -15,7 +15,9 @@ import collections
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from tests.support.app_under_attack import app_under_attack
@@ -81,11 +83,10 @@ def keys_server(iap_key):
         yield server
 
 
-@pytest.fixture(scope="module")
-def app(keys_server, datastore):
+def cloud_run_env(keys_server: GoogleKeysServer, datastore) -> dict[str, str]:
     """The app as on Cloud Run: IAP configured, no local-development switch (parked events
     in Datastore, as deployed)."""
-    env = {
+    return {
         **datastore.app_env(),
         "PUSHER_URL": "http://key:secret@127.0.0.1:1/apps/1",
         "IAP_AUDIENCE": IAP_AUDIENCE,
@@ -93,7 +94,11 @@ def app(keys_server, datastore):
         "ALLOW_UNVERIFIED_LOCAL_REQUESTS": "0",
         "K_SERVICE": "pusher-worker",
     }
-    with running_app(env, name="app-iap") as server:
+
+
+@pytest.fixture(scope="module")
+def app(keys_server, datastore):
+    with running_app(cloud_run_env(keys_server, datastore), name="app-iap") as server:
         yield server
 
 
@@ -191,6 +196,22 @@ def test_iap_keys_that_cannot_be_fetched_give_503(datastore):
     with app_under_attack(ALLOW_UNVERIFIED_LOCAL_REQUESTS="0", **env, **datastore.app_env()) as target:
         headers = {"x-goog-iap-jwt-assertion": assertion(IapKey.generate("k"))}
         assert target.app.get("/tasks/recent", headers=headers, expect_errors=True).status_int == 503
+
+
+def test_iap_keys_that_cannot_be_fetched_are_fetched_once_for_8_admins_at_once(iap_key, datastore):
+    """Through the entrypoint: 8 admins at once while IAP's keys answer 503 make one fetch
+    and get 503 each (the others wait for that fetch, then the backoff holds)."""
+    with (
+        GoogleKeysServer(iap_keys=[iap_key], status=503) as keys_server,
+        running_app(cloud_run_env(keys_server, datastore), name="app-iap-down") as down,
+    ):
+        url, headers = f"{down.url}/tasks/recent", {"x-goog-iap-jwt-assertion": assertion(iap_key)}
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: httpx.get(url, headers=headers, timeout=30), range(8)))
+        RESULTS[f"8 admins at once, IAP's keys down: {keys_server.fetches} fetch"] += 1
+        assert [answer.status_code for answer in answers] == [503] * 8
+        assert {answer.json()["error"] for answer in answers} == {"IAP's keys cannot be fetched now"}
+        assert keys_server.fetches == 1
 
 
 # -- numbers are ASCII digits -------------------------------------------------------------------
