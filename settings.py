@@ -4,7 +4,7 @@
 :class:`Settings`; a missing or malformed variable raises :class:`ConfigError` naming it,
 so a misconfigured instance fails at start-up instead of on the first request.
 
-OIDC (see :mod:`pushqueue.oidc`): ``TASKS_OIDC_AUDIENCE`` makes the worker require a
+OIDC (see :mod:`access.oidc`): ``TASKS_OIDC_AUDIENCE`` makes the worker require a
 Google-signed ID token for that audience (``TASKS_OIDC_SERVICE_ACCOUNT``, when set, must be
 its ``email``; ``TASKS_OIDC_CERTS_URL`` is where Google's certs are fetched).
 ``TASKS_HTTP_TARGET_URL``, the worker's origin (``https://host[:port]``), with
@@ -35,7 +35,7 @@ from pusherlib import Pusher, PusherError
 TASKS_BACKENDS = ("cloudtasks", "taskqueue")
 WORKER_TRANSPORTS = ("http", "urlfetch", "ndb")
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"  # Google's ID-token certs, {kid: PEM}
-IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"  # IAP's signing keys, a JWK set
+IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key"  # IAP's signing keys, {kid: PEM}
 MIN_PUSH_TOKEN_CHARS = 32
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")

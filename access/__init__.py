@@ -3,8 +3,10 @@
 :func:`access_for` builds, from the settings, what the handlers ask: the channel policy
 (:mod:`access.channels`), the proof of ``POST /push`` callers (:mod:`access.publishers`),
 their rate limit (:mod:`access.rate_limit`) and the proof of administrators
-(:mod:`access.admins`, :mod:`access.iap`). The worker's own proof (queue headers, OIDC)
-is in :mod:`handlers.worker`.
+(:mod:`access.admins`, :mod:`access.iap`), and the check of the Google-signed tokens
+they and the worker accept (:mod:`access.oidc`). The worker's own proof (queue headers,
+OIDC) is in :mod:`handlers.worker`. Nothing here imports the handlers: the app passes
+what it adds (the demo's channel rules) to :func:`access_for`.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pusherlib.endpoints import Caller, ChannelPolicy, Publication
-from pushqueue import oidc
 from settings import Settings
 
+from . import oidc
 from .admins import AdminGate
 from .channels import app_policy
-from .iap import IapKeys, IapVerifier
+from .iap import IapVerifier
 from .publishers import PublisherRefused, Publishers
 from .rate_limit import RateLimiter
 
@@ -66,8 +68,9 @@ class Access:
         return None
 
 
-def access_for(settings: Settings) -> Access:
-    """The trust decisions ``settings`` configure."""
+def access_for(settings: Settings, policy: ChannelPolicy | None = None) -> Access:
+    """The trust decisions ``settings`` configure, with ``policy`` (by default
+    :func:`~access.channels.app_policy`'s)."""
     publishing = settings.publishers
     verifier = None
     if publishing.oidc_audience is not None:
@@ -75,9 +78,9 @@ def access_for(settings: Settings) -> Access:
         verifier = oidc.OidcVerifier(publishing.oidc_audience, certs)
     iap = None
     if settings.iap_audience is not None:
-        iap = IapVerifier(settings.iap_audience, IapKeys(settings.iap_keys_url))
+        iap = IapVerifier(settings.iap_audience, oidc.GoogleCerts(settings.iap_keys_url))
     return Access(
-        policy=app_policy(settings),
+        policy=app_policy() if policy is None else policy,
         publishers=Publishers(publishing.tokens, verifier, publishing.service_accounts),
         publish_limit=RateLimiter(publishing.rate_per_second, publishing.burst),
         admins=AdminGate(

@@ -15,8 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pushqueue import oidc
-
+from . import oidc
 from .iap import ASSERTION_HEADER, IapVerifier
 
 ADMIN_HEADER = "X-AppEngine-User-Is-Admin"  # "1" for a signed-in admin; App Engine strips it from others

@@ -6,21 +6,23 @@ What is registered by default:
 * publishing: a caller proven by ``PUSH_TOKENS`` or ``PUSH_OIDC_*`` may publish on any
   channel no pattern of yours matches; an anonymous caller may not;
 * subscribing: nothing (every private and presence channel is refused);
-* with ``DEMO_MODE=1`` only, the demo's rules (:mod:`handlers.demo_auth`).
+* what the app installs on top (with ``DEMO_MODE=1`` only, the demo's rules: see
+  :func:`handlers.wiring.access_for`).
 """
 
 from __future__ import annotations
 
-from handlers.demo_auth import install_demo_policy
+from collections.abc import Callable
+
 from pusherlib.endpoints import ChannelPolicy, Publication
-from settings import Settings
 
 
-def app_policy(settings: Settings) -> ChannelPolicy:
-    """The policy ``/pusher/auth`` and ``POST /push`` share."""
+def app_policy(*installs: Callable[[ChannelPolicy], None]) -> ChannelPolicy:
+    """The policy ``/pusher/auth`` and ``POST /push`` share, with the rules each of
+    ``installs`` registers (before the default publish rule)."""
     policy = ChannelPolicy()
-    if settings.demo_mode:
-        install_demo_policy(policy)
+    for install in installs:
+        install(policy)
     policy.publish_default(proven_callers_publish)
     return policy
 

@@ -3,49 +3,22 @@
 IAP signs every request it lets through with ``x-goog-iap-jwt-assertion``: an ES256 JWT
 whose ``aud`` is the protected app (``/projects/NUMBER/apps/PROJECT`` for App Engine,
 ``/projects/NUMBER/global/backendServices/ID`` behind a load balancer), whose ``iss`` is
-``https://cloud.google.com/iap``, signed with one of the keys published as a JWK set
-(``IAP_KEYS_URL``, by default Google's). :class:`IapVerifier` accepts nothing else: another
-algorithm (``none`` included), an unknown key, another audience or issuer, an expired or
-future token all raise :class:`~pushqueue.oidc.TokenRefused` with a reason that never
-quotes the assertion. The keys are fetched and cached as :class:`pushqueue.oidc.GoogleCerts`
-does (same bounds, same early refetch for a rotated key).
+``https://cloud.google.com/iap``, signed with one of the keys IAP publishes as a ``{kid:
+PEM public key}`` map (``IAP_KEYS_URL``, by default Google's). :class:`IapVerifier` checks
+it as :class:`access.oidc.GoogleTokens` checks every Google-signed token (google-auth, the
+same key cache): another algorithm (``none``, ``HS256``, ``RS256``), an unknown key, another
+audience or issuer, an expired or future token all raise
+:class:`~access.oidc.TokenRefused` (403) with a reason that never quotes the assertion.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Mapping
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from google.auth import exceptions as auth_exceptions
-from google.auth import jwt
-
-from pushqueue.oidc import CLOCK_SKEW, MAX_CERTS_BYTES, MAX_TOKEN_CHARS, GoogleCerts, TokenRefused
+from .oidc import GoogleCerts, GoogleTokens, TokenRefused
 
 ASSERTION_HEADER = "x-goog-iap-jwt-assertion"
 IAP_ISSUER = "https://cloud.google.com/iap"
-_TOKEN_ERRORS = (ValueError, auth_exceptions.GoogleAuthError)
-
-
-class IapKeys(GoogleCerts):
-    """IAP's public keys, from a JWK set (``{"keys": [{"kid", "kty": "EC", "crv": "P-256",
-    "x", "y"}, ...]}``), as ``{kid: PEM public key}``."""
-
-    def parse(self, body: bytes) -> Mapping[str, str] | None:
-        if len(body) > MAX_CERTS_BYTES:
-            return None
-        try:
-            keys = json.loads(body).get("keys")
-        except (ValueError, AttributeError):
-            return None
-        if not isinstance(keys, list):
-            return None
-        parsed = dict(filter(None, (_p256_key(key) for key in keys)))
-        return parsed or None
 
 
 class IapVerifier:
@@ -53,50 +26,12 @@ class IapVerifier:
 
     def __init__(self, audience: str, keys: GoogleCerts):
         self.audience, self.keys = audience, keys
+        issuers = frozenset({IAP_ISSUER})
+        self._tokens = GoogleTokens(keys, "ES256", audience, issuers, "IAP", name="IAP assertion", status=403)
 
     def verify(self, assertion: str | None) -> dict[str, Any]:
         """The assertion's claims (``email``, ``sub``...); raises
-        :class:`~pushqueue.oidc.TokenRefused` or :class:`~pushqueue.oidc.CertsUnavailable`."""
+        :class:`~access.oidc.TokenRefused` or :class:`~access.oidc.CertsUnavailable`."""
         if not assertion:
             raise TokenRefused(f"no {ASSERTION_HEADER} header: the request did not come through IAP", 403)
-        if len(assertion) > MAX_TOKEN_CHARS:
-            raise TokenRefused("malformed IAP assertion", 403)
-        try:
-            header = jwt.decode_header(assertion)
-        except _TOKEN_ERRORS:
-            raise TokenRefused("malformed IAP assertion", 403) from None
-        if header.get("alg") != "ES256":
-            raise TokenRefused("the IAP assertion must be signed with ES256", 403)
-        kid = header.get("kid")
-        key = self.keys.certificate(kid) if isinstance(kid, str) else None
-        if key is None:
-            raise TokenRefused("the IAP assertion's signing key is not one of IAP's", 403)
-        try:
-            claims = dict(jwt.decode(assertion, certs=key, clock_skew_in_seconds=CLOCK_SKEW))
-        except _TOKEN_ERRORS:
-            raise TokenRefused("the IAP assertion's signature or validity period is wrong", 403) from None
-        if claims.get("aud") != self.audience:
-            raise TokenRefused("the IAP assertion is for another audience", 403)
-        if claims.get("iss") != IAP_ISSUER:
-            raise TokenRefused("the IAP assertion was not issued by IAP", 403)
-        return claims
-
-
-def _p256_key(key: object) -> tuple[str, str] | None:
-    """``(kid, PEM)`` for a P-256 public key in JWK form, ``None`` for anything else."""
-    if not isinstance(key, dict) or key.get("kty") != "EC" or key.get("crv") != "P-256":
-        return None
-    kid, x, y = key.get("kid"), key.get("x"), key.get("y")
-    if not (isinstance(kid, str) and isinstance(x, str) and isinstance(y, str)):
-        return None
-    try:
-        numbers = ec.EllipticCurvePublicNumbers(_b64url_int(x), _b64url_int(y), ec.SECP256R1())
-        public_key = numbers.public_key()
-    except (ValueError, binascii.Error):  # not base64, or not a point on the curve
-        return None
-    pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return kid, pem.decode("ascii")
-
-
-def _b64url_int(text: str) -> int:
-    return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
+        return self._tokens.claims(assertion)

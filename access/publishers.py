@@ -3,7 +3,7 @@
 The bearer value is either one of ``PUSH_TOKENS`` (compared in constant time with every
 configured token, so the time taken says nothing about which characters matched) or a
 Google OIDC token for ``PUSH_OIDC_AUDIENCE`` signed for one of
-``PUSH_OIDC_SERVICE_ACCOUNTS`` (checked by :class:`pushqueue.oidc.OidcVerifier`). No
+``PUSH_OIDC_SERVICE_ACCOUNTS`` (checked by :class:`access.oidc.OidcVerifier`). No
 ``Authorization`` header: an anonymous caller (``None``), whom only a policy rule that
 needs no proof (the demo's) may let publish. A header that proves nothing is refused.
 """
@@ -14,7 +14,8 @@ import hmac
 from collections.abc import Iterable
 
 from pusherlib.endpoints import Caller
-from pushqueue import oidc
+
+from . import oidc
 
 
 class PublisherRefused(Exception):
@@ -41,7 +42,7 @@ class Publishers:
 
     def identify(self, authorization: str | None) -> Caller | None:
         """The caller proven by the ``Authorization`` header, ``None`` without one; raises
-        :class:`PublisherRefused`, or :class:`~pushqueue.oidc.CertsUnavailable` when an OIDC
+        :class:`PublisherRefused`, or :class:`~access.oidc.CertsUnavailable` when an OIDC
         token cannot be checked now."""
         if not authorization:
             return None

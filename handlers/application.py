@@ -21,11 +21,12 @@ import webapp2
 import webob
 
 import pushqueue
-from access import Access, access_for
+from access import Access, oidc
 from handlers import wiring
+from handlers.wiring import access_for
 from handlers.worker_fast_path import WorkerFastPath
 from pusherlib import Pusher
-from pushqueue import logs, oidc
+from pushqueue import logs
 from pushqueue.datastore import NdbClients, NdbContextMiddleware
 from pushqueue.events import EventQueue
 from pushqueue.parking import ParkingStore

@@ -1,7 +1,9 @@
-"""The app's settings turned into the objects ``pushqueue`` and pusherlib are made of.
+"""The app's settings turned into the objects ``pushqueue``, pusherlib and :mod:`access` are
+made of.
 
 ``pushqueue`` is a library: it takes its configuration as arguments and never reads the
-app's :mod:`settings`. This module is where :class:`settings.Settings` meets it.
+app's :mod:`settings`. This module is where :class:`settings.Settings` meets it, and where
+the handlers' additions to :mod:`access` (the demo's channel rules) are installed.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import access
 import pushqueue
+from access import oidc
+from access.channels import app_policy
+from handlers.demo_auth import install_demo_policy
 from pusherlib import Pusher
-from pushqueue import oidc
 from pushqueue.cloudtasks import HttpTarget
 from pushqueue.datastore import NdbClients
 from pushqueue.events import EventQueue
@@ -122,6 +127,12 @@ def verifier_for(settings: Settings) -> oidc.OidcVerifier | None:
         return None
     certs = oidc.GoogleCerts(settings.oidc_certs_url)
     return oidc.OidcVerifier(settings.oidc_audience, certs, service_account=settings.oidc_service_account)
+
+
+def access_for(settings: Settings) -> access.Access:
+    """The trust decisions of ``settings``, with the demo's channel rules when ``DEMO_MODE=1``."""
+    installs = (install_demo_policy,) if settings.demo_mode else ()
+    return access.access_for(settings, app_policy(*installs))
 
 
 def ndb_context_for(settings: Settings) -> Callable[[], AbstractContextManager[Any]] | None:

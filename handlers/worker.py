@@ -5,7 +5,7 @@ Only the queue may call them, and a header proves that only where nobody else ca
 * ``X-AppEngine-*`` task headers count on App Engine (``GAE_ENV=standard``), which strips
   them from outside requests;
 * ``X-CloudTasks-*`` headers count only with a verified OIDC token (``TASKS_OIDC_AUDIENCE``,
-  :mod:`pushqueue.oidc`): ``Authorization: Bearer <ID token>``, the token Cloud Tasks sends
+  :mod:`access.oidc`): ``Authorization: Bearer <ID token>``, the token Cloud Tasks sends
   to HTTP targets. A missing or unacceptable token gets 401 (403 for another account's),
   certificates that cannot be fetched 503; the refusal is logged (never the token);
 * with ``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1`` (``make dev``, the tests; refused when
@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 import webapp2
 
+from access import oidc
 from handlers.base import JsonHandler, form_fields, is_form
 from handlers.body_limit import BodyTooLarge, read_body
-from pushqueue import logs, oidc
+from pushqueue import logs
 from pushqueue.outcome import TaskRefused
 from pushqueue.tasks import TaskRequest, parse_count
 from pushqueue.wire import SOCKET_ID_HEADER, WORKER_BATCH_PATH, WORKER_PUSH_PATH

@@ -18,8 +18,7 @@ parked), :mod:`~pushqueue.worker`, :mod:`~pushqueue.tasklog` (recent outcomes),
 :mod:`~pushqueue.logs` (Cloud Logging JSON lines), :mod:`~pushqueue.parking` (parked
 events in Datastore), :mod:`~pushqueue.outbox` (events sent only if a transaction
 commits), :mod:`~pushqueue.datastore` (the google-cloud-ndb client and context),
-:mod:`~pushqueue.lazy` (the process's clients, made on first use),
-:mod:`~pushqueue.oidc` (the worker's check of Cloud Tasks' OIDC tokens).
+:mod:`~pushqueue.lazy` (the process's clients, made on first use).
 
 It is a library: every object takes its configuration as arguments; it never reads the
 environment or the app's settings. The module-level functions use the process's default

@@ -13,7 +13,7 @@ HTTP targets: with an :class:`HttpTarget` (the app makes one from ``TASKS_HTTP_T
 and ``TASKS_OIDC_SERVICE_ACCOUNT``), tasks are ``http_request`` tasks to the target's base URL
 plus the task's path, with an ``oidc_token`` so that Cloud Tasks sends ``Authorization:
 Bearer <ID token>`` for the service account; the worker checks it (``TASKS_OIDC_AUDIENCE``,
-:mod:`pushqueue.oidc`). The creating account then also needs ``iam.serviceAccounts.actAs``
+the app's ``access.oidc``). The creating account then also needs ``iam.serviceAccounts.actAs``
 on that service account (Service Account User). Without one, tasks are App Engine tasks.
 """
 

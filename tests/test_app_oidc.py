@@ -1,8 +1,9 @@
 """The OIDC token Cloud Tasks sends to HTTP targets: checked by the worker, carried by tasks.
 
-Google's side is played by a local certificate server in Google's v1 format (``{kid: PEM
-certificate}``, with ``Cache-Control: max-age``) and RSA keys made here; tokens are signed
-with google-auth as Google signs them. The worker runs through WebTest with a real soketi
+Google's side is played by a local server publishing RSA keys made here as Google does
+(:mod:`tests.support.google_keys`: the v1 ``{kid: PEM certificate}`` map the app reads, the
+v3 JWK set, ``Cache-Control: max-age``), failing or hanging when a test says; tokens are
+signed with google-auth as Google signs them. The worker runs through WebTest with a real soketi
 and subscriber; the HTTP-target tasks go through the Cloud Tasks emulator, which sends
 ``X-CloudTasks-*`` headers but no token (it ignores ``oidc_token``), so the end-to-end test
 adds the ``Authorization`` header Cloud Tasks would add.
@@ -10,34 +11,27 @@ adds the ``Authorization`` header Cloud Tasks would add.
 
 from __future__ import annotations
 
-import datetime
 import json
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import webtest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-from google.auth import crypt, jwt
 
 import pushqueue
+from access.oidc import STALE_GRACE, CertsUnavailable, GoogleCerts, OidcVerifier, TokenRefused
 from handlers import worker
 from handlers.application import create_app
 from handlers.wiring import backend_for, http_target_for
 from pushqueue.cloudtasks import HttpTarget
-from pushqueue.oidc import CertsUnavailable, GoogleCerts, OidcVerifier, TokenRefused
 from pushqueue.parking import MemoryParking
 from pushqueue.tasks import build_task
 from settings import GOOGLE_CERTS_URL, ConfigError, Settings
 from tests.support.appserver import running_app
 from tests.support.emulator import running_emulator
+from tests.support.google_keys import ID_TOKEN_JWKS, GoogleKeysServer, SigningKey, hs256_forgery
 from tests.support.processes import free_port, wait_until
 
 AUDIENCE = "https://worker.example.com"
@@ -48,37 +42,10 @@ QUEUE_HEADERS = {"X-CloudTasks-QueueName": "pusher", "X-CloudTasks-TaskName": "t
 # -- Google's side: keys, certificates, tokens ------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SigningKey:
-    """An RSA key with its self-signed certificate, published under ``kid``."""
-
-    kid: str
-    private_key: rsa.RSAPrivateKey
-    certificate_pem: str
-
-    @classmethod
-    def generate(cls, kid: str) -> SigningKey:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.test")])
-        now = datetime.datetime.now(datetime.UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256())
-        )
-        return cls(kid, key, certificate.public_bytes(serialization.Encoding.PEM).decode())
-
-    def token(self, kid: str | None = None, alg: str | None = None, **changes: object) -> str:
-        """An ID token as Cloud Tasks gets it for ``ACCOUNT``; ``changes`` replace claims
-        (``None`` removes one); ``kid=""`` leaves the key id out."""
-        signer = crypt.RSASigner(self.private_key, key_id=self.kid if kid is None else kid or None)
-        header = {"alg": alg} if alg else None
-        return jwt.encode(signer, id_token_claims(**changes), header=header).decode()
+def id_token(key: SigningKey, kid: str | None = None, alg: str | None = None, **changes: object) -> str:
+    """An ID token as Cloud Tasks gets it for ``ACCOUNT``; ``changes`` replace claims
+    (``None`` removes one); ``kid=""`` leaves the key id out."""
+    return key.sign(id_token_claims(**changes), kid, alg)
 
 
 def id_token_claims(**changes: object) -> dict[str, object]:
@@ -96,48 +63,6 @@ def id_token_claims(**changes: object) -> dict[str, object]:
     return {name: value for name, value in claims.items() if value is not None}
 
 
-class CertsServer:
-    """Google's certificate endpoint on a free port: ``{kid: PEM}`` of ``keys``, counted."""
-
-    def __init__(self, keys: list[SigningKey], cache_control: str = "public, max-age=600"):
-        self.keys, self.cache_control = list(keys), cache_control
-        self.status, self.delay, self.fetches = 200, 0.0, 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/oauth2/v1/certs"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        certs = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                certs.fetches += 1
-                time.sleep(certs.delay)
-                body = json.dumps({key.kid: key.certificate_pem for key in certs.keys}).encode()
-                self.send_response(certs.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Cache-Control", certs.cache_control)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                """Quiet."""
-
-        return Handler
-
-    def __enter__(self) -> CertsServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture(scope="module")
 def google_key() -> SigningKey:
     return SigningKey.generate("key-1")
@@ -150,8 +75,8 @@ def impostor_key() -> SigningKey:
 
 
 @pytest.fixture
-def certs_server(google_key) -> Iterator[CertsServer]:
-    with CertsServer([google_key]) as server:
+def certs_server(google_key) -> Iterator[GoogleKeysServer]:
+    with GoogleKeysServer([google_key]) as server:
         yield server
 
 
@@ -194,7 +119,7 @@ def make_app(soketi, request):
 
 @pytest.fixture
 def app(make_app, certs_server):
-    return make_app(**oidc_env(certs_server.url))
+    return make_app(**oidc_env(certs_server.url()))
 
 
 def post_task(
@@ -210,7 +135,7 @@ def post_task(
 
 def test_a_valid_token_is_delivered_and_never_logged(app, google_key, subscriber, capsys):
     subscriber.subscribe("oidc-valid")
-    token = google_key.token()
+    token = id_token(google_key)
     assert post_task(app, "/worker/push/oidc-valid/ev", token).json == {"outcome": "delivered"}
     assert json.loads(subscriber.event("ev", "oidc-valid")["data"]) == {"n": 1}
     logged = capsys.readouterr().out
@@ -221,25 +146,56 @@ def hours_from_now(hours: int) -> int:
     return int(time.time()) + hours * 3600
 
 
+NOT_GOOGLE = "the token was not issued by Google"
+NOT_GOOGLES_KEY = "the token's signing key is not one of Google's"
+NOT_THE_ACCOUNT = "the token is not the queue's service account's"
 REFUSED = {
-    "no token": (lambda key: None, 401, "Bearer token is required"),
-    "wrong audience": (lambda key: key.token(aud="https://other.example.com"), 401, "another audience"),
-    "wrong issuer": (lambda key: key.token(iss="https://evil.example.com"), 401, "not issued by Google"),
-    "no issuer": (lambda key: key.token(iss=None), 401, "not issued by Google"),
-    "expired": (
-        lambda key: key.token(iat=int(time.time()) - 7200, exp=int(time.time()) - 3600),
+    "no token": (lambda key: None, 401, "an Authorization: Bearer token is required"),
+    "wrong audience": (
+        lambda key: id_token(key, aud="https://other.example.com"),
         401,
-        "expired",
+        "the token is for another audience",
     ),
-    "issued in the future": (lambda key: key.token(iat=hours_from_now(1)), 401, "too early"),
-    "no expiry": (lambda key: key.token(exp=None), 401, "exp"),
-    "unknown key id": (lambda key: key.token(kid="key-unknown"), 401, "not one of Google's"),
-    "no key id": (lambda key: key.token(kid=""), 401, "not one of Google's"),
-    "HS256 header": (lambda key: key.token(alg="HS256"), 401, "RS256"),
+    "wrong issuer": (lambda key: id_token(key, iss="https://evil.example.com"), 401, NOT_GOOGLE),
+    "issuer with the google host as a prefix": (
+        lambda key: id_token(key, iss="https://accounts.google.com.evil.example"),
+        401,
+        NOT_GOOGLE,
+    ),
+    "issuer with the google host in a path": (
+        lambda key: id_token(key, iss="https://evil.example/accounts.google.com"),
+        401,
+        NOT_GOOGLE,
+    ),
+    "issuer with the google host and a port": (
+        lambda key: id_token(key, iss="https://accounts.google.com:443"),
+        401,
+        NOT_GOOGLE,
+    ),
+    "no issuer": (lambda key: id_token(key, iss=None), 401, NOT_GOOGLE),
+    "expired": (
+        lambda key: id_token(key, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600),
+        401,
+        "Token expired",
+    ),
+    "issued in the future": (lambda key: id_token(key, iat=hours_from_now(1)), 401, "Token used too early"),
+    "no expiry": (lambda key: id_token(key, exp=None), 401, "Token does not contain required claim exp"),
+    "unknown key id": (lambda key: id_token(key, kid="key-unknown"), 401, NOT_GOOGLES_KEY),
+    "no key id": (lambda key: id_token(key, kid=""), 401, NOT_GOOGLES_KEY),
+    "HS256 header": (lambda key: id_token(key, alg="HS256"), 401, "the token must be signed with RS256"),
+    "HS256 with the published certificate as secret": (
+        lambda key: hs256_forgery(id_token_claims(), key.kid, key.pem),
+        401,
+        "the token must be signed with RS256",
+    ),
     "malformed": (lambda key: "not-a.jwt", 401, "malformed token"),
-    "another account": (lambda key: key.token(email="intruder@evil.iam.gserviceaccount.com"), 403, "account"),
-    "unverified email": (lambda key: key.token(email_verified=False), 403, "account"),
-    "no email": (lambda key: key.token(email=None), 403, "account"),
+    "another account": (
+        lambda key: id_token(key, email="intruder@evil.iam.gserviceaccount.com"),
+        403,
+        NOT_THE_ACCOUNT,
+    ),
+    "unverified email": (lambda key: id_token(key, email_verified=False), 403, NOT_THE_ACCOUNT),
+    "no email": (lambda key: id_token(key, email=None), 403, NOT_THE_ACCOUNT),
 }
 
 
@@ -252,7 +208,7 @@ def test_a_refused_token_triggers_nothing_and_is_not_logged(app, google_key, sub
     response = post_task(app, f"/worker/push/{channel}/forged", token, status=status)
     assert message in response.json["error"]
     assert response.headers.get("WWW-Authenticate") == ("Bearer" if status == 401 else None)
-    post_task(app, f"/worker/push/{channel}/sentinel", google_key.token(), status=200)
+    post_task(app, f"/worker/push/{channel}/sentinel", id_token(google_key), status=200)
     subscriber.event("sentinel", channel)  # sent after the refused one: it would have arrived first
     assert [m for m in subscriber.events if m.get("event") == "forged"] == []
     logged = capsys.readouterr().out
@@ -263,7 +219,7 @@ def test_a_refused_token_triggers_nothing_and_is_not_logged(app, google_key, sub
 
 def test_a_token_signed_by_another_key_is_refused(app, impostor_key, subscriber, pusher, capsys):
     subscriber.subscribe("oidc-impostor")
-    token = impostor_key.token()
+    token = id_token(impostor_key)
     response = post_task(app, "/worker/push/oidc-impostor/forged", token, status=401)
     assert "signature" in response.json["error"]
     assert subscriber.events_before_sentinel(pusher, "oidc-impostor") == []
@@ -271,14 +227,14 @@ def test_a_token_signed_by_another_key_is_refused(app, impostor_key, subscriber,
 
 
 def test_a_valid_token_without_the_queue_headers_is_still_refused(app, google_key):
-    response = post_task(app, "/worker/push/ch/ev", google_key.token(), status=403, queue_headers=False)
+    response = post_task(app, "/worker/push/ch/ev", id_token(google_key), status=403, queue_headers=False)
     assert "task queue" in response.json["error"]
 
 
 def test_certificates_are_fetched_once_for_many_tasks(app, google_key, certs_server, subscriber):
     subscriber.subscribe("oidc-many")
     for n in range(20):
-        post_task(app, "/worker/push/oidc-many/ev", google_key.token(sub=str(n)), {"n": n}, status=200)
+        post_task(app, "/worker/push/oidc-many/ev", id_token(google_key, sub=str(n)), {"n": n}, status=200)
     received = sorted(json.loads(subscriber.event("ev", "oidc-many")["data"])["n"] for _ in range(20))
     assert received == list(range(20))
     assert certs_server.fetches == 1
@@ -287,7 +243,7 @@ def test_certificates_are_fetched_once_for_many_tasks(app, google_key, certs_ser
 def test_certificates_that_cannot_be_fetched_get_503(make_app, google_key, subscriber, pusher, capsys):
     app = make_app(**oidc_env(f"http://127.0.0.1:{free_port()}/certs"))  # nothing listens
     subscriber.subscribe("oidc-no-certs")
-    response = post_task(app, "/worker/push/oidc-no-certs/ev", google_key.token(), status=503)
+    response = post_task(app, "/worker/push/oidc-no-certs/ev", id_token(google_key), status=503)
     assert response.json["error"] == "the token cannot be checked now"
     assert subscriber.events_before_sentinel(pusher, "oidc-no-certs") == []
     assert "cannot fetch" in capsys.readouterr().out
@@ -298,10 +254,10 @@ def test_without_an_audience_cloud_tasks_headers_prove_nothing(make_app, certs_s
     believed only with the local-development switch."""
     subscriber.subscribe("oidc-off")
     for deployed in ({}, {"GAE_ENV": "standard"}):
-        app = make_app(TASKS_OIDC_CERTS_URL=certs_server.url, **deployed)
+        app = make_app(TASKS_OIDC_CERTS_URL=certs_server.url(), **deployed)
         response = post_task(app, "/worker/push/oidc-off/ev", None, body={"n": 0}, status=403)
         assert "OIDC" in response.json["error"]
-    local = make_app(TASKS_OIDC_CERTS_URL=certs_server.url, ALLOW_UNVERIFIED_LOCAL_REQUESTS="1")
+    local = make_app(TASKS_OIDC_CERTS_URL=certs_server.url(), ALLOW_UNVERIFIED_LOCAL_REQUESTS="1")
     assert post_task(local, "/worker/push/oidc-off/ev", None).json == {"outcome": "delivered"}
     assert json.loads(subscriber.event("ev", "oidc-off")["data"]) == {"n": 1}  # the first to arrive
     assert post_task(local, "/worker/push/oidc-off/ev", None, status=403, queue_headers=False)
@@ -316,25 +272,27 @@ def verifier(certs: GoogleCerts, account: str | None = ACCOUNT) -> OidcVerifier:
 
 
 def test_both_issuer_spellings_are_accepted(certs_server, google_key):
-    check = verifier(GoogleCerts(certs_server.url))
+    check = verifier(GoogleCerts(certs_server.url()))
     for issuer in ("accounts.google.com", "https://accounts.google.com"):
-        assert check.verify(f"Bearer {google_key.token(iss=issuer)}")["iss"] == issuer
+        assert check.verify(f"Bearer {id_token(google_key, iss=issuer)}")["iss"] == issuer
 
 
 def test_without_a_service_account_any_google_token_for_the_audience_passes(certs_server, google_key):
-    token = google_key.token(email="someone@example.com", email_verified=None)
-    assert verifier(GoogleCerts(certs_server.url), account=None).verify(f"bearer {token}")["aud"] == AUDIENCE
+    token = id_token(google_key, email="someone@example.com", email_verified=None)
+    assert (
+        verifier(GoogleCerts(certs_server.url()), account=None).verify(f"bearer {token}")["aud"] == AUDIENCE
+    )
 
 
 def test_certificates_are_fetched_again_after_max_age(certs_server, google_key):
     clock = Clock()
-    certs = GoogleCerts(certs_server.url, clock=clock)
-    assert certs.certificate("key-1") == google_key.certificate_pem
+    certs = GoogleCerts(certs_server.url(), clock=clock)
+    assert certs.certs("key-1") == {"key-1": google_key.pem}
     clock.now += 599
-    certs.certificate("key-1")
+    certs.certs("key-1")
     assert certs_server.fetches == 1
     clock.now += 2
-    certs.certificate("key-1")
+    certs.certs("key-1")
     assert certs_server.fetches == 2
 
 
@@ -351,59 +309,134 @@ def test_certificates_are_fetched_again_after_max_age(certs_server, google_key):
 def test_max_age_is_bounded(certs_server, cache_control, kept, refetched):
     certs_server.cache_control = cache_control
     clock = Clock()
-    certs = GoogleCerts(certs_server.url, clock=clock)
+    certs = GoogleCerts(certs_server.url(), clock=clock)
     start = clock.now
     for offset, fetches in ((0, 1), (kept, 1), (refetched, 2)):
         clock.now = start + offset
-        certs.certificate("key-1")
+        certs.certs("key-1")
         assert certs_server.fetches == fetches, offset
 
 
 def test_a_new_key_id_makes_it_fetch_again_at_most_once_per_interval(certs_server):
     clock = Clock()
-    check = verifier(GoogleCerts(certs_server.url, refetch_interval=30, clock=clock))
-    check.certs.certificate("key-1")
+    check = verifier(GoogleCerts(certs_server.url(), refetch_interval=30, clock=clock))
+    check.certs.certs("key-1")
     rotated = SigningKey.generate("key-2")
-    certs_server.keys.append(rotated)  # Google published a new key after our first fetch
+    certs_server.id_token_keys.append(rotated)  # Google published a new key after our first fetch
     with pytest.raises(TokenRefused, match="not one of Google's"):  # fetched just now: not again
-        check.verify(f"Bearer {rotated.token()}")
+        check.verify(f"Bearer {id_token(rotated)}")
     for kid in ("made-up-1", "made-up-2", "made-up-3"):
-        assert check.certs.certificate(kid) is None
+        assert kid not in check.certs.certs(kid)
     assert certs_server.fetches == 1
     clock.now += 31
-    assert check.verify(f"Bearer {rotated.token()}")["email"] == ACCOUNT
+    assert check.verify(f"Bearer {id_token(rotated)}")["email"] == ACCOUNT
     assert certs_server.fetches == 2
-    assert check.certs.certificate("made-up-4") is None and certs_server.fetches == 2
+    assert "made-up-4" not in check.certs.certs("made-up-4") and certs_server.fetches == 2
+
+
+def verify_at_once(check: OidcVerifier, key: SigningKey, count: int = 8) -> list[object]:
+    """``count`` threads verifying a token each at the same moment: each one's ``sub``
+    (``"0"``...), or the exception it raised."""
+    barrier = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def verify(n: int) -> None:
+        token = id_token(key, sub=str(n))
+        barrier.wait()
+        try:
+            results[n] = check.verify(f"Bearer {token}")["sub"]
+        except Exception as exc:  # returned for the test to inspect
+            results[n] = exc
+
+    threads = [threading.Thread(target=verify, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+ACCEPTED = [str(n) for n in range(8)]
 
 
 def test_concurrent_first_use_fetches_once(certs_server, google_key):
     certs_server.delay = 0.2  # every thread arrives while the first fetch is under way
-    check = verifier(GoogleCerts(certs_server.url))
-    tokens = [google_key.token(sub=str(n)) for n in range(8)]
-    results: list[str] = []
-    threads = [
-        threading.Thread(target=lambda t=t: results.append(check.verify(f"Bearer {t}")["sub"]))
-        for t in tokens
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [str(n) for n in range(8)]
+    assert verify_at_once(verifier(GoogleCerts(certs_server.url())), google_key) == ACCEPTED
     assert certs_server.fetches == 1
+
+
+@pytest.mark.parametrize("failure", ["503", "hang"])
+def test_a_failed_refresh_keeps_the_cached_keys_fetching_once_then_backing_off(
+    certs_server, google_key, failure
+):
+    clock = Clock()
+    check = verifier(GoogleCerts(certs_server.url(), timeout=1, clock=clock))
+    assert verify_at_once(check, google_key, 1) == ["0"] and certs_server.fetches == 1
+    clock.now += 601  # past max-age=600
+    if failure == "503":
+        certs_server.status = 503
+    else:
+        certs_server.delay = 3  # longer than the timeout
+    assert verify_at_once(check, google_key) == ACCEPTED  # with the cached keys
+    assert certs_server.fetches == 2  # one refresh tried; the others did not wait for it
+    clock.now += 1.9  # the backoff (2 s) is not over: nobody fetches
+    assert verify_at_once(check, google_key) == ACCEPTED and certs_server.fetches == 2
+    clock.now += 0.2
+    assert verify_at_once(check, google_key) == ACCEPTED and certs_server.fetches == 3
+    certs_server.status, certs_server.delay = 200, 0  # Google answers again
+    clock.now += 3.9  # the backoff doubled: 4 s
+    assert verify_at_once(check, google_key) == ACCEPTED and certs_server.fetches == 3
+    clock.now += 0.2
+    assert verify_at_once(check, google_key) == ACCEPTED and certs_server.fetches == 4
+    clock.now += 599  # fresh keys again: no fetch before their max-age
+    assert verify_at_once(check, google_key) == ACCEPTED and certs_server.fetches == 4
+
+
+def test_cached_keys_serve_a_day_past_their_max_age_then_the_token_cannot_be_checked(
+    certs_server, google_key
+):
+    clock = Clock()
+    check = verifier(GoogleCerts(certs_server.url(), clock=clock))
+    assert verify_at_once(check, google_key, 1) == ["0"]
+    certs_server.status = 500
+    clock.now += 600 + STALE_GRACE - 1
+    assert verify_at_once(check, google_key) == ACCEPTED and certs_server.fetches == 2
+    clock.now += 2
+    results = verify_at_once(check, google_key)
+    assert all(isinstance(result, CertsUnavailable) for result in results), results
+    assert certs_server.fetches == 3
+
+
+def test_without_cached_keys_a_failed_fetch_refuses_all_and_is_tried_once(certs_server, google_key):
+    certs_server.status = 503
+    clock = Clock()
+    check = verifier(GoogleCerts(certs_server.url(), timeout=1, clock=clock))
+    results = verify_at_once(check, google_key)
+    assert certs_server.fetches == 1  # the 7 others waited for it, then saw it fail
+    assert all(isinstance(result, CertsUnavailable) for result in results), results
+    assert "503" in str(results[0]) and "next try in 2 s" in str(results[0])
+    certs_server.status = 200
+    clock.now += 2
+    assert verify_at_once(check, google_key) == ACCEPTED and certs_server.fetches == 2
+
+
+def test_a_jwk_set_is_not_read_the_kid_pem_map_is(certs_server):
+    """Google publishes both; google-auth checks against the ``{kid: PEM}`` map."""
+    with pytest.raises(CertsUnavailable, match=r"JSON object of PEM keys \(\{kid: PEM\}\)"):
+        GoogleCerts(certs_server.url(ID_TOKEN_JWKS)).certs("key-1")
 
 
 @pytest.mark.parametrize("status", [500, 404])
 def test_an_error_answer_from_the_certs_server_is_unavailable(certs_server, status):
     certs_server.status = status
     with pytest.raises(CertsUnavailable, match=str(status)):
-        GoogleCerts(certs_server.url).certificate("key-1")
+        GoogleCerts(certs_server.url()).certs("key-1")
 
 
 def test_an_answer_that_is_not_certificates_is_unavailable(certs_server):
-    certs_server.keys = []  # {}
-    with pytest.raises(CertsUnavailable, match="JSON object of PEM"):
-        GoogleCerts(certs_server.url).certificate("key-1")
+    certs_server.id_token_keys = []  # {}
+    with pytest.raises(CertsUnavailable, match="JSON object of PEM keys"):
+        GoogleCerts(certs_server.url()).certs("key-1")
 
 
 # -- settings -----------------------------------------------------------------------------------
@@ -494,7 +527,7 @@ def http_target_stack(env: dict[str, str]):
 
 @pytest.mark.emulator
 def test_http_target_tasks_end_to_end(soketi, certs_server, google_key, subscriber):
-    env = {"PUSHER_URL": soketi.url, **oidc_env(certs_server.url)}
+    env = {"PUSHER_URL": soketi.url, **oidc_env(certs_server.url())}
     subscriber.subscribe("oidc-e2e")
     with http_target_stack(env) as (emulator, app):
         # The app's own task: the emulator sends it without a token, so it is refused and kept.
@@ -509,7 +542,7 @@ def test_http_target_tasks_end_to_end(soketi, certs_server, google_key, subscrib
         assert task.http_request.oidc_token.service_account_email == ACCOUNT
         emulator.client.purge_queue(name=emulator.queue_path("pusher"))  # it would be retried for ever
         # A task with the header Cloud Tasks adds for an oidc_token: delivered.
-        token = google_key.token()
+        token = id_token(google_key)
         signed = {
             "url": f"{app.url}/worker/push/oidc-e2e/signed",
             "headers": {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},

@@ -50,11 +50,43 @@ def test_the_first_matching_pattern_decides_then_the_default():
     assert not policy.may_publish(publication("news", caller=None)).allowed
 
 
-@pytest.mark.parametrize("channel", ["private-orders.1;x", "private-orders.1.2", "xprivate-orders.1"])
-def test_a_parameter_matches_one_part_of_the_whole_name(channel):
-    policy = ChannelPolicy()
-    policy.subscribe("private-orders.{order_id}")(lambda asked, order_id: order_id.isalnum())
-    assert not policy.may_subscribe(Subscription(None, channel, SOCKET)).allowed
+def allow_all_orders() -> tuple[ChannelPolicy, list[str]]:
+    """A policy whose one pattern allows every order (so only the match can refuse), and
+    the order ids its rule saw."""
+    policy, seen = ChannelPolicy(), []
+
+    @policy.subscribe("private-orders.{order_id}")
+    def anyone(asked: Subscription, order_id: str) -> bool:
+        seen.append(order_id)
+        return True
+
+    return policy, seen
+
+
+@pytest.mark.parametrize(
+    "channel",
+    [
+        "private-orders.1.2",  # a parameter does not cross a "."
+        "private-orders.1.",
+        "private-orders.",
+        "xprivate-orders.1",  # the whole name, from its start
+        "private-orders.1#",
+        "PRIVATE-ORDERS.1",  # patterns match case-sensitively
+        "private-Orders.1",
+        "Private-orders.1",
+    ],
+)
+def test_a_parameter_matches_one_part_of_the_whole_name_case_sensitively(channel):
+    policy, seen = allow_all_orders()
+    decision = policy.may_subscribe(Subscription(None, channel, SOCKET))
+    assert (decision.allowed, decision.rule, seen) == (False, "no subscribe rule matches", [])
+
+
+@pytest.mark.parametrize("order_id", ["1", "a-B_9=@,;", "ORDER"])
+def test_a_parameter_takes_every_character_of_its_part(order_id):
+    policy, seen = allow_all_orders()
+    assert policy.may_subscribe(Subscription(None, f"private-orders.{order_id}", SOCKET)).allowed
+    assert seen == [order_id]
 
 
 def test_a_rule_is_registered_once_per_pattern_and_action():

@@ -93,7 +93,9 @@ def test_admin_pages_need_dev_appservers_admin_sign_in(stack):
     assert anonymous.status_code == 302 and "/_ah/login" in anonymous.headers["location"]
     user = stack.client()
     user.get("/_ah/login", params={"email": "user@example.com", "action": "Login", "continue": "/"})
-    assert user.get("/admin/parked").status_code != 200
+    refused = user.get("/admin/parked")  # dev_appserver's own refusal, before the app
+    assert refused.status_code == 401, refused.text
+    assert refused.text == "Current logged in user user@example.com is not authorized to view this page."
     assert "parked" in stack.client(admin=True).get("/admin/parked").json()
 
 
