@@ -186,6 +186,7 @@ def test_one_bad_event_is_parked_alone_and_its_chunks_good_events_delivered_once
     assert parked["name"] == "pusher__tb15-7"
     assert [json.loads(event["data"])["i"] for event in json.loads(parked["body"])] == [7]
     assert proxy.refused == 2  # the first chunk, then event 7 alone
+    assert proxy.counters["requests"] == 12  # 2 chunks, then the first one's 10 events one by one
 
 
 # -- cancellation on the event loop -------------------------------------------------------
