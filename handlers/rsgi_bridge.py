@@ -11,6 +11,8 @@ one-event tasks: :meth:`handlers.worker_fast_path.WorkerFastPath.serve_on_loop`,
 triggers through an asyncio transport); every other request runs the WSGI app in a bounded
 thread pool with the complete body as ``wsgi.input``. The answer is gathered by the thread
 and sent from the event loop, so a client reading it slowly holds no thread either.
+On SIGTERM (granian's graceful stop), what ``on_loop`` still serves ``shutdown_grace``
+seconds later is cancelled, so that it answers and logs before granian kills the process.
 
 RSGI is granian's own interface; ``make bench`` measured it faster than its ASGI one for
 this app (BENCHMARKS.md, "Servers"). What it hands over differs from ASGI in three ways:
@@ -31,6 +33,7 @@ import asyncio
 import io
 import json
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +49,7 @@ Blocking = Callable[[Callable[[], T]], Awaitable[T]]
 OnLoop = Callable[[dict[str, Any], bytes, Blocking], Awaitable[Answer | None]]
 _SPECIAL_HEADERS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 _PATH_SAFE = "/:@!$&'()*+,;=~"  # RFC 3986 pchar and "/": kept as they are in RAW_URI
+SHUTDOWN_GRACE = 5.0  # seconds; app.yaml's --workers-kill-timeout (8) leaves 3 to answer
 
 
 class BodyRefused(Exception):
@@ -73,15 +77,33 @@ class RsgiBridge:
         body_timeout: float,
         max_body_bytes: int,
         on_loop: OnLoop | None = None,
+        shutdown_grace: float = SHUTDOWN_GRACE,
     ):
         self.app = app
         self.body_timeout = body_timeout
         self.max_body_bytes = max_body_bytes
         self.on_loop = on_loop
+        self.shutdown_grace = shutdown_grace
         self.threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+        self._on_loop_tasks: set[asyncio.Task[Any]] = set()
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Called by granian when a worker process starts: nothing to prepare."""
+        """Called by granian when a worker process starts (on its loop's thread): SIGTERM
+        goes on to granian's handler and :meth:`interrupt` is called ``shutdown_grace``
+        seconds later."""
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            loop.call_soon_threadsafe(loop.call_later, self.shutdown_grace, self.interrupt)
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+    def interrupt(self) -> None:
+        """Cancel what ``on_loop`` serves now: it answers each request all the same."""
+        for task in list(self._on_loop_tasks):
+            task.cancel()
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Called by granian when a worker stops (requests in flight done): join the threads."""
@@ -116,7 +138,12 @@ class RsgiBridge:
 
         try:
             if self.on_loop is not None:
-                answered = await self.on_loop(environ, body, blocking)
+                task = asyncio.current_task()
+                self._on_loop_tasks.add(task)  # type: ignore[arg-type]
+                try:
+                    answered = await self.on_loop(environ, body, blocking)
+                finally:
+                    self._on_loop_tasks.discard(task)  # type: ignore[arg-type]
                 if answered is not None:
                     return answered
             environ["wsgi.input"] = io.BytesIO(body)

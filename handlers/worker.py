@@ -35,7 +35,7 @@ from pushqueue import logs
 from pushqueue.outcome import TaskRefused
 from pushqueue.tasks import TaskRequest, parse_count
 from pushqueue.wire import SOCKET_ID_HEADER, WORKER_BATCH_PATH, WORKER_PUSH_PATH
-from pushqueue.worker import IncomingTask, Result
+from pushqueue.worker import IncomingTask, Result, unnamed_task_name
 
 if TYPE_CHECKING:
     from handlers.application import Services
@@ -189,17 +189,20 @@ def proven_headers(
 
 
 def incoming_task(environ: dict[str, Any], headers: QueueHeaders, url: str, body: bytes) -> IncomingTask:
-    """The task a proven queue request carries (``url``: the task's URL, ``body`` read)."""
+    """The task a proven queue request carries (``url``: the task's URL, ``body`` read);
+    one without a name header is named after its queue and request."""
+    queue_name = environ[headers.queue].rsplit("/", 1)[-1]  # the emulator sends the full path
+    request = TaskRequest(
+        url=url,
+        body=body,
+        headers=tuple((name, environ[key]) for name, key in _KEPT_ENVIRON_KEYS if key in environ),
+        method=environ["REQUEST_METHOD"],
+    )
     return IncomingTask(
-        queue_name=environ[headers.queue].rsplit("/", 1)[-1],  # the emulator sends the full path
-        name=environ.get(headers.task_name) or "unnamed",
+        queue_name=queue_name,
+        name=environ.get(headers.task_name) or unnamed_task_name(queue_name, request),
         earlier_attempts=parse_count(environ.get(headers.execution_count)),
-        request=TaskRequest(
-            url=url,
-            body=body,
-            headers=tuple((name, environ[key]) for name, key in _KEPT_ENVIRON_KEYS if key in environ),
-            method=environ["REQUEST_METHOD"],
-        ),
+        request=request,
     )
 
 

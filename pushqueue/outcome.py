@@ -9,8 +9,12 @@
   the credentials or the quota, and an unexpected error such as a bug's stray
   ``ValueError``): **retried** by the queue with its backoff, until the attempt number
   reaches ``max_attempts``: then **parked**.
+* An attempt the server cut short (:class:`Interrupted`: a shutdown) is **retried**, whatever
+  its number: it says nothing of the event.
 * An operator's replay is a new task on the queue with a fresh budget: it is classified the
   same way (parked again under a new name if it still cannot be sent).
+* A task the parking store refuses for good is **logged**: written whole to the error log
+  and acknowledged (see :func:`pushqueue.worker.log_unparkable`).
 
 The status asking for a retry is 503 only when Pusher asks us to slow down (429, 5xx):
 App Engine and Cloud Tasks slow the whole queue on a 503. Any other retry gets 500.
@@ -30,6 +34,10 @@ class TaskRefused(Exception):
     """The task itself can never be served: a malformed body, an unknown URL or method."""
 
 
+class Interrupted(Exception):
+    """The server cut the attempt short (it is stopping): the task is retried."""
+
+
 class Outcome(StrEnum):
     """The fate of one task attempt (also the names used in logs and the task log)."""
 
@@ -37,6 +45,7 @@ class Outcome(StrEnum):
     DELIVERED = "delivered"
     RETRIED = "retried"
     PARKED = "parked"
+    LOGGED = "logged"  # to be parked, but the store refused it for good: kept in the error log
 
 
 def is_permanent(error: BaseException) -> bool:
@@ -48,6 +57,8 @@ def classify(error: BaseException | None, attempt: int, max_attempts: int) -> Ou
     """The outcome of attempt number ``attempt`` (1 for the first) that ended with ``error``."""
     if error is None:
         return Outcome.DELIVERED
+    if isinstance(error, Interrupted):
+        return Outcome.RETRIED
     if is_permanent(error) or attempt >= max_attempts:
         return Outcome.PARKED
     return Outcome.RETRIED

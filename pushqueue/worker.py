@@ -9,36 +9,58 @@ The attempt number is the task's earlier attempts that reached the app (the queu
 ``TaskExecutionCount``) plus one: attempts that never reached an instance (a bad deploy)
 do not use up the budget, and the queue itself has no limit that could drop a task first.
 
+A task is parked under :func:`parking_name`: its queue and name, so that tasks of two
+queues never collide and parking the same task again (an acknowledgement lost) keeps one
+copy. A task the store refuses for good (:class:`~pushqueue.tasks.QueueRefused`) is written
+whole to the error log (:func:`log_unparkable`) and acknowledged; one the store cannot take
+now is retried.
+
 A batch task is sent with one ``/batch_events`` call per 10 events: in order, or, with
 ``async_context`` (an NDB context: ``PUSHER_TRANSPORT=ndb``), all chunks in flight at once
-through ``trigger_batch_async`` futures. A chunk that can never succeed is parked on its own
-under ``<task>-<first event's index>``, so chunks never collide and parking the same chunk
-again (an acknowledgement lost) keeps one copy. When some chunks must be retried while
-others were delivered or parked, their events (and those not sent yet) are queued as a new
-task and the current one is acknowledged, so the delivered ones are not sent twice; if that
-queueing fails the whole task is retried (Pusher delivery is at least once).
+through ``trigger_batch_async`` futures. Pusher refuses a whole call for one bad event, so a
+chunk refused for good is sent again one event at a time: only the events refused alone are
+parked, each under ``<parking name>-<its index>`` (a chunk parked whole after its last
+attempt: under its first event's index). When some events must be retried while others
+were delivered or parked, they (and those not sent yet) are queued as a new task and the
+current one is acknowledged, so the delivered ones are not sent twice; if that queueing
+fails the whole task is retried (Pusher delivery is at least once).
+
+:meth:`Worker.deliver_on_loop` ends as :meth:`Worker.deliver` does, even when cancelled (a
+shutdown): an interrupted trigger is settled as retried, a park in progress is awaited to
+its end.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import functools
 import hashlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pusherlib import Pusher, PusherError
 from pusherlib.validation import MAX_BATCH_SIZE
 
 from . import logs, tasklog, wire
-from .outcome import Outcome, TaskRefused, classify, retry_status
-from .tasks import Backend, QueueError, TaskRequest, parked_request
+from .outcome import Interrupted, Outcome, TaskRefused, classify, is_permanent, retry_status
+from .tasks import TASK_NAME, Backend, QueueError, QueueRefused, TaskRequest, parked_request
 
+T = TypeVar("T")
 MAX_TASK_NAME = 500  # Cloud Tasks' and the bundled queue's limit
+MAX_LOGGED_FIELD = 8192  # characters of a URL or header value in a log line
+LOGGED_BODY_CHARS = 100_000  # base64 characters per log line (Cloud Logging: 256 KB an entry)
 NOT_SENT = RuntimeError("not sent: an earlier chunk of the task must be retried")
-_LEVELS = {Outcome.DELIVERED: logging.INFO, Outcome.RETRIED: logging.WARNING, Outcome.PARKED: logging.ERROR}
+_LEVELS = {
+    Outcome.DELIVERED: logging.INFO,
+    Outcome.RETRIED: logging.WARNING,
+    Outcome.PARKED: logging.ERROR,
+    Outcome.LOGGED: logging.ERROR,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +122,7 @@ class Worker:
                     self.pusher.trigger_async(channel, event, data, socket_id).result()
         except Exception as exc:
             error = exc
-        return self._settle(task, error, channel, event, 1, task.request, task.name)
+        return self._settle(task, error, channel, event, 1, task.request)
 
     async def deliver_on_loop(
         self,
@@ -113,18 +135,26 @@ class Worker:
     ) -> Result:
         """:meth:`deliver` on an asyncio event loop, through ``loop_pusher``: the trigger is
         awaited and the task settled on the loop; only parking (which waits on the queue or
-        Datastore) runs through ``blocking``, which runs a call on a thread."""
+        Datastore) runs through ``blocking``, which runs a call on a thread.
+
+        Cancelled (a shutdown), it still returns the task's result: a trigger cut short is
+        retried (:class:`~pushqueue.outcome.Interrupted`), a park is awaited to its end."""
         assert self.loop_pusher is not None, "deliver_on_loop needs a loop_pusher"
         data = _event_data(data)
         if isinstance(data, TaskRefused):
-            return await blocking(functools.partial(self.refuse, task, data))
-        error = None
+            return await _to_the_end(blocking(functools.partial(self.refuse, task, data)))
+        error: BaseException | None = None
         try:
             await self.loop_pusher.trigger_async(channel, event, data, socket_id)
+        except asyncio.CancelledError:
+            _uncancel()
+            error = Interrupted("the trigger was interrupted: the server is stopping")
         except Exception as exc:
             error = exc
-        settle = functools.partial(self._settle, task, error, channel, event, 1, task.request, task.name)
-        return await blocking(settle) if self._outcome(task, error) is Outcome.PARKED else settle()
+        settle = functools.partial(self._settle, task, error, channel, event, 1, task.request)
+        if self._outcome(task, error) is Outcome.PARKED:
+            return await _to_the_end(blocking(settle))
+        return settle()
 
     def deliver_batch(self, task: IncomingTask) -> Result:
         """Trigger the events of a batch task, 10 per call."""
@@ -132,29 +162,29 @@ class Worker:
             events = wire.parse_batch(task.request.body)
         except ValueError as exc:
             return self.refuse(task, TaskRefused(str(exc)))
-        if len(events) <= MAX_BATCH_SIZE:
+        starts = range(0, len(events), MAX_BATCH_SIZE)
+        chunks = [events[start : start + MAX_BATCH_SIZE] for start in starts]
+        pieces = self._apart(task, list(zip(starts, chunks, self._send_chunks(task, chunks), strict=True)))
+        if len(pieces) == 1:  # one call for the whole task: it is settled as it came
             channel, event = _first_names(events)
-            error = self._send_chunks(task, [events])[0]
-            return self._settle(task, error, channel, event, len(events), task.request, task.name)
-        chunks = [events[start : start + MAX_BATCH_SIZE] for start in range(0, len(events), MAX_BATCH_SIZE)]
-        errors = self._send_chunks(task, chunks)
+            error = pieces[0][2]
+            return self._settle(task, error, channel, event, len(events), task.request)
         result, again, first_error = Result(Outcome.DELIVERED, 200, 200), [], None
-        for index, (chunk, error) in enumerate(zip(chunks, errors, strict=True)):
+        for start, chunk, error in pieces:
             if error is NOT_SENT or self._outcome(task, error) is Outcome.RETRIED:
                 again.extend(chunk)
                 first_error = first_error or error
                 continue
             channel, event = _first_names(chunk)
             park_as = wire.batch_task([wire.encode_event(e) for e in chunk])
-            park_name = chunk_task_name(task.name, index * MAX_BATCH_SIZE)
-            settled = self._settle(task, error, channel, event, len(chunk), park_as, park_name)
+            settled = self._settle(task, error, channel, event, len(chunk), park_as, start)
             if settled.outcome is Outcome.RETRIED:  # it could not be parked: retry the whole task
                 return settled
-            if settled.outcome is Outcome.PARKED:
+            if settled.outcome is not Outcome.DELIVERED:
                 result = settled
         if len(again) == len(events):
             channel, event = _first_names(events)
-            return self._settle(task, first_error, channel, event, len(events), task.request, task.name)
+            return self._settle(task, first_error, channel, event, len(events), task.request)
         if again:
             requeued = self._requeue(task, again, first_error)
             return result if requeued.outcome is Outcome.DELIVERED else requeued
@@ -162,7 +192,20 @@ class Worker:
 
     def refuse(self, task: IncomingTask, error: TaskRefused) -> Result:
         """Settle a task that can never be served (``error`` says why): it is parked."""
-        return self._settle(task, error, "", "", 0, task.request, task.name)
+        return self._settle(task, error, "", "", 0, task.request)
+
+    def _apart(self, task: IncomingTask, pieces: list[Piece]) -> list[Piece]:
+        """``pieces`` (first index, events, error), each chunk of several events that Pusher
+        refused for good replaced by its events sent again one at a time."""
+        apart: list[Piece] = []
+        for start, chunk, error in pieces:
+            if len(chunk) > 1 and error is not None and error is not NOT_SENT and is_permanent(error):
+                singles = [[event] for event in chunk]
+                errors = self._send_chunks(task, singles)
+                apart.extend(zip(range(start, start + len(chunk)), singles, errors, strict=True))
+            else:
+                apart.append((start, chunk, error))
+        return apart
 
     def _send_chunks(self, task: IncomingTask, chunks: list[list[Any]]) -> list[Any]:
         """Send each chunk with one ``/batch_events`` call: the error of each (``None`` when
@@ -192,8 +235,10 @@ class Worker:
         event: str,
         count: int,
         park_as: TaskRequest,
-        park_name: str,
+        start: int | None = None,
     ) -> Result:
+        """Classify the attempt, park ``park_as`` if it must be (``start``: its first event's
+        index when it is part of the task), log it, note it in the task log."""
         outcome = self._outcome(task, error)
         pusher_status = 200 if error is None else getattr(error, "status", None)
         message = None if error is None else str(error) or type(error).__name__
@@ -207,8 +252,12 @@ class Worker:
                         original_task=task.name,
                         retry_count=task.earlier_attempts,
                     ),
-                    park_name,
+                    park_name := parking_name(task, start),
                 )
+            except QueueRefused as exc:  # retrying cannot help: the log keeps it
+                outcome = Outcome.LOGGED
+                message = f"{message}; the parking store refused it: {exc}"
+                log_unparkable(task, park_as, park_name, message)
             except QueueError as exc:
                 outcome, http_status = Outcome.RETRIED, 500
                 message = f"{message}; could not park: {exc}"
@@ -217,7 +266,7 @@ class Worker:
             _LEVELS[outcome],
             f"pusher task {outcome.value}",
             task,
-            exc_info=error is not None and not isinstance(error, (PusherError, TaskRefused)),
+            exc_info=error is not None and not isinstance(error, (PusherError, TaskRefused, Interrupted)),
             channel=channel,
             event=event,
             events=count,
@@ -234,7 +283,7 @@ class Worker:
             encoded = [wire.encode_event(e) for e in rest]
             name = self.backend.add(wire.batch_task(encoded, queue_name=self.queue_name))
         except (QueueError, TypeError, ValueError):
-            return self._settle(task, error, channel, event, len(rest), task.request, task.name)
+            return self._settle(task, error, channel, event, len(rest), task.request)
         tasklog.record(Outcome.QUEUED.value, name, channel, event)
         _log(
             logging.WARNING,
@@ -251,14 +300,54 @@ class Worker:
         return Result(Outcome.DELIVERED, 200, 200)
 
 
-def chunk_task_name(task_name: str, start: int) -> str:
-    """The parked name of the chunk of ``task_name`` starting at event ``start``: unique,
-    the same every time, and within the 500 characters a task name may have."""
-    suffix = f"-{start}"
-    if len(task_name) + len(suffix) > MAX_TASK_NAME:
-        digest = hashlib.sha256(task_name.encode()).hexdigest()[:16]
-        task_name = f"{task_name[: MAX_TASK_NAME - len(suffix) - 17]}-{digest}"
-    return task_name + suffix
+Piece = tuple[int, list[Any], Any]  # a batch's events sent in one call: first index, events, error
+
+
+def parking_name(task: IncomingTask, start: int | None = None) -> str:
+    """The name ``task`` (or its events from index ``start``) is parked under:
+    ``<queue>__<task>[-<start>]`` (a queue name has no ``_``), the same every time, unique
+    across queues, and a valid task name (a digest stands for what is too long or not valid)."""
+    name = f"{task.queue_name}__{task.name}" + ("" if start is None else f"-{start}")
+    if TASK_NAME.fullmatch(name):
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{_INVALID_NAME_CHARS.sub('-', name)[: MAX_TASK_NAME - 33]}-{digest}"
+
+
+_INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def unnamed_task_name(queue_name: str, request: TaskRequest) -> str:
+    """A name for a task that came without one: a digest of its queue and request, the same
+    for every attempt of the task, different for every other task."""
+    digest = hashlib.sha256()
+    for part in (queue_name, request.method, request.url, repr(request.headers)):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    digest.update(request.body)
+    return f"unnamed-{digest.hexdigest()[:40]}"
+
+
+def log_unparkable(task: IncomingTask, request: TaskRequest, park_name: str, reason: str) -> None:
+    """Write ``request`` (what would have been parked as ``park_name``) to the error log, to
+    be found and replayed by a person: its URL, headers and base64 body, the body split into
+    numbered lines of :data:`LOGGED_BODY_CHARS` so that each line stays one log entry."""
+    body = base64.b64encode(request.body).decode("ascii")
+    parts = [body[i : i + LOGGED_BODY_CHARS] for i in range(0, len(body), LOGGED_BODY_CHARS)] or [""]
+    for number, part in enumerate(parts, 1):
+        _log(
+            logging.ERROR,
+            "pusher task could not be parked: replay it from this log",
+            task,
+            outcome=Outcome.LOGGED.value,
+            parking_name=park_name,
+            error=reason[:MAX_LOGGED_FIELD],
+            method=request.method,
+            url=request.url[:MAX_LOGGED_FIELD],
+            headers={name: value[:MAX_LOGGED_FIELD] for name, value in request.headers},
+            body_part=number,
+            body_parts=len(parts),
+            body_base64=part,
+        )
 
 
 def _log(level: int, message: str, task: IncomingTask, *, exc_info: bool = False, **fields: Any) -> None:
@@ -282,6 +371,26 @@ def _event_data(data: Any) -> Any:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return TaskRefused(f"the event data is not UTF-8: {exc}")
+
+
+async def _to_the_end(call: Awaitable[T]) -> T:
+    """The result of ``call`` (a call running on a thread), awaited to its end even if the
+    task awaiting it is cancelled meanwhile: what it did must reach the queue."""
+    future = asyncio.ensure_future(call)
+    while True:
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.cancelled():
+                raise
+            _uncancel()
+
+
+def _uncancel() -> None:
+    """Take back the current task's cancellation, which the caller has handled."""
+    current = asyncio.current_task()
+    if current is not None:
+        current.uncancel()
 
 
 def _call(send: Callable[..., Any], *arguments: Any) -> tuple[Any, BaseException | None]:

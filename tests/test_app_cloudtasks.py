@@ -93,10 +93,11 @@ def test_the_worker_refuses_outside_requests(stack, subscriber, pusher):
 
 def test_a_permanently_bad_event_is_parked_and_acknowledged(stack):
     app, emulator = stack.app, stack.emulator
-    name = app.client.post("/push/bad/empty", json="").json()["task"]  # soketi refuses empty data: 400
+    task = app.client.post("/push/bad/empty", json="").json()["task"]  # soketi refuses empty data: 400
+    name = f"pusher__{task}"  # parked under its queue and name
     wait_until(lambda: name in parked_names(app), 10, "the parked task")
     emulator.wait_until_empty("pusher")
-    assert outcomes(app, name) == ["queued", "parked"]  # acknowledged: no retry
+    assert outcomes(app, task) == ["queued", "parked"]  # acknowledged: no retry
     [record] = [
         t
         for t in app.client.get("/admin/parked", headers=ADMIN_HEADERS).json()["parked"]
@@ -107,7 +108,7 @@ def test_a_permanently_bad_event_is_parked_and_acknowledged(stack):
     assert app.client.post(f"/admin/parked/{name}/replay", headers=ADMIN_HEADERS).json() == {
         "replayed": [name]
     }
-    wait_until(lambda: f"{name}-replay" in parked_names(app), 10, "the replay parked again")
+    wait_until(lambda: f"pusher__{name}-replay" in parked_names(app), 10, "the replay parked again")
     assert name not in parked_names(app)
 
 
@@ -141,14 +142,15 @@ def test_events_parked_past_their_budget_are_replayed_once_pusher_is_back():
     with running_stack({"PUSHER_URL": soketi.url, "PUSHER_MAX_ATTEMPTS": "2"}, name="app-budget") as stack:
         app = stack.app
         names = [app.client.post("/push/late/ev", json={"i": i}).json()["task"] for i in range(2)]
-        wait_until(lambda: sorted(parked_names(app)) == sorted(names), 15, "both tasks parked")
+        parked_as = sorted(f"pusher__{name}" for name in names)
+        wait_until(lambda: sorted(parked_names(app)) == parked_as, 15, "both tasks parked")
         assert all(outcomes(app, name) == ["queued", "retried", "parked"] for name in names)
         soketi.start()
         try:
             with Subscriber(soketi.ws_url) as subscriber:
                 subscriber.subscribe("late")
                 response = app.client.post("/admin/parked/replay", headers=ADMIN_HEADERS)
-                assert sorted(response.json()["replayed"]) == sorted(names)
+                assert sorted(response.json()["replayed"]) == parked_as
                 received = {json.loads(subscriber.event("ev", "late")["data"])["i"] for _ in names}
             assert received == {0, 1}
             assert parked_names(app) == []

@@ -323,7 +323,8 @@ def test_pusher_400_parks_the_event_and_acknowledges_it(app, queue_stub):
     response = post_task(app, "/worker/push/ch/ev", "", name="t400")  # soketi: empty data is a 400
     assert response.status_int == 200 and response.json["outcome"] == "parked"
     [record] = parked(app)
-    assert record["name"] == "t400" and "400" in record["reason"] and record["url"] == "/worker/push/ch/ev"
+    assert record["name"] == "pusher__t400" and "400" in record["reason"]
+    assert record["url"] == "/worker/push/ch/ev"
 
 
 def test_pusher_413_parks_the_event(make_app, small_soketi, queue_stub):
@@ -397,7 +398,7 @@ def test_attempts_that_never_reached_the_app_do_not_use_up_the_budget(make_app, 
 def test_parking_twice_keeps_one_copy(app, queue_stub):
     for _ in range(2):
         post_task(app, "/worker/push/ch/ev", "", name="tdup", status=200)
-    assert [record["name"] for record in parked(app)] == ["tdup"]
+    assert [record["name"] for record in parked(app)] == ["pusher__tdup"]
 
 
 def test_event_data_that_is_not_utf8_is_parked_at_once(app, queue_stub):
@@ -405,7 +406,7 @@ def test_event_data_that_is_not_utf8_is_parked_at_once(app, queue_stub):
     headers = task_headers("tutf")
     response = app.post("/worker/push/ch/ev", b"\x80", headers=headers, content_type="text/plain")
     assert response.json["outcome"] == "parked" and "not UTF-8" in response.json["error"]
-    assert parked(app)[0]["name"] == "tutf"
+    assert parked(app)[0]["name"] == "pusher__tutf"
 
 
 def test_a_task_for_an_unknown_worker_url_is_parked(app, queue_stub):
@@ -459,19 +460,19 @@ def test_a_batch_failing_at_once_is_retried_whole(make_app, queue_stub):
         assert pusher.request_count == 1 and queued(queue_stub) == []
 
 
-def test_a_permanently_bad_chunk_is_parked_and_the_others_delivered(make_app, queue_stub):
-    with FaultServer([Reply.json(400, {"error": "bad"}), Reply(200)]) as pusher:
+def test_a_refused_chunk_is_sent_again_event_by_event_and_only_the_bad_one_parked(make_app, queue_stub):
+    refused = Reply.json(400, {"error": "bad"})
+    with FaultServer([refused, Reply(200), refused]) as pusher:
         app = make_app(fault_url(pusher.port))
         assert post_task(app, "/worker/batch", batch_body(15), name="tb").json["outcome"] == "parked"
-        assert pusher.request_count == 2
+        assert pusher.request_count == 12  # two chunks, then the first one's 10 events alone
         [record] = parked(app)
-        assert sent_numbers(json.loads(record["body"])) == list(range(10))
+        assert record["name"] == "pusher__tb-0" and sent_numbers(json.loads(record["body"])) == [0]
 
 
-def test_each_bad_chunk_is_parked_under_its_own_name(make_app, small_soketi, queue_stub):
-    """25 events, too large for Pusher at 0 and 20: chunks 0-9 and 20-24 parked apart (the
-    bundled queue refuses a second task of one name), 10-19 delivered; a lost ack parks
-    them again under the same names, once."""
+def test_each_bad_event_is_parked_under_its_own_name(make_app, small_soketi, queue_stub):
+    """25 events, too large for Pusher at 0 and 20: those two parked apart, the 23 others
+    delivered; a lost ack parks them again under the same names, once."""
     events = [{"channel": "chunks", "name": "tick", "data": json.dumps({"i": i})} for i in range(25)]
     for bad in (0, 20):
         events[bad]["data"] = json.dumps({"i": bad, "pad": "x" * 3000})
@@ -480,14 +481,11 @@ def test_each_bad_chunk_is_parked_under_its_own_name(make_app, small_soketi, que
         subscriber.subscribe("chunks")
         for _ in range(2):  # the second time: the acknowledgement was lost
             assert post_task(app, "/worker/batch", json.dumps(events), name="t25").json["outcome"] == "parked"
-        received = [json.loads(subscriber.event("tick", "chunks")["data"])["i"] for _ in range(20)]
-    assert sorted(received) == sorted(list(range(10, 20)) * 2)
+        received = [json.loads(subscriber.event("tick", "chunks")["data"])["i"] for _ in range(46)]
+    assert sorted(received) == sorted([i for i in range(25) if i not in (0, 20)] * 2)
     records = sorted(parked(app), key=lambda record: record["name"])
-    assert [record["name"] for record in records] == ["t25-0", "t25-20"]
-    assert [sent_numbers(json.loads(record["body"])) for record in records] == [
-        list(range(10)),
-        list(range(20, 25)),
-    ]
+    assert [record["name"] for record in records] == ["pusher__t25-0", "pusher__t25-20"]
+    assert [sent_numbers(json.loads(record["body"])) for record in records] == [[0], [20]]
     assert all(record["original_task"] == "t25" for record in records)
 
 
@@ -511,7 +509,7 @@ def test_the_admin_pages_refuse_non_admins(app, method, path):
 
 def test_a_parked_task_is_replayed_through_the_push_queue(app, queue_stub):
     post_task(app, "/worker/push/replayed/ev", "", name="tp", extra={"X-Pusher-Socket-Id": "1.1"})
-    assert app.post("/admin/parked/tp/replay", headers=ADMIN).json == {"replayed": ["tp"]}
+    assert app.post("/admin/parked/pusher__tp/replay", headers=ADMIN).json == {"replayed": ["pusher__tp"]}
     assert parked(app) == []
     [task] = queued(queue_stub)
     assert task.url == "/worker/push/replayed/ev" and task.headers["X-Pusher-Socket-Id"] == "1.1"
@@ -521,7 +519,8 @@ def test_a_parked_task_is_replayed_through_the_push_queue(app, queue_stub):
 def test_replaying_everything(app, queue_stub):
     for name in ("ta", "tb"):
         post_task(app, "/worker/push/ch/ev", "", name=name)
-    assert sorted(app.post("/admin/parked/replay", headers=ADMIN).json["replayed"]) == ["ta", "tb"]
+    replayed = app.post("/admin/parked/replay", headers=ADMIN).json["replayed"]
+    assert sorted(replayed) == ["pusher__ta", "pusher__tb"]
     assert len(queued(queue_stub)) == 2 and parked(app) == []
 
 
@@ -606,7 +605,7 @@ def test_a_task_of_another_method_is_parked_not_dropped(app, queue_stub, capsys,
     response = app.request(path, method=method, headers=headers, body=b"", expect_errors=True)
     assert response.status_int == 200
     [record] = parked(app)
-    assert (record["method"], record["name"], record["url"]) == (method, f"t{method}", path)
+    assert (record["method"], record["name"], record["url"]) == (method, f"pusher__t{method}", path)
     assert f"a {method} task cannot be served" in record["reason"]
     assert "pusher task parked" in capsys.readouterr().out
 
@@ -695,17 +694,19 @@ def test_without_ndb_a_batch_tasks_chunks_are_sent_in_order(make_app, queue_stub
 
 
 def test_with_ndb_chunks_settle_one_by_one(make_app, queue_stub):
-    """In flight together, then each chunk settled as in order: the bad one parked under
-    its own name, the passing failure queued again, the delivered one not resent."""
-    script = [Reply.json(400, {"error": "bad"}), Reply(200), Reply.json(503, {"error": "busy"})]
+    """In flight together, then each chunk settled as in order: the refused one sent again
+    event by event and its bad event parked under its own name, the passing failure queued
+    again, the delivered one not resent."""
+    refused = Reply.json(400, {"error": "bad"})
+    script = [refused, Reply(200), Reply.json(503, {"error": "busy"}), refused]
     with FaultServer(script) as pusher:
         app = make_app(fault_url(pusher.port), PUSHER_TRANSPORT="ndb")
         assert post_task(app, "/worker/batch", batch_body(30), name="tn").json["outcome"] == "parked"
-        assert pusher.request_count == 3
+        assert pusher.request_count == 13
     [record] = parked(app)
     [rest] = queued(queue_stub)
-    assert record["name"].startswith("tn-")
-    assert len(json.loads(record["body"])) == 10 and len(json.loads(rest.payload)) == 10
+    assert record["name"].startswith("pusher__tn-")
+    assert len(json.loads(record["body"])) == 1 and len(json.loads(rest.payload)) == 10
 
 
 def test_with_ndb_one_event_reaches_a_subscriber(make_app, soketi, subscriber):
@@ -729,14 +730,14 @@ def test_replays_and_deletions_asked_by_another_sites_page_are_refused(app, queu
     for method, path in [
         ("POST", "/admin/parked/replay"),
         ("POST", "/admin/parked/delete?all=1"),
-        ("POST", "/admin/parked/tcsrf/replay"),
-        ("DELETE", "/admin/parked/tcsrf"),
+        ("POST", "/admin/parked/pusher__tcsrf/replay"),
+        ("DELETE", "/admin/parked/pusher__tcsrf"),
     ]:
         response = app.request(path, method=method, headers={**ADMIN, **headers}, expect_errors=True)
         assert response.status_int == 403 and "another site" in response.json["error"]
-    assert [record["name"] for record in parked(app)] == ["tcsrf"] and queued(queue_stub) == []
+    assert [record["name"] for record in parked(app)] == ["pusher__tcsrf"] and queued(queue_stub) == []
     same_origin = {**ADMIN, "Origin": "http://localhost:80", "Sec-Fetch-Site": "same-origin"}
-    assert app.post("/admin/parked/delete?all=1", headers=same_origin).json == {"deleted": ["tcsrf"]}
+    assert app.post("/admin/parked/delete?all=1", headers=same_origin).json == {"deleted": ["pusher__tcsrf"]}
 
 
 def test_the_admin_page_lists_parked_events_escaped_and_its_forms_come_back(app, queue_stub):
@@ -748,10 +749,10 @@ def test_the_admin_page_lists_parked_events_escaped_and_its_forms_come_back(app,
     )
     assert "tpage" in page.text and "&lt;script&gt;" in page.text and "<script>" not in page.text
     assert "<b>ch" not in page.text and "&lt;b&gt;ch" in page.text
-    form = next(f for f in page.forms.values() if f.action.startswith("/admin/parked/tpage/replay"))
+    form = next(f for f in page.forms.values() if f.action.startswith("/admin/parked/pusher__tpage/replay"))
     done = form.submit(headers=ADMIN, status=303)
     assert done.headers["Location"].endswith("/admin/parked/page?channel=%3Cb%3Ech")
-    assert [task.name for task in queued(queue_stub)] == ["tpage-replay"] and parked(app) == []
+    assert [task.name for task in queued(queue_stub)] == ["pusher__tpage-replay"] and parked(app) == []
 
 
 def test_the_admin_page_withholds_encrypted_channels_data(app, queue_stub):

@@ -25,8 +25,7 @@ from pusherlib import (
 )
 from pushqueue import coalesce, logs, tasklog, wire
 from pushqueue.outcome import Outcome, TaskRefused, classify, retry_status
-from pushqueue.tasks import TASK_NAME, InvalidTaskError, ParkedTask, build_task, parked_request
-from pushqueue.worker import chunk_task_name
+from pushqueue.tasks import InvalidTaskError, ParkedTask, build_task, parked_request
 from tests.support.processes import ROOT
 
 RETRYABLE = [
@@ -234,11 +233,3 @@ def test_pushqueue_never_imports_the_apps_settings():
         "assert 'settings' not in sys.modules and 'handlers' not in sys.modules, sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
-
-
-def test_a_chunks_parked_name_is_unique_stable_and_short_enough():
-    assert chunk_task_name("t25", 20) == "t25-20"
-    long_a, long_b = "a" * 499 + "x", "a" * 499 + "y"
-    names = {chunk_task_name(name, start) for name in (long_a, long_b) for start in (0, 10, 990)}
-    assert len(names) == 6 and all(TASK_NAME.fullmatch(name) for name in names)
-    assert chunk_task_name(long_a, 10) == chunk_task_name(long_a, 10)

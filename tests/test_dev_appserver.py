@@ -101,7 +101,7 @@ def test_admin_pages_need_dev_appservers_admin_sign_in(stack):
 
 def test_a_permanently_bad_event_is_parked_in_datastore(stack):
     channel = unique("bad-")
-    name = stack.client().post(f"/push/{channel}/empty", json="").json()["task"]  # soketi: 400
+    name = "pusher__" + stack.client().post(f"/push/{channel}/empty", json="").json()["task"]  # soketi: 400
     admin = stack.client(admin=True)
 
     def listed() -> list[str]:

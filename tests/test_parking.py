@@ -237,7 +237,8 @@ def test_the_worker_parks_in_datastore_and_the_admin_replays_and_deletes(app, qu
     listed = app.get(f"/admin/parked?channel={channel}&limit=2", headers=ADMIN).json
     assert len(listed["parked"]) == 2 and listed["cursor"]
     rest = app.get(f"/admin/parked?channel={channel}&cursor={listed['cursor']}", headers=ADMIN).json
-    assert sorted(t["name"] for t in listed["parked"] + rest["parked"]) == sorted(bad)
+    assert sorted(t["name"] for t in listed["parked"] + rest["parked"]) == sorted(f"pusher__{n}" for n in bad)
+    bad = [f"pusher__{name}" for name in bad]  # parked under their queue and name
     assert app.post(f"/admin/parked/{bad[0]}/replay", headers=ADMIN).json == {"replayed": [bad[0]]}
     assert [task.name for task in queued(queue_stub)] == [f"{bad[0]}-replay"]
     assert app.delete(f"/admin/parked/{bad[1]}", headers=ADMIN).json == {"deleted": [bad[1]]}
@@ -271,7 +272,7 @@ def test_cloud_tasks_parks_in_datastore_and_replays_onto_the_push_queue(datastor
     env = {"PUSHER_URL": soketi.url, **datastore.app_env()}
     with running_stack(env) as stack:
         app, channel = stack.app, unique("ch-")
-        name = app.client.post(f"/push/{channel}/empty", json="").json()["task"]  # soketi answers 400
+        name = "pusher__" + app.client.post(f"/push/{channel}/empty", json="").json()["task"]  # a 400
 
         def parked() -> list[str]:
             reply = app.client.get(f"/admin/parked?channel={channel}", headers=ADMIN_HEADERS)
@@ -281,7 +282,7 @@ def test_cloud_tasks_parks_in_datastore_and_replays_onto_the_push_queue(datastor
         replayed = app.client.post(f"/admin/parked/{name}/replay", headers=ADMIN_HEADERS)
         assert replayed.json() == {"replayed": [name]}
         # Still refused by Pusher: the replay is parked again under its own name.
-        wait_until(lambda: parked() == [f"{name}-replay"], 30, "the replay parked again")
+        wait_until(lambda: parked() == [f"pusher__{name}-replay"], 30, "the replay parked again")
 
 
 # -- which store: Datastore unless local development without the emulator -------------------

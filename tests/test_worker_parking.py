@@ -1,10 +1,10 @@
-"""Parking a batch's bad chunks apart, where a parked name is kept once.
+"""Parking a batch's bad events apart, where a parked name is kept once.
 
 Parked events live in the parking store (Datastore, or memory in local development), keyed
 by name: parking a name twice (an acknowledgement lost on the way back to the queue) keeps
-one copy, so two bad chunks of one task must get names of their own. Pusher is a soketi
+one copy, so two bad events of one task must get names of their own. Pusher is a soketi
 that refuses events above 1 KB (413), so events 0 and 20 of a 25-event task make chunks
-0-9 and 20-24 fail for good.
+0-9 and 20-24 fail for good, and then those two events alone.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def batch_task(name: str, count: int, bad: tuple[int, ...]) -> IncomingTask:
     return IncomingTask("pusher", name, 0, wire.batch_task(events))
 
 
-def test_bad_chunks_are_parked_apart_where_names_are_unique(small_soketi, parking_store):
+def test_bad_events_are_parked_apart_where_names_are_unique(small_soketi, parking_store):
     name = unique("t25-")
     backend = BundledTaskqueueBackend(queue_name="pusher", parking=parking_store)  # parks, adds nothing here
     pusher = Pusher.from_url(small_soketi.url)
@@ -47,10 +47,10 @@ def test_bad_chunks_are_parked_apart_where_names_are_unique(small_soketi, parkin
         subscriber.subscribe(CHANNEL)
         for _ in range(2):  # the second time: the acknowledgement was lost
             assert worker.deliver_batch(batch_task(name, 25, bad=(0, 20))).http_status == 200
-        received = [json.loads(subscriber.event("tick", CHANNEL)["data"])["i"] for _ in range(20)]
+        received = [json.loads(subscriber.event("tick", CHANNEL)["data"])["i"] for _ in range(46)]
     pusher.close()
     parked = sorted(parking_store.page(ParkedFilter(channel=CHANNEL), 10).tasks, key=lambda task: task.name)
-    assert sorted(received) == sorted(list(range(10, 20)) * 2)
-    assert [task.name for task in parked] == [f"{name}-0", f"{name}-20"]
+    assert sorted(received) == sorted([i for i in range(25) if i not in (0, 20)] * 2)
+    assert [task.name for task in parked] == [f"pusher__{name}-0", f"pusher__{name}-20"]
     numbers = [[json.loads(event["data"])["i"] for event in json.loads(task.body)] for task in parked]
-    assert numbers == [list(range(10)), list(range(20, 25))]
+    assert numbers == [[0], [20]]
