@@ -115,7 +115,6 @@ def create_services(settings: Settings) -> Services:
     worker = Worker(
         pusher,
         events.backend,
-        queue_name=settings.queue_name,
         max_attempts=settings.max_attempts,
         async_context=wiring.ndb_context_for(settings),
         loop_pusher=wiring.loop_pusher_for(settings),

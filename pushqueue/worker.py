@@ -95,13 +95,11 @@ class Worker:
         pusher: Pusher,
         backend: Backend,
         *,
-        queue_name: str,
         max_attempts: int,
         async_context: Callable[[], AbstractContextManager[Any]] | None = None,
         loop_pusher: Pusher | None = None,
     ):
         self.pusher, self.backend = pusher, backend
-        self.queue_name = queue_name
         self.max_attempts = max_attempts
         self.async_context = async_context
         self.loop_pusher = loop_pusher
@@ -281,7 +279,7 @@ class Worker:
         channel, event = _first_names(rest)
         try:
             encoded = [wire.encode_event(e) for e in rest]
-            name = self.backend.add(wire.batch_task(encoded, queue_name=self.queue_name))
+            name = self.backend.add(wire.batch_task(encoded, queue_name=task.queue_name))
         except (QueueError, TypeError, ValueError):
             return self._settle(task, error, channel, event, len(rest), task.request)
         tasklog.record(Outcome.QUEUED.value, name, channel, event)

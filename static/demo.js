@@ -16,7 +16,7 @@ const TAB_USER_KEY = "demo-user";
 // byTask: the sender's own bubbles by the task that carries them (each follows its task).
 const state = { config: null, user: null, pusher: null, channel: null, shown: new Map(), byTask: new Map() };
 const poll = { delay: TASK_POLL_MS, timer: null, lastAnswer: "" };
-const FINAL_STATES = new Set(["delivered", "parked", "refused"]);
+const FINAL_STATES = new Set(["delivered", "parked", "logged", "refused"]);
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -261,6 +261,7 @@ function followTasks(tasks) {
     if (!item) continue;
     if (task.outcome === "retried") setStatus(item, `retried (${task.trail.filter((o) => o === "retried").length})`, "retried");
     else if (task.outcome === "parked") setStatus(item, "parked: Pusher did not take it (see the task view)", "parked");
+    else if (task.outcome === "logged") setStatus(item, "could not be parked: in the error log", "logged");
     else if (task.outcome === "delivered") setStatus(item, "delivered through Pusher ✓", "delivered");
   }
 }

@@ -42,7 +42,7 @@ def test_bad_events_are_parked_apart_where_names_are_unique(small_soketi, parkin
     name = unique("t25-")
     backend = BundledTaskqueueBackend(queue_name="pusher", parking=parking_store)  # parks, adds nothing here
     pusher = Pusher.from_url(small_soketi.url)
-    worker = Worker(pusher, backend, queue_name="pusher", max_attempts=20)
+    worker = Worker(pusher, backend, max_attempts=20)
     with Subscriber(small_soketi.ws_url) as subscriber:
         subscriber.subscribe(CHANNEL)
         for _ in range(2):  # the second time: the acknowledgement was lost
