@@ -1,7 +1,7 @@
 """The server stays available to the queue and to proven publishers, through app.yaml's
 entrypoint (granian RSGI, ``main:rsgi_app``), the Cloud Tasks emulator and soketi: silent
 sockets, HTTP/2 prefaces and prior knowledge, idle connections, anonymous slow bodies;
-anonymous callers' errors are JSON 4xx.
+anonymous callers' errors are JSON 4xx, and they are rate-limited by the client's address.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, closing
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.appserver import Stack, running_stack, tree_rss_kib
+from tests.support.appserver import AppServer, Stack, running_stack, tree_rss_kib
 from tests.support.credentials import PUBLISHER_HEADERS
 from tests.test_server import F1_MEMORY_KIB, option
 
@@ -177,3 +178,43 @@ def test_an_unknown_method_is_a_json_501(stack):
     assert answer.status_code == 501
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.json() == {"error": "this server serves no such method"}
+
+
+def anonymous_publishes(server: AppServer, client_ips: list[str]) -> list[int]:
+    """The statuses of anonymous publishes to a public channel, one per forwarded address."""
+    with httpx.Client(base_url=server.url, timeout=PROMPT) as client:
+        return [
+            client.post("/push/public-news/ev", json={}, headers={"X-AppEngine-User-IP": ip}).status_code
+            for ip in client_ips
+        ]
+
+
+def rate_limited_app(stack: Stack, datastore: Any, name: str, **env: str) -> AppServer:
+    """The app with one anonymous publish a second per caller and anyone publishing on
+    ``public-*``, queueing to ``stack``'s emulator, parking in ``datastore``."""
+    return AppServer(
+        {
+            **stack.emulator.app_env(),
+            "DATASTORE_EMULATOR_HOST": datastore.host,
+            "PUSHER_URL": stack.app.env["PUSHER_URL"],
+            "EXTRA_ROUTE_MODULES": "tests.support.public_channels",
+            "PUSH_RATE_LIMIT": "1",
+            "PUSH_RATE_BURST": "1",
+            **env,
+        },
+        workers=None,
+        threads=None,
+        name=name,
+    )
+
+
+def test_on_app_engine_anonymous_callers_are_limited_by_app_engines_client_address(stack, datastore):
+    deployed = {"GAE_ENV": "standard", "ALLOW_UNVERIFIED_LOCAL_REQUESTS": ""}
+    with rate_limited_app(stack, datastore, "app-rate-gae", **deployed) as app:
+        # Every request comes from the same front end (here: loopback); the client differs.
+        assert anonymous_publishes(app, ["198.51.100.1", "198.51.100.2", "198.51.100.1"]) == [202, 202, 429]
+
+
+def test_elsewhere_a_forged_client_address_changes_nothing(stack, datastore):
+    with rate_limited_app(stack, datastore, "app-rate-local") as app:
+        assert anonymous_publishes(app, ["198.51.100.1", "198.51.100.2"]) == [202, 429]
