@@ -33,4 +33,7 @@ rsgi_app = RsgiBridge(
     threads=SETTINGS.app_threads,
     body_timeout=SETTINGS.body_read_timeout,
     max_body_bytes=max(worker.MAX_TASK_BODY_BYTES, SETTINGS.max_request_bytes),
+    proven=app.proves_itself,
+    proven_bodies=SETTINGS.proven_requests,
+    unproven_bodies=SETTINGS.unproven_bodies,
 )

@@ -120,6 +120,11 @@ class Settings:
     #: the app in each process; a body must arrive whole within ``BODY_READ_TIMEOUT`` seconds.
     app_threads: int = 4
     body_read_timeout: float = 10.0
+    #: Bodies read at once: ``PROVEN_REQUESTS`` for requests proven by their headers (queue
+    #: tasks, ``PUSH_TOKENS`` publishers; more wait), ``UNPROVEN_BODIES`` for the rest (more
+    #: are refused with 503 at once).
+    proven_requests: int = 64
+    unproven_bodies: int = 32
     oidc_audience: str | None = None
     oidc_service_account: str | None = None
     oidc_certs_url: str = GOOGLE_CERTS_URL
@@ -157,6 +162,8 @@ class Settings:
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
             app_threads=_int(env, "APP_THREADS", 8, minimum=1),
             body_read_timeout=_float(env, "BODY_READ_TIMEOUT", 10.0),
+            proven_requests=_int(env, "PROVEN_REQUESTS", 64, minimum=1),
+            unproven_bodies=_int(env, "UNPROVEN_BODIES", 32, minimum=1),
             extra_route_modules=_module_names(env, "EXTRA_ROUTE_MODULES"),
             **_oidc_settings(env, backend),
             **_platform_settings(env),

@@ -22,7 +22,7 @@ from .admins import AdminGate
 from .channels import app_policy
 from .iap import IapVerifier
 from .publishers import PublisherRefused, Publishers
-from .rate_limit import RateLimiter
+from .rate_limit import RateLimiter, client_address
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Access:
     publishers: Publishers
     publish_limit: RateLimiter
     admins: AdminGate
+    app_engine: bool = False  # GAE_ENV=standard: anonymous callers known by App Engine's client address
 
     def check_publish(
         self, request: Any, authorization: str | None, channel: str, event: str
@@ -61,7 +62,7 @@ class Access:
         if not decision.allowed:
             who = caller or "an anonymous caller"
             return PublishRefusal(403, f"no channel rule lets {who} publish here ({decision.rule})", caller)
-        key = str(caller) if caller else f"anonymous:{getattr(request, 'remote_addr', None)}"
+        key = str(caller) if caller else f"anonymous:{client_address(request, app_engine=self.app_engine)}"
         wait = self.publish_limit.wait(key)
         if wait is not None:
             return PublishRefusal(429, f"too many events from {key}: retry in {wait} s", caller, wait)
@@ -86,4 +87,5 @@ def access_for(settings: Settings, policy: ChannelPolicy | None = None) -> Acces
         admins=AdminGate(
             app_engine=settings.app_engine_standard, local_development=settings.local_development, iap=iap
         ),
+        app_engine=settings.app_engine_standard,
     )

@@ -64,6 +64,15 @@ class Publishers:
             raise PublisherRefused("the OIDC token is not one of PUSH_OIDC_SERVICE_ACCOUNTS'", status=403)
         return Caller("oidc", email)
 
+    def token_caller(self, authorization: str | None) -> Caller | None:
+        """The caller a ``PUSH_TOKENS`` bearer token proves, else ``None``: a check of the
+        header alone (no OIDC token is verified), for the server's admission."""
+        scheme, _, credential = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            return None
+        name = self._token_name(credential.strip())
+        return None if name is None else Caller("token", name)
+
     def _token_name(self, credential: str) -> str | None:
         """The name of the configured token equal to ``credential``; every token is compared."""
         presented = credential.encode("utf-8", "replace")

@@ -7,6 +7,10 @@ forgotten first, and a bucket untouched for ``burst / rate`` seconds is full aga
 so forgetting it changes nothing. The limit is per process (each instance and each
 gunicorn worker counts on its own); the README's "Security model" gives the App Engine
 firewall recipe for a limit in front of every instance.
+
+An anonymous caller is known by :func:`client_address`: behind App Engine's front end the
+connection's address is the front end's, so on App Engine standard it is the client
+address App Engine sets; anywhere else, the connection's (a header could be forged).
 """
 
 from __future__ import annotations
@@ -16,8 +20,20 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 DEFAULT_CAPACITY = 10_000
+#: Set by App Engine standard's front end on every request from outside (and stripped there
+#: from what the client sent): the client's address.
+APP_ENGINE_CLIENT_ADDRESS = "X-AppEngine-User-IP"
+
+
+def client_address(request: Any, *, app_engine: bool) -> str | None:
+    """The address an anonymous ``request`` (a WebOb request) is limited by: with
+    ``app_engine`` (``GAE_ENV=standard``) ``X-AppEngine-User-IP``, else ``REMOTE_ADDR`` only."""
+    if app_engine:
+        return request.headers.get(APP_ENGINE_CLIENT_ADDRESS) or request.remote_addr
+    return request.remote_addr
 
 
 class RateLimiter:

@@ -6,7 +6,8 @@ queue client), then the app from a sequence of groups, so adding a group is one 
 ``main.py``. Every request runs in an event-coalescing scope (see
 :mod:`pushqueue.coalesce`); with bundled services the app is wrapped for the App Engine
 APIs. Errors are answered in JSON, including a path that is not UTF-8 once percent-decoded
-(400, before routing: webapp2 cannot route it).
+(400, before routing: webapp2 cannot route it), a method no route serves (501), and a form
+body that cannot be read (400: see :meth:`Request.POST`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import webapp2
@@ -22,7 +24,8 @@ import webob
 
 import pushqueue
 from access import Access, oidc
-from handlers import wiring
+from handlers import wiring, worker
+from handlers.base import form_refusal
 from handlers.wiring import access_for
 from handlers.worker_fast_path import WorkerFastPath
 from pusherlib import Pusher
@@ -69,6 +72,18 @@ class Request(webapp2.Request):
 
     request_body_tempfile_limit = 1024 * 1024
 
+    @property
+    def POST(self) -> Any:
+        """WebOb's form fields; 400 (:class:`webob.exc.HTTPBadRequest`, answered in JSON)
+        where the body cannot be read as UTF-8 form fields, instead of WebOb's exception."""
+        refused = form_refusal(self)
+        if refused is None:
+            try:
+                return super().POST
+            except (ValueError, LookupError):  # a malformed multipart body
+                refused = "the form body cannot be read"
+        raise webob.exc.HTTPBadRequest(explanation=refused)
+
 
 class Application(webapp2.WSGIApplication):
     """A ``webapp2.WSGIApplication`` with :class:`Services` and request-scoped coalescing."""
@@ -100,8 +115,20 @@ class Application(webapp2.WSGIApplication):
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if not _utf8_path(environ):
-            return _refuse_path(environ, start_response)
+            return _refuse(environ, start_response, 400, "the URL path is not UTF-8 once percent-decoded")
+        if environ.get("REQUEST_METHOD") not in self.allowed_methods:
+            return _refuse(environ, start_response, 501, "this server serves no such method")
         return self._pipeline(environ, start_response)
+
+    def proves_itself(self, environ: dict[str, Any]) -> bool:
+        """Whether the request's headers alone prove a trusted sender, as the server admits
+        bodies (:mod:`handlers.rsgi_bridge`): a queue task's proven headers under these
+        settings, or a ``PUSH_TOKENS`` bearer token."""
+        settings = self.services.settings
+        if worker.proven_headers(environ, settings, None) is not None:
+            return True
+        publishers = self.services.access.publishers
+        return publishers.token_caller(environ.get("HTTP_AUTHORIZATION")) is not None
 
 
 def create_services(settings: Settings) -> Services:
@@ -157,11 +184,15 @@ def _path_for_log(environ: dict[str, Any]) -> str:
     return environ.get("PATH_INFO", "").encode("latin-1", "replace").decode("utf-8", "backslashreplace")[:300]
 
 
-def _refuse_path(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-    logs.log(logging.INFO, "request refused: the path is not UTF-8", path=_path_for_log(environ))
-    body = json.dumps({"error": "the URL path is not UTF-8 once percent-decoded"}).encode("utf-8")
+def _refuse(
+    environ: dict[str, Any], start_response: Callable[..., Any], status: int, message: str
+) -> list[bytes]:
+    """Answer ``status`` with ``{"error": message}`` before routing, logged as one line."""
+    logs.log(logging.INFO, "request refused: " + message, path=_path_for_log(environ))
+    body = json.dumps({"error": message}).encode("utf-8")
     start_response(
-        "400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        f"{status} {HTTPStatus(status).phrase}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
     )
     return [body]
 

@@ -16,6 +16,8 @@ from settings import whole_number
 if TYPE_CHECKING:
     from handlers.application import Services
 
+_UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
 
 class BadQuery(ValueError):
     """A query parameter cannot be read (the query string is not UTF-8) or is out of range."""
@@ -79,6 +81,27 @@ def require_admin(handler: JsonHandler) -> bool:
         logs.log(logging.WARNING, "admin request refused", path=handler.request.path, reason=check.detail)
         handler.send_error(check.status, check.detail)
     return check.allowed
+
+
+def form_refusal(request: webapp2.Request) -> str | None:
+    """Why the request's body cannot be read as form fields (a charset other than UTF-8, a
+    multipart body without a boundary), or ``None``; every form-reading path asks this."""
+    params = _content_type_params(request.headers.get("Content-Type", ""))
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in _UTF8_NAMES:
+        return f"form bodies must be UTF-8 (charset={charset[:40]!r} is not)"
+    if request.content_type == "multipart/form-data" and not params.get("boundary"):
+        return "a multipart/form-data body needs a boundary parameter"
+    return None
+
+
+def _content_type_params(header: str) -> dict[str, str]:
+    """The parameters of a ``Content-Type`` header, names lower-cased, quotes removed."""
+    params = {}
+    for part in header.split(";")[1:]:
+        name, _, value = part.partition("=")
+        params.setdefault(name.strip().lower(), value.strip().strip('"'))
+    return params
 
 
 def is_form(request: webapp2.Request) -> bool:

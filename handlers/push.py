@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import webapp2
 
-from handlers.base import BadQuery, JsonHandler, form_fields, is_form, query_param
+from handlers.base import BadQuery, JsonHandler, form_fields, form_refusal, is_form, query_param
 from handlers.body_limit import BodyTooLarge, read_body
 from pusherlib import PusherError, PusherTypeError, PusherValueError, strict_json, validation
 from pushqueue import logs
@@ -54,8 +54,12 @@ class PushHandler(JsonHandler):
             body = read_body(self.request, self.services.settings.max_request_bytes)
         except BodyTooLarge as exc:
             return self.send_error(413, str(exc))
+        form = is_form(self.request)
+        refused = form_refusal(self.request) if form else None
+        if refused is not None:
+            return self.send_error(400, refused)
         try:
-            data = form_fields(body) if is_form(self.request) else strict_json.loads(body)
+            data = form_fields(body) if form else strict_json.loads(body)
             socket_id = query_param(self.request, "socket_id")
         except (strict_json.JSONRefused, BadQuery) as exc:
             return self.send_error(400, str(exc))

@@ -21,6 +21,13 @@ the path arrives percent-decoded (``RAW_URI`` is rebuilt from it, so ``%2F`` rea
 400, as the app refuses paths that are not UTF-8), and header values that are not UTF-8
 are dropped by granian.
 
+Bodies are admitted before any of them is read, by what the headers alone prove
+(``proven``: a queue task's proven headers, a publisher's token): at most ``proven_bodies``
+proven requests are in flight, more wait for a slot within ``body_timeout``; at most
+``unproven_bodies`` other bodies are read at once, and one more is refused at once (503,
+``Retry-After``, the connection closed), so anonymous slow bodies never hold a slot a
+proven caller waits for. A request without a body takes no slot.
+
 The environ follows PEP 3333 (with gunicorn's ``RAW_URI``). Headers whose names hold ``_``
 are dropped: they would read as their ``-`` spelling (``X_AppEngine_QueueName`` as
 ``X-AppEngine-QueueName``), which App Engine's front end is not documented to strip. The
@@ -53,21 +60,29 @@ SHUTDOWN_GRACE = 5.0  # seconds; app.yaml's --workers-kill-timeout (8) leaves 3 
 
 
 class BodyRefused(Exception):
-    """The request is not read whole: answered with ``status`` and ``message``."""
+    """The request is not read whole: answered with ``status`` and ``message`` (and
+    ``Retry-After: retry_after`` when given), the connection closed."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, retry_after: int | None = None):
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 class ClientGone(Exception):
     """The client went away before sending its whole body."""
 
 
+def nobody(environ: dict[str, Any]) -> bool:
+    """No request proves itself in its headers (the default of :class:`RsgiBridge`)."""
+    return False
+
+
 class RsgiBridge:
     """An RSGI app running the WSGI ``app`` in ``threads`` threads, each request's body
-    read whole within ``body_timeout`` seconds and at most ``max_body_bytes`` long;
-    ``on_loop`` (optional) answers what it can on the event loop first."""
+    read whole within ``body_timeout`` seconds and at most ``max_body_bytes`` long, bodies
+    admitted as the module docstring says; ``on_loop`` (optional) answers what it can on
+    the event loop first."""
 
     def __init__(
         self,
@@ -78,14 +93,21 @@ class RsgiBridge:
         max_body_bytes: int,
         on_loop: OnLoop | None = None,
         shutdown_grace: float = SHUTDOWN_GRACE,
+        proven: Callable[[dict[str, Any]], bool] = nobody,
+        proven_bodies: int = 64,
+        unproven_bodies: int = 32,
     ):
         self.app = app
         self.body_timeout = body_timeout
         self.max_body_bytes = max_body_bytes
         self.on_loop = on_loop
         self.shutdown_grace = shutdown_grace
+        self.proven = proven
+        self.unproven_bodies = unproven_bodies
         self.threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
         self._on_loop_tasks: set[asyncio.Task[Any]] = set()
+        self._proven_slots = asyncio.Semaphore(proven_bodies)
+        self._unproven_in_flight = 0
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Called by granian when a worker process starts (on its loop's thread): SIGTERM
@@ -116,19 +138,45 @@ class RsgiBridge:
         try:
             if "\ufffd" in scope.path:
                 raise BodyRefused(400, "the URL path is not UTF-8 once percent-decoded")
-            body = await self._read_body(environ, proto)
+            status, headers, answer = await self._serve(environ, proto)
         except ClientGone:
             logs.log(logging.INFO, "request dropped: the client went away", path=environ["PATH_INFO"][:300])
             return
         except BodyRefused as refused:
             logs.log(logging.INFO, "request refused: " + str(refused), path=environ["PATH_INFO"][:300])
             status, headers, answer = json_answer(refused.status, str(refused))
-            proto.response_bytes(status, [*headers, ("Connection", "close")], answer)
-            return
-        if body or "CONTENT_LENGTH" in environ:
-            environ["CONTENT_LENGTH"] = str(len(body))
-        status, headers, answer = await self._answer(environ, body)
+            if refused.retry_after is not None:
+                headers.append(("Retry-After", str(refused.retry_after)))
+            headers.append(("Connection", "close"))
         proto.response_bytes(status, headers, answer)
+
+    async def _serve(self, environ: dict[str, Any], proto: Any) -> Answer:
+        """The answer to a request whose body is admitted (see the module docstring) and
+        read; :class:`BodyRefused` or :class:`ClientGone` when it is not."""
+        length = self._declared_length(environ)
+        if length == 0 or (length is None and "HTTP_TRANSFER_ENCODING" not in environ):
+            return await self._answer(environ, b"")  # no body: nothing to wait for
+        deadline = asyncio.get_running_loop().time() + self.body_timeout  # admission and body
+        proven = self.proven(environ)
+        if proven:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._proven_slots.acquire()
+            except TimeoutError:
+                raise BodyRefused(503, "busy: no request slot freed in time", retry_after=1) from None
+        elif self._unproven_in_flight >= self.unproven_bodies:
+            raise BodyRefused(503, "busy: too many bodies from unproven callers at once", retry_after=1)
+        else:
+            self._unproven_in_flight += 1
+        try:
+            body = await self._read_body(proto, length, deadline)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            return await self._answer(environ, body)
+        finally:
+            if proven:
+                self._proven_slots.release()
+            else:
+                self._unproven_in_flight -= 1
 
     async def _answer(self, environ: dict[str, Any], body: bytes) -> Answer:
         loop = asyncio.get_running_loop()
@@ -152,15 +200,21 @@ class RsgiBridge:
             logs.log(logging.ERROR, "unhandled error", exc_info=True, path=environ["PATH_INFO"][:300])
             return json_answer(500, "internal error")
 
-    async def _read_body(self, environ: dict[str, Any], proto: Any) -> bytes:
-        """The whole body, or :class:`BodyRefused` / :class:`ClientGone`."""
+    def _declared_length(self, environ: dict[str, Any]) -> int | None:
+        """The body's declared length (``None``: not declared); :class:`BodyRefused` (413)
+        above ``max_body_bytes``, before any of it is read."""
         declared = environ.get("CONTENT_LENGTH", "")
         length = int(declared) if declared.isascii() and declared.isdigit() else None
         if length is not None and length > self.max_body_bytes:
             limit = self.max_body_bytes
             raise BodyRefused(413, f"the body is {declared} bytes; at most {limit} are accepted")
+        return length
+
+    async def _read_body(self, proto: Any, length: int | None, deadline: float) -> bytes:
+        """The whole body by ``deadline`` (the loop's time), or :class:`BodyRefused` /
+        :class:`ClientGone`."""
         try:
-            async with asyncio.timeout(self.body_timeout):  # one deadline for the whole body
+            async with asyncio.timeout_at(deadline):  # one deadline for the whole body
                 body = await proto() if length is not None else await self._read_chunks(proto)
         except TimeoutError:
             raise BodyRefused(408, f"the body did not arrive within {self.body_timeout:g} s") from None
@@ -254,6 +308,6 @@ def _write_unsupported(data: bytes) -> None:
 
 
 def json_answer(status: int, message: str) -> Answer:
-    """``{"error": message}`` with ``status``."""
+    """``{"error": message}`` with ``status`` (a new list of headers)."""
     body = json.dumps({"error": message}).encode("utf-8")
     return status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body

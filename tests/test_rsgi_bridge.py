@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -90,23 +92,100 @@ class Protocol:
         self.answer = (status, headers, body)
 
 
+GET_SCOPE = SimpleNamespace(
+    proto="http",
+    method="GET",
+    path="/",
+    query_string="",
+    server="127.0.0.1:80",
+    client="127.0.0.1:1234",
+    scheme="http",
+    http_version="1.1",
+    headers=Headers(),
+)
+
+
 def call(app: RsgiBridge, body: bytes = b"") -> tuple[int, list[tuple[str, str]], bytes]:
     """What ``app`` answers to ``GET /`` (with ``body``)."""
-    scope = SimpleNamespace(
-        proto="http",
-        method="GET",
-        path="/",
-        query_string="",
-        server="127.0.0.1:80",
-        client="127.0.0.1:1234",
-        scheme="http",
-        http_version="1.1",
-        headers=Headers({"content-length": str(len(body))}),
-    )
+    scope = SimpleNamespace(**{**vars(GET_SCOPE), "headers": Headers({"content-length": str(len(body))})})
     protocol = Protocol(body)
     asyncio.run(app.__rsgi__(scope, protocol))
     assert protocol.answer is not None
     return protocol.answer
+
+
+class LateBody(Protocol):
+    """A body that arrives ``delay`` seconds after it is asked for (never: ``None``)."""
+
+    def __init__(self, body: bytes, delay: float | None):
+        super().__init__(body)
+        self.delay = delay
+
+    async def __call__(self) -> bytes:
+        await asyncio.sleep(3600 if self.delay is None else self.delay)
+        return self.body
+
+
+def post(bridge: RsgiBridge, protocol: Protocol, proven: bool) -> Any:
+    """``bridge`` serving a POST of ``protocol``'s body, from a proven caller or not."""
+    headers = Headers({"content-length": str(len(protocol.body))})
+    if proven:
+        headers["x-proven"] = "1"
+    scope = SimpleNamespace(**{**vars(GET_SCOPE), "method": "POST", "headers": headers})
+    return bridge.__rsgi__(scope, protocol)
+
+
+def test_proven_bodies_wait_for_a_slot_and_unproven_ones_are_refused_at_once():
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    bridge = RsgiBridge(
+        app,
+        threads=1,
+        body_timeout=1,
+        max_body_bytes=10,
+        proven=lambda environ: "HTTP_X_PROVEN" in environ,
+        proven_bodies=1,
+        unproven_bodies=1,
+    )
+    slow_proven, waiting_proven = LateBody(b"a", 0.3), LateBody(b"b", 0)
+    slow_unproven, refused = LateBody(b"c", None), LateBody(b"d", 0)
+
+    async def attack() -> None:
+        first = asyncio.ensure_future(post(bridge, slow_proven, proven=True))
+        held = asyncio.ensure_future(post(bridge, slow_unproven, proven=False))
+        await asyncio.sleep(0.05)  # both slots taken
+        await post(bridge, refused, proven=False)
+        assert refused.answer[0] == 503  # at once, the proven caller's slot untouched
+        await asyncio.gather(first, post(bridge, waiting_proven, proven=True), held)
+
+    asyncio.run(attack())
+    assert (slow_proven.answer[0], waiting_proven.answer[0]) == (200, 200)  # waited its turn
+    assert slow_unproven.answer[0] == 408
+    assert ("Retry-After", "1") in refused.answer[1] and ("Connection", "close") in refused.answer[1]
+    assert json.loads(refused.answer[2]) == {"error": "busy: too many bodies from unproven callers at once"}
+
+
+def test_a_proven_body_that_gets_no_slot_in_time_is_503():
+    def slow_app(environ, start_response):
+        time.sleep(0.6)  # holds the only slot past the next request's deadline
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    bridge = RsgiBridge(
+        slow_app, threads=2, body_timeout=0.3, max_body_bytes=10, proven=lambda environ: True, proven_bodies=1
+    )
+    holder, waiting = LateBody(b"a", 0), LateBody(b"b", 0)
+
+    async def attack() -> None:
+        held = asyncio.ensure_future(post(bridge, holder, proven=True))
+        await asyncio.sleep(0.05)
+        await asyncio.gather(held, post(bridge, waiting, proven=True))
+
+    asyncio.run(attack())
+    assert (holder.answer[0], waiting.answer[0]) == (200, 503)
+    assert json.loads(waiting.answer[2]) == {"error": "busy: no request slot freed in time"}
 
 
 class ClosingBody:

@@ -166,10 +166,11 @@ def test_processes_threads_and_memory_suit_an_f1_instance(soketi):
     # One process (F1 and F2 have one CPU): worker tasks run on its event loop, other
     # requests on 8 threads; memory stays far below F1's 384 MB.
     assert (option("--workers"), app_yaml_variable("APP_THREADS")) == ("1", "8")
-    # Bodies read at once (up to 1 MB each) are bounded by the requests a process takes at
-    # once: granian's default (512) would let one process hold 512 MB of them.
-    bodies_at_once_kib = int(option("--backpressure")) * 1024 * int(option("--workers"))
-    assert bodies_at_once_kib <= F1_MEMORY_KIB // 2
+    # Bodies read at once (up to 1 MB each) are bounded by the bridge's admission, and each
+    # connection granian holds (at most --backpressure) by its HTTP/1 buffer.
+    bodies = int(app_yaml_variable("PROVEN_REQUESTS")) + int(app_yaml_variable("UNPROVEN_BODIES"))
+    buffers_kib = int(option("--backpressure")) * int(option("--http1-buffer-size")) // 1024
+    assert (bodies * 1024 + buffers_kib) * int(option("--workers")) <= F1_MEMORY_KIB // 2
     server = ExactEntrypoint({"PUSHER_URL": soketi.url}, "entrypoint-memory")
     try:
         with httpx.Client(base_url=server.url, timeout=10) as client:
