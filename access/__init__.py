@@ -38,6 +38,18 @@ class PublishRefusal:
 
 
 @dataclass(frozen=True)
+class PublishCheck:
+    """Who asks to publish (``key``: a token's name, a service account, or an anonymous
+    caller's address; empty when the credentials prove nothing) and, if refused, why."""
+
+    key: str
+    refusal: PublishRefusal | None = None
+
+
+PROOF_HINT = "send Authorization: Bearer <token> with a token of PUSH_TOKENS (make dev prints its local one)"
+
+
+@dataclass(frozen=True)
 class Access:
     """The app's trust decisions, one instance per process."""
 
@@ -49,24 +61,27 @@ class Access:
 
     def check_publish(
         self, request: Any, authorization: str | None, channel: str, event: str
-    ) -> PublishRefusal | None:
-        """``None`` when the caller proven by ``authorization`` may publish ``event`` on
-        ``channel`` now (the policy allows it and the caller's rate has room), else why not."""
+    ) -> PublishCheck:
+        """Who the caller proven by ``authorization`` is, and why it may not publish ``event``
+        on ``channel`` now, if it may not (the policy refuses, or its rate has no room)."""
         try:
             caller = self.publishers.identify(authorization)
         except PublisherRefused as exc:
-            return PublishRefusal(exc.status, str(exc))
+            return PublishCheck("", PublishRefusal(exc.status, str(exc)))
         except oidc.CertsUnavailable:
-            return PublishRefusal(503, "the OIDC token cannot be checked now")
+            return PublishCheck("", PublishRefusal(503, "the OIDC token cannot be checked now"))
+        key = str(caller) if caller else f"anonymous:{client_address(request, app_engine=self.app_engine)}"
         decision = self.policy.may_publish(Publication(request, channel, event, caller))
         if not decision.allowed:
-            who = caller or "an anonymous caller"
-            return PublishRefusal(403, f"no channel rule lets {who} publish here ({decision.rule})", caller)
-        key = str(caller) if caller else f"anonymous:{client_address(request, app_engine=self.app_engine)}"
+            reason = f"no channel rule lets {caller or 'an anonymous caller'} publish here ({decision.rule})"
+            if caller is None:
+                reason += f"; {PROOF_HINT}"
+            return PublishCheck(key, PublishRefusal(403, reason, caller))
         wait = self.publish_limit.wait(key)
         if wait is not None:
-            return PublishRefusal(429, f"too many events from {key}: retry in {wait} s", caller, wait)
-        return None
+            reason = f"too many events from {key}: retry in {wait} s"
+            return PublishCheck(key, PublishRefusal(429, reason, caller, wait))
+        return PublishCheck(key)
 
 
 def access_for(settings: Settings, policy: ChannelPolicy | None = None) -> Access:

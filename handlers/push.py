@@ -1,13 +1,13 @@
 """The front end: ``POST /push/<channel>/<event>`` queues a Pusher event for the worker.
 
-The event data is the JSON body (any JSON value: strict JSON, without ``NaN``, ``Infinity``
-or out-of-range numbers, nested at most 256 levels deep, see :mod:`pusherlib.strict_json`)
-or the form fields (a dict of strings). The socket id to exclude, if any, is the
-``socket_id`` query parameter. Answers ``202 {"task": "<name>"}`` once the task is queued,
-``400`` for invalid input (nothing queued), ``413`` for a body above ``MAX_REQUEST_BYTES``.
-The event is queued when the response starts (request-scoped coalescing, see
-:mod:`pushqueue.coalesce`), which turns the answer into ``503`` if the queue cannot be
-reached.
+The event data is the JSON body (strict JSON, see :mod:`pusherlib.strict_json`) or the form
+fields (a dict of strings). The connection to leave out, if any, is ``?socket_id=`` or
+Echo's ``X-Socket-ID`` header (both, and different: 400). ``Idempotency-Key`` (1 to 255
+printable ASCII characters) makes the same key from the same caller the same task (see
+``enqueue_event``'s ``idempotency_key``). Answers ``202 {"task": "<name>"}`` once queued,
+``400`` for invalid input (nothing queued), ``413`` above ``MAX_REQUEST_BYTES``, ``503`` when
+the queue cannot be reached (the event is queued as the response starts: see
+:mod:`pushqueue.coalesce`).
 
 Publishing is denied by default, and checked before the body is read: the caller proves
 itself with ``Authorization: Bearer`` (a ``PUSH_TOKENS`` token or a Google OIDC token, see
@@ -21,6 +21,7 @@ Reserved event names (``pusher:``, ``pusher_internal:``) and invalid names get 4
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
 
 import webapp2
@@ -29,6 +30,8 @@ from handlers.base import BadQuery, JsonHandler, form_fields, form_refusal, is_f
 from handlers.body_limit import BodyTooLarge, read_body
 from pusherlib import PusherError, PusherTypeError, PusherValueError, strict_json, validation
 from pushqueue import logs
+
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,254}")
 
 if TYPE_CHECKING:
     from handlers.application import Services
@@ -48,7 +51,8 @@ class PushHandler(JsonHandler):
             validation.event_name(event)
         except PusherError as exc:
             return self.send_error(400, str(exc))
-        if not self.allowed(channel, event):
+        publisher = self.publisher(channel, event)
+        if publisher is None:
             return None
         try:
             body = read_body(self.request, self.services.settings.max_request_bytes)
@@ -60,24 +64,46 @@ class PushHandler(JsonHandler):
             return self.send_error(400, refused)
         try:
             data = form_fields(body) if form else strict_json.loads(body)
-            socket_id = query_param(self.request, "socket_id")
+            socket_id = self.socket_id()
+            idempotency_key = self.idempotency_key(publisher)
         except (strict_json.JSONRefused, BadQuery) as exc:
             return self.send_error(400, str(exc))
         except ValueError:
             return self.send_error(400, "the body must be JSON or form fields (UTF-8)")
         try:
-            task = self.services.events.enqueue_event(channel, event, data, socket_id)
+            task = self.services.events.enqueue_event(
+                channel, event, data, socket_id, idempotency_key=idempotency_key
+            )
         except (PusherValueError, PusherTypeError) as exc:
             return self.send_error(400, str(exc))
         self.send_json(202, {"task": task})
 
-    def allowed(self, channel: str, event: str) -> bool:
-        """Whether the caller may publish (see :meth:`access.Access.check_publish`); when not,
-        answer and log why as one line."""
+    def socket_id(self) -> str | None:
+        """The connection to leave out: ``?socket_id=`` or Echo's ``X-Socket-ID`` header
+        (:class:`BadQuery` when both are given and differ)."""
+        in_query = query_param(self.request, "socket_id")
+        in_header = self.request.headers.get("X-Socket-ID")
+        if in_query is not None and in_header is not None and in_query != in_header:
+            raise BadQuery("socket_id and the X-Socket-ID header differ: send one")
+        return in_query if in_query is not None else in_header
+
+    def idempotency_key(self, publisher: str) -> str | None:
+        """The ``Idempotency-Key`` header scoped to ``publisher`` (:class:`BadQuery` when malformed)."""
+        key = self.request.headers.get("Idempotency-Key")
+        if key is None:
+            return None
+        if not IDEMPOTENCY_KEY.fullmatch(key):
+            raise BadQuery("the Idempotency-Key header must be 1 to 255 printable ASCII characters")
+        return f"{publisher}\n{key}"
+
+    def publisher(self, channel: str, event: str) -> str | None:
+        """Who publishes (see :meth:`access.Access.check_publish`), or ``None`` when they may
+        not: then the refusal is answered and logged as one line."""
         authorization = self.request.headers.get("Authorization")
-        refusal = self.services.access.check_publish(self.request, authorization, channel, event)
+        check = self.services.access.check_publish(self.request, authorization, channel, event)
+        refusal = check.refusal
         if refusal is None:
-            return True
+            return check.key
         logs.log(
             logging.WARNING,
             "publish refused",
@@ -93,4 +119,4 @@ class PushHandler(JsonHandler):
         if refusal.retry_after is not None:
             self.response.headers["Retry-After"] = str(refusal.retry_after)
         self.send_error(refusal.status, refusal.reason)
-        return False
+        return None

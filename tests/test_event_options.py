@@ -11,6 +11,7 @@ import sys
 import time
 from types import SimpleNamespace
 
+import httpx
 import pytest
 
 import pushqueue
@@ -22,12 +23,15 @@ from pushqueue.tasks import InvalidTaskError, QueueError
 from pushqueue.testing import fake_queue
 from settings import ConfigError, Settings
 from tests.support.appserver import running_app
+from tests.support.credentials import PUBLISHER_NAME, PUBLISHER_TOKEN
 from tests.support.emulator import running_emulator
 from tests.support.processes import ROOT, free_port, wait_until
 from tests.support.subscriber import Subscriber
 
 pytestmark = pytest.mark.emulator
 
+OTHER_TOKEN = "another-publisher-token-0123456789abcdef"
+TOKENS = f"{PUBLISHER_NAME}:{PUBLISHER_TOKEN},other:{OTHER_TOKEN}"
 SHARDS = 4
 MORE_QUEUES = """
 - name: pusher-low
@@ -44,12 +48,18 @@ def queue_yaml(tmp_path_factory):
     return path
 
 
+def app_env(emulator, soketi) -> dict[str, str]:
+    return {**emulator.app_env(), "PUSHER_URL": soketi.url, "PUSH_TOKENS": TOKENS}
+
+
 @pytest.fixture(scope="module")
 def stack(soketi, queue_yaml):
     app_port = free_port()
     with (
         running_emulator(app_port, queue_yaml=queue_yaml) as emulator,
-        running_app({**emulator.app_env(), "PUSHER_URL": soketi.url}, port=app_port) as app,
+        running_app(
+            {**emulator.app_env(), "PUSHER_URL": soketi.url, "PUSH_TOKENS": TOKENS}, port=app_port
+        ) as app,
     ):
         settings = Settings.from_env({"PUSHER_URL": soketi.url, **emulator.app_env()})
         queue = EventQueue(emulator.backend(), settings.pusher_client().requests, queue_name="pusher")
@@ -190,3 +200,57 @@ def test_a_start_up_with_shards_queue_yaml_lacks_stops_with_a_message(tmp_path):
     check_queues_declared(settings, queue_yaml)
     with pytest.raises(ConfigError, match="TASKS_QUEUE_SHARDS must be at least 1"):
         Settings.from_env({**env, "TASKS_QUEUE_SHARDS": "0"})
+
+
+def test_push_honours_x_socket_id_as_echos_to_others_sends_it(stack, soketi, pusher):
+    with Subscriber(soketi.ws_url) as sender, Subscriber(soketi.ws_url) as other:
+        sender.subscribe("to-others")
+        other.subscribe("to-others")
+        client = stack.app.client
+        answer = client.post("/push/to-others/said", json={"n": 1}, headers={"X-Socket-ID": sender.socket_id})
+        assert answer.status_code == 202
+        assert json.loads(other.event("said", "to-others")["data"]) == {"n": 1}
+        assert [e["event"] for e in sender.events_before_sentinel(pusher, "to-others")] == []
+        both = client.post(
+            f"/push/to-others/said?socket_id={other.socket_id}",
+            json={},
+            headers={"X-Socket-ID": sender.socket_id},
+        )
+        assert (both.status_code, both.json()) == (
+            400,
+            {"error": "socket_id and the X-Socket-ID header differ: send one"},
+        )
+        bad = client.post("/push/to-others/said", json={}, headers={"X-Socket-ID": "not-a-socket"})
+        assert bad.status_code == 400 and "socket" in bad.json()["error"]
+
+
+def test_push_with_an_idempotency_key_is_one_task_per_caller(stack, soketi, pusher):
+    client = stack.app.client
+    other = {"Authorization": f"Bearer {OTHER_TOKEN}"}
+
+    def push(n: int, key: str, headers: dict[str, str] | None = None) -> str:
+        answer = client.post(
+            "/push/idem/paid", json={"n": n}, headers={"Idempotency-Key": key, **(headers or {})}
+        )
+        assert answer.status_code == 202, answer.text
+        return answer.json()["task"]
+
+    with Subscriber(soketi.ws_url, timeout=30) as subscriber:
+        subscriber.subscribe("idem")
+        first = push(1, "order-1")
+        assert push(2, "order-1") == first  # a retry after a lost answer: the same task
+        from_other = push(3, "order-1", other)  # another caller's key is its own
+        assert from_other != first
+        wait_until(lambda: delivered(stack.app, first) and delivered(stack.app, from_other), 20, "deliveries")
+        sent = [json.loads(e["data"])["n"] for e in subscriber.events_before_sentinel(pusher, "idem")]
+    assert sorted(sent) == [1, 3]
+    for bad in ("", "x" * 256):
+        answer = client.post("/push/idem/paid", json={}, headers={"Idempotency-Key": bad})
+        assert answer.status_code == 400 and "Idempotency-Key" in answer.json()["error"]
+
+
+def test_an_anonymous_publish_is_told_how_to_prove_itself(stack):
+    answer = httpx.post(stack.app.url + "/push/anything/ev", json={})
+    assert answer.status_code == 403
+    assert "send Authorization: Bearer <token>" in answer.json()["error"]
+    assert "make dev prints its local one" in answer.json()["error"]
