@@ -8,12 +8,17 @@ need no edit here: list their modules in ``EXTRA_ROUTE_MODULES`` (see
 here: a missing or malformed variable stops the start-up with a message naming it.
 """
 
+import sys
+
 from handlers import demo, extra_routes, outbox, parked, push, pusher_endpoints, recent_tasks, warmup, worker
 from handlers.application import create_app
 from handlers.rsgi_bridge import RsgiBridge
-from settings import Settings
+from settings import ConfigError, Settings
 
-SETTINGS = Settings.from_env()
+try:
+    SETTINGS = Settings.from_env()
+except ConfigError as exc:  # said once, without a traceback: the message names every variable
+    sys.exit(f"cannot start: {exc}")
 ROUTE_GROUPS = (
     worker.routes,  # first: the hottest path matches at once
     push.routes,

@@ -45,7 +45,33 @@ _PUSH_TOKEN = re.compile(r"([A-Za-z0-9_.-]{1,64}):([A-Za-z0-9_.~+/=-]+)")
 
 
 class ConfigError(RuntimeError):
-    """A configuration variable is missing or malformed."""
+    """Configuration variables are missing or malformed: ``problems`` says each."""
+
+    def __init__(self, *problems: str):
+        self.problems = problems
+        listed = "\n".join(f"- {problem}" for problem in problems)
+        super().__init__(
+            problems[0] if len(problems) == 1 else f"{len(problems)} settings are wrong:\n{listed}"
+        )
+
+
+class _Problems:
+    """The problems of several readings, raised together as one :class:`ConfigError`."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def read(self, reader: Callable[..., Any], *arguments: Any, fallback: Any = None) -> Any:
+        """``reader(*arguments)``, or ``fallback`` with its problems noted."""
+        try:
+            return reader(*arguments)
+        except ConfigError as exc:
+            self.found.extend(exc.problems)
+            return fallback
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ConfigError(*self.found)
 
 
 @dataclass(frozen=True)
@@ -143,36 +169,41 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and check the environment (``os.environ`` by default)."""
+        """Read and check the environment (``os.environ`` by default): one :class:`ConfigError`
+        names every variable that is missing or malformed."""
         env = os.environ if environ is None else environ
-        backend = _choice(env, "TASKS_BACKEND", TASKS_BACKENDS, "cloudtasks")
+        problems = _Problems()
+        read = problems.read
+        backend = read(_choice, env, "TASKS_BACKEND", TASKS_BACKENDS, "cloudtasks", fallback="cloudtasks")
         project = env.get("GOOGLE_CLOUD_PROJECT") or None
         if backend == "cloudtasks" and not project:
-            raise ConfigError("GOOGLE_CLOUD_PROJECT must be set when TASKS_BACKEND=cloudtasks")
-        return cls(
-            pusher=_pusher_settings(env),
-            tasks_backend=backend,
-            project=project,
-            location=env.get("TASKS_LOCATION") or "us-central1",
-            emulator_host=_host_port(env, "CLOUD_TASKS_EMULATOR_HOST"),
-            queue_name=env.get("TASKS_QUEUE") or "pusher",
-            queue_shards=_int(env, "TASKS_QUEUE_SHARDS", 1, minimum=1),
-            worker_transport=_choice(env, "PUSHER_TRANSPORT", WORKER_TRANSPORTS, "http"),
-            max_attempts=_int(env, "PUSHER_MAX_ATTEMPTS", 20, minimum=1),
-            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
-            app_threads=_int(env, "APP_THREADS", 8, minimum=1),
-            body_read_timeout=_float(env, "BODY_READ_TIMEOUT", 10.0),
-            proven_requests=_int(env, "PROVEN_REQUESTS", 64, minimum=1),
-            unproven_bodies=_int(env, "UNPROVEN_BODIES", 32, minimum=1),
-            extra_route_modules=_module_names(env, "EXTRA_ROUTE_MODULES"),
-            **_oidc_settings(env, backend),
-            **_platform_settings(env),
-            demo_mode=_demo_mode(env),
-            publishers=_publisher_settings(env),
-            iap_audience=_iap_audience(env),
-            iap_keys_url=_url(env, "IAP_KEYS_URL") or IAP_KEYS_URL,
-            **_datastore_settings(env),
-        )
+            problems.found.append("GOOGLE_CLOUD_PROJECT must be set when TASKS_BACKEND=cloudtasks")
+        fields = {
+            "pusher": read(_pusher_settings, env),
+            "tasks_backend": backend,
+            "project": project,
+            "location": env.get("TASKS_LOCATION") or "us-central1",
+            "emulator_host": read(_host_port, env, "CLOUD_TASKS_EMULATOR_HOST"),
+            "queue_name": env.get("TASKS_QUEUE") or "pusher",
+            "queue_shards": read(_int, env, "TASKS_QUEUE_SHARDS", 1, 1),
+            "worker_transport": read(_choice, env, "PUSHER_TRANSPORT", WORKER_TRANSPORTS, "http"),
+            "max_attempts": read(_int, env, "PUSHER_MAX_ATTEMPTS", 20, 1),
+            "max_request_bytes": read(_int, env, "MAX_REQUEST_BYTES", 64 * 1024, 1024),
+            "app_threads": read(_int, env, "APP_THREADS", 8, 1),
+            "body_read_timeout": read(_float, env, "BODY_READ_TIMEOUT", 10.0),
+            "proven_requests": read(_int, env, "PROVEN_REQUESTS", 64, 1),
+            "unproven_bodies": read(_int, env, "UNPROVEN_BODIES", 32, 1),
+            "extra_route_modules": read(_module_names, env, "EXTRA_ROUTE_MODULES"),
+            **read(_oidc_settings, env, backend, fallback={}),
+            **read(_platform_settings, env, fallback={}),
+            "demo_mode": read(_demo_mode, env),
+            "publishers": read(_publisher_settings, env),
+            "iap_audience": read(_iap_audience, env),
+            "iap_keys_url": read(_url, env, "IAP_KEYS_URL") or IAP_KEYS_URL,
+            **read(_datastore_settings, env, fallback={}),
+        }
+        problems.raise_any()
+        return cls(**fields)
 
     def pusher_client(self, **options: Any) -> Pusher:
         """A :class:`Pusher` client for these settings and the configured transport."""
@@ -184,11 +215,13 @@ class Settings:
 
 
 def _pusher_settings(env: Mapping[str, str]) -> PusherSettings:
-    timeout = _float(env, "PUSHER_TIMEOUT", 5.0)
-    max_payload_bytes = _int(env, "PUSHER_MAX_PAYLOAD_BYTES", 10240, minimum=1)
+    problems = _Problems()
+    timeout = problems.read(_float, env, "PUSHER_TIMEOUT", 5.0)
+    max_payload_bytes = problems.read(_int, env, "PUSHER_MAX_PAYLOAD_BYTES", 10240, 1)
     master_key = env.get("PUSHER_ENCRYPTION_MASTER_KEY_BASE64") or None
     url = env.get("PUSHER_URL")
     if url:
+        problems.raise_any()
         try:
             client = Pusher.from_url(url, encryption_master_key_base64=master_key)
         except PusherError as exc:
@@ -206,10 +239,11 @@ def _pusher_settings(env: Mapping[str, str]) -> PusherSettings:
         )
     missing = [name for name in ("PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET") if not env.get(name)]
     if missing:
-        raise ConfigError(
+        problems.found.append(
             "set PUSHER_URL, or all of PUSHER_APP_ID, PUSHER_KEY and PUSHER_SECRET "
             f"(missing: {', '.join(missing)})"
         )
+    problems.raise_any()
     settings = PusherSettings(
         env["PUSHER_APP_ID"],
         env["PUSHER_KEY"],

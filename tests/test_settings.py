@@ -1,9 +1,14 @@
 """settings.py: every variable read in one place, and a clear error naming a bad one."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from pusherlib import PusherValueError
 from settings import ConfigError, Settings
+from tests.support.processes import ROOT
 
 BASE = {"PUSHER_URL": "https://key:secret@api-eu.pusher.com/apps/123", "GOOGLE_CLOUD_PROJECT": "demo"}
 
@@ -120,3 +125,24 @@ def test_only_app_engine_standard_strips_its_headers():
 def test_a_timeout_that_is_not_a_positive_finite_number_is_refused(timeout):
     with pytest.raises(ConfigError, match="PUSHER_TIMEOUT"):
         Settings.from_env({**BASE, "PUSHER_TIMEOUT": timeout})
+
+
+def test_every_wrong_variable_is_named_at_once():
+    env = {"GAE_ENV": "standard", "PUSHER_MAX_ATTEMPTS": "x", "APP_THREADS": "0"}
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(env)
+    message = str(refused.value)
+    assert message.startswith("4 settings are wrong:\n- ")
+    for name in ("GOOGLE_CLOUD_PROJECT", "PUSHER_APP_ID", "PUSHER_MAX_ATTEMPTS", "APP_THREADS"):
+        assert name in message
+
+
+def test_a_deploy_style_start_with_variables_missing_says_so_without_a_traceback():
+    env = {"PATH": os.environ["PATH"], "GAE_ENV": "standard", "PUSHER_TIMEOUT": "soon"}
+    run = subprocess.run(
+        [sys.executable, "-c", "import main"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert run.stderr.startswith("cannot start: 3 settings are wrong:")
+    assert all(name in run.stderr for name in ("GOOGLE_CLOUD_PROJECT", "PUSHER_URL", "PUSHER_TIMEOUT"))
