@@ -15,11 +15,7 @@ from handlers.application import create_app
 from handlers.rsgi_bridge import RsgiBridge
 from settings import ConfigError, Settings
 
-try:
-    SETTINGS = Settings.from_env()
-except ConfigError as exc:  # said once, without a traceback: the message names every variable
-    sys.exit(f"cannot start: {exc}")
-ROUTE_GROUPS = (
+APP_ROUTE_GROUPS = (
     worker.routes,  # first: the hottest path matches at once
     push.routes,
     parked.routes,
@@ -28,10 +24,13 @@ ROUTE_GROUPS = (
     warmup.routes,
     pusher_endpoints.routes,  # /pusher/auth, /pusher/user-auth, /pusher/webhooks, /pusher/events/...
     demo.routes,  # the demo page at / and its static files
-    *extra_routes.route_groups(SETTINGS.extra_route_modules),  # yours: EXTRA_ROUTE_MODULES
 )
-
-app = create_app(SETTINGS, ROUTE_GROUPS)
+try:
+    SETTINGS = Settings.from_env()
+    ROUTE_GROUPS = (*APP_ROUTE_GROUPS, *extra_routes.route_groups(SETTINGS.extra_route_modules))  # yours last
+    app = create_app(SETTINGS, ROUTE_GROUPS)
+except ConfigError as exc:  # said once, without a traceback: the message names every variable
+    sys.exit(f"cannot start: {exc}")
 rsgi_app = RsgiBridge(
     app,
     on_loop=app.serve_on_loop,
