@@ -12,7 +12,7 @@ its ``email``; ``TASKS_OIDC_CERTS_URL`` is where Google's certs are fetched).
 a token for ``TASKS_OIDC_AUDIENCE``, or for the origin itself when no audience is set;
 the worker then always checks tokens.
 
-Trust (see the README's "Security model"): ``PUSH_TOKENS`` and ``PUSH_OIDC_*`` name the
+Trust (see docs/security.md): ``PUSH_TOKENS`` and ``PUSH_OIDC_*`` name the
 services that may call ``POST /push`` (:func:`_publisher_settings`); ``IAP_AUDIENCE`` lets
 an Identity-Aware Proxy assertion prove an admin off App Engine; the local-development
 switch ``ALLOW_UNVERIFIED_LOCAL_REQUESTS`` (:func:`_platform_settings`) and ``DEMO_MODE``

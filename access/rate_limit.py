@@ -5,7 +5,7 @@ beyond that :meth:`RateLimiter.wait` says how long to wait (the handler answers 
 ``Retry-After``). At most ``capacity`` buckets are kept: the least recently used one is
 forgotten first, and a bucket untouched for ``burst / rate`` seconds is full again anyway,
 so forgetting it changes nothing. The limit is per process (each instance and each
-gunicorn worker counts on its own); the README's "Security model" gives the App Engine
+gunicorn worker counts on its own); docs/security.md gives the App Engine
 firewall recipe for a limit in front of every instance.
 
 An anonymous caller is known by :func:`client_address`: behind App Engine's front end the
