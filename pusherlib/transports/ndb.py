@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
+import itertools
 import os
 import select
 import selectors
@@ -713,32 +715,69 @@ class ThreadedNdbBridge:
         self._send = send
         self.pool_timeout = check_pool_timeout(pool_timeout)
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pusherlib")
+        self._unstarted = _Canceller()
 
     def submit(self, request: Request, read: Callable[[Response], T]) -> tasklets.Future:
         """Start ``request``; return an NDB future of ``read(response)``."""
         future = tasklets.Future(info=f"pusherlib {request.method} {request.target.split('?')[0]}")
-        deadline = turn_deadline(request, self.pool_timeout, time.monotonic())
         where = f"{request.host}:{request.port}"
 
-        def send() -> Response:
-            if time.monotonic() >= deadline:
-                raise not_sent_error(request, self.pool_timeout)
-            return self._send(request)
-
         def resolve(done: ThreadFuture[Response]) -> None:
+            if done.cancelled():  # no thread took it in time (or the bridge closed): not sent
+                future.set_exception(not_sent_error(request, self.pool_timeout))
+                return
             try:
                 future.set_result(read(done.result()))
             except Exception as exc:
                 future.set_exception(as_pusher_error(exc, where))
 
         try:
-            _eventloop.queue_rpc(self._executor.submit(send), resolve)
+            work = self._executor.submit(self._send, request)
+            self._unstarted.add(turn_deadline(request, self.pool_timeout, time.monotonic()), work)
+            _eventloop.queue_rpc(work, resolve)
         except Exception as exc:  # e.g. closed: through the future too
             future.set_exception(as_pusher_error(exc, where))
         return future
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._unstarted.close()
+
+
+class _Canceller:
+    """Cancels thread-pool work that no thread has started by its deadline: one thread,
+    started when first needed, waiting for the earliest deadline."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, ThreadFuture[Any]]] = []
+        self._numbers = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, deadline: float, work: ThreadFuture[Any]) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (deadline, next(self._numbers), work))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pusherlib-canceller", daemon=True)
+                self._thread.start()
+            elif self._due[0][2] is work:  # the earliest now: wake the thread for it
+                self._changed.notify()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._due.clear()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        due = self._due
+        with self._changed:
+            while not self._closed:
+                now = time.monotonic()
+                while due and (due[0][0] <= now or due[0][2].done()):
+                    heapq.heappop(due)[2].cancel()  # nothing if it started or ended
+                self._changed.wait(due[0][0] - now if due else None)
 
 
 class ThreadedNdbFutures(Transport):
