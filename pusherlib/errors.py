@@ -96,6 +96,11 @@ class PusherTimeout(PusherConnectionError):
     """No whole response came within the configured timeout (a deadline for the request)."""
 
 
+class PusherNotSent(PusherTimeout):
+    """No connection was free within the transport's pool timeout: not a byte of the request
+    was written, so sending it again cannot make Pusher act twice."""
+
+
 def is_permanent(error: BaseException) -> bool:
     """Whether sending the same request again can never succeed.
 

@@ -18,7 +18,7 @@ def hmac_sha256_hex(secret: bytes, message: str | bytes) -> str:
 
 
 def body_md5(body: bytes) -> str:
-    """The ``body_md5`` query parameter of a request with a body."""
+    """The ``body_md5`` query parameter of a request with a non-empty body."""
     return hashlib.md5(body, usedforsecurity=False).hexdigest()
 
 
@@ -42,7 +42,7 @@ def sign_request(
     signed["auth_key"] = key
     signed["auth_timestamp"] = str(timestamp)
     signed["auth_version"] = "1.0"
-    if body is not None:
+    if body:  # Pusher's spec: only for a non-empty body
         signed["body_md5"] = body_md5(body)
     signed["auth_signature"] = hmac_sha256_hex(secret, string_to_sign(method, path, signed))
     return signed

@@ -21,6 +21,7 @@ from pusherlib import (
     Pusher,
     PusherBadAuth,
     PusherConnectionError,
+    PusherNotSent,
     PusherServerError,
     PusherTimeout,
 )
@@ -330,7 +331,7 @@ def test_time_waiting_for_a_connection_counts_against_the_deadline(ndb_context):
         hurried = client_for(server, transport=transport, timeout=0.5)
         first = patient.trigger_async("c", "e", "first")
         queued = hurried.trigger_async("c", "e", "queued behind it")
-        with pytest.raises(PusherTimeout, match="no free connection"):
+        with pytest.raises(PusherNotSent, match="not sent: no connection"):
             queued.result()
         assert not first.done()
         assert server.request_count == 1

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import json
-import select
+import selectors
 import socket
 from pathlib import Path
 
@@ -110,6 +110,13 @@ def peak_rss_kib(app: AppServer) -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
 
 
+def answered(connection: socket.socket) -> bool:
+    """Whether the server wrote something (or closed) on ``connection``: without waiting."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(connection, selectors.EVENT_READ)
+        return bool(selector.select(0))
+
+
 def send_huge(app: AppServer, headers: dict[str, str], *, chunked: bool) -> bytes:
     """Send a 100 MB task body until the server answers; return its status line."""
     lines = ["POST /worker/push/trust-huge/ev HTTP/1.1", f"Host: 127.0.0.1:{app.port}"]
@@ -119,7 +126,7 @@ def send_huge(app: AppServer, headers: dict[str, str], *, chunked: bool) -> byte
         connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         piece = b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK) if chunked else CHUNK
         for _ in range(HUGE // len(CHUNK)):
-            if select.select([connection], [], [], 0)[0]:
+            if answered(connection):
                 break  # the answer came before the body was sent
             try:
                 connection.sendall(piece)

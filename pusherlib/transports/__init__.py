@@ -10,8 +10,9 @@
 Write your own by subclassing :class:`Transport` and overriding ``send`` (and
 :class:`~pusherlib.transports.ndb.ThreadedNdbFutures` for NDB futures from ``*_async``).
 
-Every transport treats ``Request.timeout`` as a deadline for the whole request and bounds
-the answers it reads; the default one's connection policy is in :mod:`.connections`.
+Every transport treats ``Request.timeout`` as a deadline for the exchange, bounds a wait for
+its turn separately (failing unsent after it), and bounds the answers it reads; the
+connection policy is in :mod:`.connections`.
 """
 
 from .asyncio import AsyncioTransport

@@ -5,8 +5,9 @@ are written by :func:`~.http11.encode_request` and answers read into
 :class:`~.http11.ResponseParser` as their bytes arrive. Connections follow the policy of
 :mod:`.connections`: idle keep-alive ones are reused, newest first, for ``keep_alive``
 seconds; a request is sent again at most once, on a fresh connection, and only when a
-reused one failed before answering. The request's ``timeout`` is a deadline for all of it:
-name lookup, connect, TLS, waiting for a free connection, and every byte of the answer.
+reused one failed before answering. A request waits for a free connection at most the pool
+timeout (then fails unsent: :class:`~pusherlib.errors.PusherNotSent`); once it has one, its
+``timeout`` is a deadline for the exchange: name lookup, connect, TLS, every byte of the answer.
 A cancelled ``await`` closes the connection it used. There is no proxy support: behind an
 HTTP proxy, use :class:`~.http.HTTPTransport`. One transport serves one event loop; close
 it with ``await transport.aclose()`` before the loop ends.
@@ -25,17 +26,20 @@ from typing import Any, TypeVar
 
 import certifi
 
-from ..errors import PusherConnectionError, PusherTimeout, PusherTypeError, PusherValueError
+from ..errors import PusherConnectionError, PusherTypeError, PusherValueError
 from .base import Request, Response, Transport
 from .connections import (
     DEFAULT_KEEP_ALIVE_SECONDS,
     DEFAULT_MAX_IDLE_PER_HOST,
     HostKey,
     NoAnswer,
+    check_pool_timeout,
     connect_error,
     exchange_error,
     may_resend,
+    not_sent_error,
     remaining,
+    turn_deadline,
     where,
 )
 from .http11 import MAX_BODY_BYTES, ParsedResponse, ProtocolError, ResponseParser, encode_request
@@ -126,8 +130,9 @@ class _Host:
 class AsyncioTransport(Transport):
     """Pooled keep-alive HTTP(S) on the running asyncio loop; serves the ``*_async`` methods.
 
-    At most ``max_connections`` requests per host are in flight (the others wait, their
-    deadline running); ``max_idle_per_host`` idle connections are kept per host, each for
+    At most ``max_connections`` requests per host are in flight; the others wait their turn
+    at most ``pool_timeout`` seconds (the request's timeout by default: see
+    :mod:`.connections`); ``max_idle_per_host`` idle connections are kept per host, each for
     at most ``keep_alive`` seconds; ``ssl_context`` replaces the default one (certifi's CA
     bundle, hostnames checked); answers are read up to ``max_response_bytes``.
     """
@@ -140,6 +145,7 @@ class AsyncioTransport(Transport):
         max_idle_per_host: int = DEFAULT_MAX_IDLE_PER_HOST,
         keep_alive: float = DEFAULT_KEEP_ALIVE_SECONDS,
         max_response_bytes: int = MAX_BODY_BYTES,
+        pool_timeout: float | None = None,
     ):
         if not 0 <= keep_alive < math.inf:
             raise PusherValueError(f"keep_alive must be a finite number of seconds, got {keep_alive!r}")
@@ -154,6 +160,7 @@ class AsyncioTransport(Transport):
         self.max_idle_per_host = max_idle_per_host
         self.keep_alive = keep_alive
         self.max_response_bytes = max_response_bytes
+        self.pool_timeout = check_pool_timeout(pool_timeout)
         self._ssl_context = ssl_context
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hosts: dict[HostKey, _Host] = {}
@@ -171,7 +178,7 @@ class AsyncioTransport(Transport):
 
     async def request_async(self, request: Request, read: Callable[[Response], T]) -> T:
         """Send ``request`` on the running loop; return ``read(response)``."""
-        deadline = time.monotonic() + request.timeout
+        start = time.monotonic()
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._bind(loop)
@@ -185,8 +192,10 @@ class AsyncioTransport(Transport):
             raise PusherConnectionError(f"request to {where(request)} cannot be written: {exc}") from exc
         if host.in_flight < self.max_connections:
             host.in_flight += 1
+            deadline = start + request.timeout
         else:
-            await self._wait_turn(loop, host, request, deadline)
+            await self._wait_turn(loop, host, request, turn_deadline(request, self.pool_timeout, start))
+            deadline = time.monotonic() + request.timeout  # the exchange has its whole timeout
         try:
             parsed = await self._exchange(loop, host, request, data, deadline)
         finally:
@@ -269,14 +278,15 @@ class AsyncioTransport(Transport):
     async def _wait_turn(
         self, loop: asyncio.AbstractEventLoop, host: _Host, request: Request, deadline: float
     ) -> None:
-        """Wait until a request in flight to this host hands its turn over."""
+        """Wait until a request in flight to this host hands its turn over, at the latest
+        by ``deadline`` (else :class:`~pusherlib.errors.PusherNotSent`)."""
         turn: asyncio.Future[None] = loop.create_future()
         host.waiting.append(turn)
         timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, turn)
         try:
             await turn
         except TimeoutError as exc:
-            raise PusherTimeout(f"no connection to {where(request)} free within {request.timeout} s") from exc
+            raise not_sent_error(request, self.pool_timeout) from exc
         except BaseException:  # cancelled, maybe once its turn had come
             if turn.done() and not turn.cancelled():
                 self._release(host)

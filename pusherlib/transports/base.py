@@ -78,8 +78,9 @@ class Transport:
     """Base class of transports: override ``send``, and ``request_async`` for the
     ``*_async`` methods (or mix in :class:`~pusherlib.transports.ndb.ThreadedNdbFutures`).
 
-    ``request.timeout`` is a deadline for the whole request: name lookup, connecting,
-    TLS, waiting for a turn, and every byte of the answer.
+    ``request.timeout`` is a deadline for the exchange: name lookup, connecting, TLS, and
+    every byte of the answer. A transport that makes requests wait for a turn bounds that
+    wait separately and fails unsent after it (see :mod:`.connections`).
     """
 
     def send(self, request: Request) -> Response:

@@ -7,6 +7,12 @@
   before any byte of an answer came back, and then once, on a *fresh* connection (a
   fresh connection is never reused for that, and its failure is final). A server that
   reads a POST and drops the connection sees it at most twice.
+* Deadlines: a request that must wait for a connection (a transport's in-flight bound per
+  host, or a thread) waits at most the *pool timeout* (:func:`turn_deadline`: the request's
+  own timeout unless the transport sets ``pool_timeout``), then fails unsent with
+  :func:`not_sent_error`. Once it has its turn, the exchange (connect, TLS, writing, every
+  byte of the answer) has the request's whole ``timeout``: no exchange starts with too
+  little time left to finish, which would time out after Pusher acted and be sent again.
 * :func:`resolve`: a host's addresses within the request's deadline (name lookups run on a
   small thread pool, IP literals do not).
 * :func:`exchange_error` and :func:`connect_error`: what a failed exchange or connect
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import select
 import socket
 import threading
@@ -26,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from ..errors import PusherConnectionError, PusherTimeout
+from ..errors import PusherConnectionError, PusherNotSent, PusherTimeout, PusherValueError
 from .base import Request
 
 DEFAULT_MAX_IDLE_PER_HOST = 16
@@ -58,6 +65,24 @@ def exchange_error(request: Request, error: BaseException) -> PusherConnectionEr
     if isinstance(error, TimeoutError):
         return PusherTimeout(f"no answer from {where(request)} within {request.timeout} s")
     return PusherConnectionError(f"request to {where(request)} failed: {error}")
+
+
+def check_pool_timeout(pool_timeout: float | None) -> float | None:
+    """``pool_timeout`` if valid: None (the request's timeout) or finite seconds, at least 0."""
+    if pool_timeout is not None and not 0 <= pool_timeout < math.inf:
+        raise PusherValueError(f"pool_timeout must be a finite number of seconds, got {pool_timeout!r}")
+    return pool_timeout
+
+
+def turn_deadline(request: Request, pool_timeout: float | None, start: float) -> float:
+    """When a request that started waiting for its turn at ``start`` gives up, unsent."""
+    return start + (request.timeout if pool_timeout is None else pool_timeout)
+
+
+def not_sent_error(request: Request, pool_timeout: float | None) -> PusherNotSent:
+    """What a request raises when its turn did not come within the pool timeout."""
+    waited = request.timeout if pool_timeout is None else pool_timeout
+    return PusherNotSent(f"not sent: no connection to {where(request)} free within {waited} s")
 
 
 def connect_error(
@@ -134,12 +159,14 @@ class ConnectionPool:
 
 
 def _dropped(sock: socket.socket) -> bool:
-    """True when the peer closed (or wrote unasked): the connection is not reusable."""
+    """True when the peer closed (or wrote unasked): the connection is not reusable. ``poll``,
+    not ``select``: a descriptor past 1,023 is out of ``select``'s range."""
+    poller = select.poll()
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller.register(sock, select.POLLIN)  # POLLHUP and POLLERR are reported too
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 # -- name resolution within a deadline -------------------------------------------------------

@@ -32,6 +32,7 @@ from .connections import (
     DEFAULT_MAX_IDLE_PER_HOST,
     ConnectionPool,
     NoAnswer,
+    check_pool_timeout,
     close_quietly,
     connect_error,
     exchange_error,
@@ -61,7 +62,9 @@ class HTTPTransport(Transport):
     default one (certifi's CA bundle, hostnames checked). ``max_idle_per_host`` connections
     are kept per host (also the most requests the NDB bridge has in flight to one host),
     each for at most ``keep_alive`` seconds; answers are read up to ``max_response_bytes``.
-    Safe to share between threads.
+    Through the NDB bridge, a request waits for a free connection at most ``pool_timeout``
+    seconds (the request's timeout by default: see :mod:`.connections`). Safe to share
+    between threads.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class HTTPTransport(Transport):
         max_idle_per_host: int = DEFAULT_MAX_IDLE_PER_HOST,
         keep_alive: float = DEFAULT_KEEP_ALIVE_SECONDS,
         max_response_bytes: int = MAX_BODY_BYTES,
+        pool_timeout: float | None = None,
     ):
         if not 0 <= keep_alive < math.inf:
             raise PusherValueError(f"keep_alive must be a finite number of seconds, got {keep_alive!r}")
@@ -80,6 +84,7 @@ class HTTPTransport(Transport):
         self.proxy = Proxy.from_url(proxy) if proxy else None
         self.pool = ConnectionPool(max_idle_per_host, keep_alive)
         self.max_response_bytes = max_response_bytes
+        self.pool_timeout = check_pool_timeout(pool_timeout)
         self._ssl_context = ssl_context
         self._ndb_bridge: Any = None
 
@@ -149,7 +154,9 @@ class HTTPTransport(Transport):
             from .ndb import NdbBridge, ThreadedNdbBridge
 
             in_loop = self.proxy is None and type(self).send is HTTPTransport.send
-            self._ndb_bridge = NdbBridge(self) if in_loop else ThreadedNdbBridge(self.send)
+            self._ndb_bridge = (
+                NdbBridge(self) if in_loop else ThreadedNdbBridge(self.send, pool_timeout=self.pool_timeout)
+            )
         return self._ndb_bridge.submit(request, read)
 
     # -- connecting ------------------------------------------------------------------

@@ -24,14 +24,17 @@ its blocking ``send`` runs on a thread pool, and the result reaches the event lo
 ``queue_rpc``. Transports with only ``send`` get it by subclassing
 :class:`ThreadedNdbFutures`.
 
-Both follow :mod:`.connections` and treat the request's ``timeout`` as a deadline that
-starts when the future is made: waiting for a free connection counts.
+Both follow :mod:`.connections`: a request waits for a free connection (or thread) at most
+the pool timeout, then fails unsent; once it has one, its ``timeout`` is a deadline for the
+exchange.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
+import itertools
 import os
 import select
 import selectors
@@ -44,7 +47,6 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future as ThreadFuture
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from google.cloud.ndb import _eventloop, tasklets  # type: ignore[import-untyped]
@@ -54,11 +56,14 @@ from .base import Request, Response, Transport
 from .connections import (
     Address,
     HostKey,
+    check_pool_timeout,
     close_quietly,
     may_resend,
+    not_sent_error,
     numeric_addresses,
     remaining,
     resolve_async,
+    turn_deadline,
 )
 from .http11 import ProtocolError, ResponseParser
 
@@ -96,12 +101,13 @@ class NdbBridge:
 
     At most ``max_connections`` requests per host are in flight from one event loop (by
     default the transport's ``max_idle_per_host``, at least one); the others wait for a
-    connection, their deadline running.
+    connection at most the transport's ``pool_timeout``.
     """
 
     def __init__(self, transport: Any, max_connections: int | None = None):
         self._transport = transport
         self.pool = transport.pool
+        self.pool_timeout: float | None = transport.pool_timeout
         self.max_connections = max_connections or max(1, transport.max_idle_per_host)
         self.last_key: HostKey | None = None
 
@@ -318,7 +324,9 @@ class _LoopDriver:
         if self._in_flight.get(bridge, 0) < bridge.max_connections:
             self._in_flight[bridge] = self._in_flight.get(bridge, 0) + 1
             self._start(exchange)
-        else:
+        else:  # until its turn comes, its deadline is the pool timeout's
+            start = exchange.deadline - exchange.request.timeout
+            exchange.deadline = turn_deadline(exchange.request, bridge.pool_timeout, start)
             self._waiting.setdefault(bridge, deque()).append(exchange)
         if not self._waker_armed:
             self._arm()
@@ -616,10 +624,22 @@ class _LoopDriver:
             for waiting in self._waiting.values():
                 for exchange in [exchange for exchange in waiting if exchange.deadline <= now]:
                     waiting.remove(exchange)
-                    timeout = exchange.request.timeout
-                    exchange.future.set_exception(
-                        PusherTimeout(f"no free connection to {exchange.where()} within {timeout} s")
-                    )
+                    self._not_sent(exchange)
+
+    @staticmethod
+    def _not_sent(exchange: _Exchange) -> None:
+        exchange.future.set_exception(not_sent_error(exchange.request, exchange.bridge.pool_timeout))
+
+    @staticmethod
+    def _take_turn(exchange: _Exchange) -> bool:
+        """A waiting exchange's turn came: False if its pool timeout passed (it failed unsent),
+        else True, its deadline now the whole timeout of its exchange."""
+        now = time.monotonic()
+        if exchange.deadline <= now:
+            _LoopDriver._not_sent(exchange)
+            return False
+        exchange.deadline = now + exchange.request.timeout
+        return True
 
     def _drop_socket(self, exchange: _Exchange) -> None:
         sock, exchange.sock = exchange.sock, None
@@ -644,8 +664,10 @@ class _LoopDriver:
             if sock is None:
                 return
             waiting = self._waiting.get(bridge)
-            if keep_alive and waiting and waiting[0].key == exchange.key:
+            while keep_alive and waiting and waiting[0].key == exchange.key:
                 following = waiting.popleft()
+                if not self._take_turn(following):
+                    continue
                 self._started.add(following)
                 handed_over = True  # the slot goes with the connection
                 self._send_on(following, sock, reused=True)  # re-registered for ``following``
@@ -671,47 +693,91 @@ class _LoopDriver:
         self._starting_waiting = True
         try:
             while waiting and self._in_flight[bridge] < bridge.max_connections:
-                self._in_flight[bridge] += 1
-                self._start(waiting.popleft())
+                following = waiting.popleft()
+                if self._take_turn(following):
+                    self._in_flight[bridge] += 1
+                    self._start(following)
         finally:
             self._starting_waiting = False
 
 
 class ThreadedNdbBridge:
     """Run a blocking ``send`` on threads, resolving ``google.cloud.ndb`` futures through
-    ``queue_rpc``; ``send`` gets the time left of the request's deadline as its timeout."""
+    ``queue_rpc``. A request waits for a thread at most ``pool_timeout`` seconds (the
+    request's timeout by default), then fails unsent; ``send`` gets its whole timeout."""
 
-    def __init__(self, send: Callable[[Request], Response], max_workers: int = DEFAULT_MAX_WORKERS):
+    def __init__(
+        self,
+        send: Callable[[Request], Response],
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        pool_timeout: float | None = None,
+    ):
         self._send = send
+        self.pool_timeout = check_pool_timeout(pool_timeout)
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pusherlib")
+        self._unstarted = _Canceller()
 
     def submit(self, request: Request, read: Callable[[Response], T]) -> tasklets.Future:
         """Start ``request``; return an NDB future of ``read(response)``."""
         future = tasklets.Future(info=f"pusherlib {request.method} {request.target.split('?')[0]}")
-        deadline = time.monotonic() + request.timeout
         where = f"{request.host}:{request.port}"
 
-        def send() -> Response:
-            try:
-                left = remaining(deadline)
-            except TimeoutError as exc:
-                raise PusherTimeout(f"no free thread to send to {where} within {request.timeout} s") from exc
-            return self._send(replace(request, timeout=left))
-
         def resolve(done: ThreadFuture[Response]) -> None:
+            if done.cancelled():  # no thread took it in time (or the bridge closed): not sent
+                future.set_exception(not_sent_error(request, self.pool_timeout))
+                return
             try:
                 future.set_result(read(done.result()))
             except Exception as exc:
                 future.set_exception(as_pusher_error(exc, where))
 
         try:
-            _eventloop.queue_rpc(self._executor.submit(send), resolve)
+            work = self._executor.submit(self._send, request)
+            self._unstarted.add(turn_deadline(request, self.pool_timeout, time.monotonic()), work)
+            _eventloop.queue_rpc(work, resolve)
         except Exception as exc:  # e.g. closed: through the future too
             future.set_exception(as_pusher_error(exc, where))
         return future
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._unstarted.close()
+
+
+class _Canceller:
+    """Cancels thread-pool work that no thread has started by its deadline: one thread,
+    started when first needed, waiting for the earliest deadline."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, ThreadFuture[Any]]] = []
+        self._numbers = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, deadline: float, work: ThreadFuture[Any]) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (deadline, next(self._numbers), work))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pusherlib-canceller", daemon=True)
+                self._thread.start()
+            elif self._due[0][2] is work:  # the earliest now: wake the thread for it
+                self._changed.notify()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._due.clear()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        due = self._due
+        with self._changed:
+            while not self._closed:
+                now = time.monotonic()
+                while due and (due[0][0] <= now or due[0][2].done()):
+                    heapq.heappop(due)[2].cancel()  # nothing if it started or ended
+                self._changed.wait(due[0][0] - now if due else None)
 
 
 class ThreadedNdbFutures(Transport):

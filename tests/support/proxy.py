@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import http.client
-import select
+import selectors
 import socket
 import threading
 from urllib.parse import urlsplit
@@ -64,10 +64,12 @@ class ForwardProxy:
             )
 
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
-        while not self._stopping.is_set():
-            readable, _, _ = select.select([a, b], [], [], 0.2)
-            for sock in readable:
-                data = sock.recv(65536)
-                if not data:
-                    return
-                (b if sock is a else a).sendall(data)
+        with selectors.DefaultSelector() as selector:
+            selector.register(a, selectors.EVENT_READ)
+            selector.register(b, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in selector.select(0.2):
+                    data = key.fileobj.recv(65536)
+                    if not data:
+                        return
+                    (b if key.fileobj is a else a).sendall(data)
