@@ -161,7 +161,8 @@ def loop_pusher_for(settings: Settings) -> Pusher | None:
         return None
     from pusherlib.transports.asyncio import AsyncioTransport
 
-    return settings.pusher_client(transport=AsyncioTransport())
+    # As many connections as the server admits tasks: an admitted task never waits for one.
+    return settings.pusher_client(transport=AsyncioTransport(max_connections=settings.proven_requests))
 
 
 def configure_from_env() -> EventQueue:

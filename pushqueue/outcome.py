@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pusherlib import PusherError
+from pusherlib import PusherError, PusherNotSent
 from pusherlib.errors import is_permanent as pusher_refuses_for_good
 
 SLOW_DOWN_STATUS = 429
@@ -66,6 +66,9 @@ def classify(error: BaseException | None, attempt: int, max_attempts: int) -> Ou
 
 def retry_status(error: BaseException | None) -> int:
     """The HTTP status that asks the queue to retry: 503 (slow the queue down) when Pusher
-    asked us to slow down (429 or 5xx), 500 for anything else."""
+    asked us to slow down (429 or 5xx) or no connection to it was free (this instance is
+    saturated), 500 for anything else."""
+    if isinstance(error, PusherNotSent):
+        return 503
     status = error.status if isinstance(error, PusherError) else None
     return 503 if status is not None and (status == SLOW_DOWN_STATUS or status >= 500) else 500

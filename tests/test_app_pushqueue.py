@@ -16,6 +16,7 @@ from pusherlib import (
     PusherBadRequest,
     PusherConnectionError,
     PusherForbidden,
+    PusherNotSent,
     PusherPayloadTooLarge,
     PusherRateLimited,
     PusherServerError,
@@ -73,6 +74,7 @@ def test_only_pusher_asking_to_slow_down_makes_the_queue_slow_down():
     """503 slows the whole queue on App Engine: only for Pusher's 429 and 5xx."""
     assert retry_status(PusherRateLimited("x", status=429)) == 503
     assert retry_status(PusherServerError("x", status=502)) == 503
+    assert retry_status(PusherNotSent("not sent: no connection free")) == 503  # this instance is saturated
     assert retry_status(PusherServerError("x", status=500)) == 503
     assert retry_status(PusherBadAuth("x", status=401)) == 500
     assert retry_status(PusherForbidden("x", status=403)) == 500
