@@ -67,7 +67,7 @@ def test_queue_yaml_push_queue_can_never_drop_a_task(queues):
 
 def test_queue_yaml_has_no_parking_queue(queues):
     # Parked events are Datastore entities (pushqueue.parking): no queue expires or resumes them.
-    assert sorted(queues) == ["pusher"]
+    assert sorted(queues) == ["pusher", "pusher-0", "pusher-1", "pusher-2", "pusher-3"]  # and its shards
 
 
 def test_missing_configuration_names_the_variable():
@@ -85,3 +85,24 @@ def test_the_app_does_not_start_without_pusher_credentials():
     with open(server.log_path, "rb") as log:
         log.seek(logged_before)
         assert b"PUSHER_URL" in log.read()
+
+
+def test_the_shards_the_settings_send_to_are_declared_like_the_queue_itself(app_yaml, queues):
+    settings = Settings.from_env(
+        {**app_yaml.env_variables, "PUSHER_URL": "https://k:s@h/apps/1", "GOOGLE_CLOUD_PROJECT": "p"}
+    )
+    shards = sorted(name for name in queues if name.startswith(f"{settings.queue_name}-"))
+    assert len(shards) >= settings.queue_shards  # app.yaml's TASKS_QUEUE_SHARDS fits queue.yaml
+    assert shards == [f"{settings.queue_name}-{n}" for n in range(len(shards))]
+    base = queues[settings.queue_name]
+    for name in shards:
+        shard = queues[name]
+        assert (shard.rate, shard.bucket_size, shard.max_concurrent_requests) == (
+            base.rate,
+            base.bucket_size,
+            base.max_concurrent_requests,
+        )
+        assert shard.retry_parameters.__dict__ == base.retry_parameters.__dict__
+        assert (
+            shard.retry_parameters.task_retry_limit is None and shard.retry_parameters.task_age_limit is None
+        )

@@ -453,6 +453,14 @@ def test_a_batch_failing_midway_queues_the_rest_and_acknowledges(make_app, queue
         assert sent_numbers(delivered) == list(range(10, 25))
 
 
+def test_a_shards_batch_failing_midway_queues_the_rest_on_that_shard(make_app, queue_stub):
+    with FaultServer([Reply(200), Reply.json(503, {"error": "busy"})]) as pusher:
+        app = make_app(fault_url(pusher.port))
+        post_task(app, "/worker/batch", batch_body(25), queue="pusher-2", status=200)
+        [rest] = queued(queue_stub, "pusher-2")
+        assert sent_numbers(json.loads(rest.payload)) == list(range(10, 25)) and queued(queue_stub) == []
+
+
 def test_a_batch_failing_at_once_is_retried_whole(make_app, queue_stub):
     with FaultServer([Reply.json(503, {"error": "busy"})]) as pusher:
         app = make_app(fault_url(pusher.port))
