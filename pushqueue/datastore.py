@@ -8,8 +8,14 @@ and the settings' project.
 Every request of the app runs in an NDB context (:class:`NdbContextMiddleware`), so
 handlers may use NDB models and ``@ndb.transactional()``; :func:`ndb_context` opens one
 for code running elsewhere (a thread, a script) and reuses the current one otherwise.
-Datastore's errors are raised as :class:`~pushqueue.tasks.QueueUnavailable` by
-:func:`translated_errors`: the worker then asks the queue to retry, admin pages answer 503.
+Datastore's errors are raised by :func:`translated_errors` as
+:class:`~pushqueue.tasks.QueueUnavailable` when trying again later may help (unreachable, a
+deadline, credentials: the worker asks the queue to retry, admin pages answer 503) and as
+:class:`~pushqueue.tasks.QueueRefused` when it cannot (a request Datastore calls invalid,
+such as an entity over its 1 MiB limit). Every call the app makes passes :data:`CALL_OPTIONS`:
+a deadline of :data:`DEADLINE` seconds and no retry inside google-cloud-ndb (whose default is
+3 retries of an unbounded call, with up to 1 + 2 + 4 s of sleep between them): the caller's
+own retry (the queue, cron, the operator) is the one that waits.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from .lazy import OnFirstUse
-from .tasks import QueueUnavailable
+from .tasks import QueueRefused, QueueUnavailable
 
 DEFAULT_PROJECT = "local-dev"
+DEADLINE = 5.0  # seconds for one Datastore call
+CALL_OPTIONS: dict[str, Any] = {"timeout": DEADLINE, "retries": 0}
 
 
 class NdbClients:
@@ -97,11 +105,27 @@ class NdbContextMiddleware:
 
 @contextmanager
 def translated_errors() -> Iterator[None]:
-    """Raise Datastore's and authentication's errors as :class:`QueueUnavailable`."""
+    """Raise Datastore's and authentication's errors as :class:`QueueRefused` (a request
+    Datastore or google-cloud-ndb calls invalid: retrying it cannot help) or
+    :class:`QueueUnavailable` (anything else: unreachable, a deadline, credentials)."""
     from google.api_core import exceptions as api_exceptions
     from google.auth import exceptions as auth_exceptions
+    from google.cloud.ndb import exceptions as ndb_exceptions
 
     try:
         yield
+    except api_exceptions.FailedPrecondition as exc:  # a BadRequest, but an index still building
+        raise QueueUnavailable(_message(exc)) from exc
+    except (
+        api_exceptions.BadRequest,
+        ndb_exceptions.BadValueError,
+        ndb_exceptions.BadArgumentError,
+        ndb_exceptions.BadRequestError,
+    ) as exc:
+        raise QueueRefused(_message(exc)) from exc
     except (api_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
-        raise QueueUnavailable(f"datastore: {type(exc).__name__} {exc}".rstrip()) from exc
+        raise QueueUnavailable(_message(exc)) from exc
+
+
+def _message(exc: Exception) -> str:
+    return f"datastore: {type(exc).__name__} {exc}".rstrip()
