@@ -64,8 +64,8 @@ MAX_PAGE = 1000
 MAX_URL_AND_HEADERS_BYTES = 512 * 1024
 INLINE_BODY_BYTES = 128 * 1024  # a larger body is kept compressed in parts
 PART_BYTES = 900_000
-MAX_PARKS_AT_ONCE = 4  # parks waiting on Datastore at once (the app runs 8 threads)
-PARK_SLOT_WAIT = 1.0  # seconds a park waits for one, then the queue retries it
+MAX_PARKS_AT_ONCE = 2  # parks waiting on Datastore at once (the app runs 8 threads)
+PARK_SLOT_WAIT = 0.5  # seconds a park waits for one, then the queue retries it
 
 AddTask = Callable[[TaskRequest], str]
 
