@@ -30,7 +30,7 @@ from .lazy import OnFirstUse
 from .tasks import QueueRefused, QueueUnavailable
 
 DEFAULT_PROJECT = "local-dev"
-DEADLINE = 5.0  # seconds for one Datastore call
+DEADLINE = 10.0  # seconds for one Datastore call (a 1 MB put on a loaded 2-core emulator is slow)
 CALL_OPTIONS: dict[str, Any] = {"timeout": DEADLINE, "retries": 0}
 
 

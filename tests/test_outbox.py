@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 
 import pytest
 import webtest
@@ -28,6 +29,7 @@ from pushqueue.tasks import QueueRefused, TaskRequest
 from settings import Settings
 from tests.support.app_under_attack import route_groups
 from tests.support.appserver import ADMIN_HEADERS, running_stack
+from tests.support.figures import write_figures
 from tests.support.processes import ROOT, free_port
 from tests.support.soketi import unique
 
@@ -249,14 +251,19 @@ def test_an_entry_for_a_queue_that_is_gone_is_parked_and_the_ten_behind_it_are_d
         entry.written_at = time.time() - 300 + age
     ndb.put_multi(entries)
     # During the outage: every entry is left for the next sweep, one attempt per queue.
-    assert queue.outbox.sweep() == Swept(left=11)
+    during = queue.outbox.sweep()
     queue.outbox = working
     # The queue is back; the refused entry's queue is still gone.
-    assert app.client.get(SWEEP_PATH).json() == {"queued": 10, "parked": 1, "left": 0}
-    for index in range(10):
-        subscriber.event(f"ev-{index}", channel, timeout=30)
-    assert outbox_entries(channel) == []
+    after = app.client.get(SWEEP_PATH).json()
+    delivered = [subscriber.event(f"ev-{index}", channel, timeout=30) for index in range(10)]
     [parked] = app.client.get(f"/admin/parked?channel={channel}", headers=ADMIN_HEADERS).json()["parked"]
+    write_figures(
+        "outbox_refused_entry",
+        {"entries": 11, "during_outage": asdict(during), "after": after, "delivered": len(delivered)},
+    )
+    assert during == Swept(left=11)
+    assert after == {"queued": 10, "parked": 1, "left": 0}
+    assert outbox_entries(channel) == []
     assert parked["name"] == bad and parked["url"] == f"/worker/push/{channel}/lost"
     assert "no-such-queue" in parked["reason"] and "does not exist" in parked["reason"]
 

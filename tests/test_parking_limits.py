@@ -17,6 +17,7 @@ from pushqueue.datastore import translated_errors
 from pushqueue.parking import DatastoreParking, ParkedFilter, _models
 from pushqueue.tasks import PARKED_REASON, QueueRefused, TaskRequest, parked_request
 from pushqueue.wire import JSON_HEADERS, WORKER_BATCH_PATH
+from tests.support.figures import write_figures
 from tests.support.soketi import unique
 
 LONG_REASON = "Pusher 413: " + "\U0001f600" * 6000  # 4 bytes each: 500 characters are 2,000 bytes
@@ -58,8 +59,11 @@ def test_a_largest_incompressible_body_with_a_long_reason_is_parked_and_replayed
     store.park(task, name)
     store.park(task, name)  # again (an acknowledgement lost): one copy
     [listed] = store.page(ParkedFilter(channel=channel), 10).tasks
+    parts = part_count(datastore, name)
+    figures = {"body_bytes": len(body), "reason_chars": len(LONG_REASON), "parts": parts}
+    write_figures("parking_largest_task", figures)
     assert listed.body == body and listed.reason == LONG_REASON and listed.retry_count == 2
-    assert part_count(datastore, name) == 2
+    assert parts == 2
     request = replayed(store, name)
     assert (request.url, request.body, request.name) == (original.url, body, f"{name}-replay")
     assert request.header("X-Pusher-Socket-Id") == "1.2" and request.header(PARKED_REASON) is None
