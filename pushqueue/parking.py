@@ -59,6 +59,7 @@ MAX_INDEXED_CHARS = 500  # a reason, channel or event name is indexed up to this
 MAX_INDEXED_BYTES = 1500  # Datastore's limit for an indexed string
 MAX_MEMORY_PARKED = 10_000
 MAX_PAGE = 1000
+MAX_PAGE_BYTES = 16 * 1024 * 1024  # bodies one listed page holds (1000 bodies of 1 MiB would not fit an F1)
 # A ParkedEvent stays under Datastore's 1 MiB: URL and headers (the server reads at most
 # ~408 KB of them) + a body of up to 128 KiB + 2 x 100 indexed names of 1500 bytes + a reason.
 MAX_URL_AND_HEADERS_BYTES = 512 * 1024
@@ -215,10 +216,13 @@ class DatastoreParking:
     the event that names them, deleted after it. At most ``max_parks`` parks wait on Datastore
     at once; another waits :data:`PARK_SLOT_WAIT` s for a slot, then raises
     :class:`QueueUnavailable` (the queue retries the task) rather than hold one more of the
-    app's threads while Datastore is slow."""
+    app's threads while Datastore is slow. A listed page ends early once its bodies reach
+    ``max_page_bytes`` (the next page goes on from there)."""
 
-    def __init__(self, clients: NdbClients, max_parks: int = MAX_PARKS_AT_ONCE):
-        self.clients = clients
+    def __init__(
+        self, clients: NdbClients, max_parks: int = MAX_PARKS_AT_ONCE, max_page_bytes: int = MAX_PAGE_BYTES
+    ):
+        self.clients, self.max_page_bytes = clients, max_page_bytes
         self._slots = threading.BoundedSemaphore(max_parks)
 
     def park(self, request: TaskRequest, name: str) -> None:
@@ -285,7 +289,17 @@ class DatastoreParking:
                 if start is None:
                     raise
                 raise BadCursor("cursor is not one this list gave") from exc
-            tasks = [self._parked(entity) for entity in entities]
+            tasks: list[ParkedTask] = []
+            held = 0
+            for entity in entities:
+                if held >= self.max_page_bytes:
+                    # The page ends early: the cursor after what it holds (keys only: cheap).
+                    _, next_cursor, more = query.fetch_page(
+                        len(tasks), start_cursor=start, keys_only=True, **CALL_OPTIONS
+                    )
+                    break
+                tasks.append(self._parked(entity))
+                held += len(tasks[-1].body)
         token = next_cursor.urlsafe().decode("ascii") if more and next_cursor else None
         return ParkedPage(tasks, token)
 

@@ -20,6 +20,7 @@ from pushqueue.wire import JSON_HEADERS, WORKER_BATCH_PATH
 from tests.support.figures import write_figures
 from tests.support.soketi import unique
 
+MIB = 1024 * 1024
 LONG_REASON = "Pusher 413: " + "\U0001f600" * 6000  # 4 bytes each: 500 characters are 2,000 bytes
 
 
@@ -93,3 +94,16 @@ def test_an_entity_datastore_refuses_is_refused_for_good(ndb_context):
 
     with pytest.raises(QueueRefused, match="InvalidArgument"), translated_errors():
         TooLarge(data=os.urandom(1_100_000)).put()
+
+
+def test_a_page_of_large_bodies_ends_early_and_the_next_goes_on(datastore):
+    store = DatastoreParking(datastore.clients(), max_page_bytes=3 * MIB // 2)
+    channel = unique("ch-")
+    bodies = {unique(f"large{index}"): os.urandom(MIB) for index in range(3)}
+    for name, body in bodies.items():
+        store.park(TaskRequest(f"/worker/push/{channel}/ev", body), name)
+    first = store.page(ParkedFilter(channel=channel), 10)
+    second = store.page(ParkedFilter(channel=channel), 10, first.cursor)
+    rest = store.page(ParkedFilter(channel=channel), 10, second.cursor).tasks if second.cursor else []
+    assert (len(first.tasks), len(second.tasks), rest) == (2, 1, [])
+    assert {task.name: task.body for task in first.tasks + second.tasks} == bodies
