@@ -251,6 +251,9 @@ def test_an_entry_for_a_queue_that_is_gone_is_parked_and_the_ten_behind_it_are_d
         entry.written_at = time.time() - 300 + age
     ndb.put_multi(entries)
     # During the outage: every entry is left for the next sweep, one attempt per queue.
+    attempts: list[str | None] = []
+    add = queue.outbox.add
+    queue.outbox.add = lambda request: attempts.append(request.queue_name) or add(request)
     during = queue.outbox.sweep()
     queue.outbox = working
     # The queue is back; the refused entry's queue is still gone.
@@ -259,9 +262,15 @@ def test_an_entry_for_a_queue_that_is_gone_is_parked_and_the_ten_behind_it_are_d
     [parked] = app.client.get(f"/admin/parked?channel={channel}", headers=ADMIN_HEADERS).json()["parked"]
     write_figures(
         "outbox_refused_entry",
-        {"entries": 11, "during_outage": asdict(during), "after": after, "delivered": len(delivered)},
+        {
+            "entries": 11,
+            "during_outage": asdict(during),
+            "attempts_during_outage": len(attempts),
+            "after": after,
+            "delivered": len(delivered),
+        },
     )
-    assert during == Swept(left=11)
+    assert during == Swept(left=11) and attempts == ["no-such-queue", "pusher"]
     assert after == {"queued": 10, "parked": 1, "left": 0}
     assert outbox_entries(channel) == []
     assert parked["name"] == bad and parked["url"] == f"/worker/push/{channel}/lost"
