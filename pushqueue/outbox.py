@@ -133,9 +133,9 @@ class Outbox:
         return [r.name or "" for r in named]
 
     def _after_commit(self, tx_context: Any, key: Any, requests: list[TaskRequest]) -> None:
-        """Queue the committed entry's tasks and delete it; when the queue cannot be reached,
-        leave it to the sweeper (raising here would tell the caller its committed transaction
-        failed)."""
+        """Queue the committed entry's tasks and delete it; when the queue or Datastore cannot
+        be reached, leave it to the sweeper (raising here would tell the caller its committed
+        transaction failed)."""
         try:
             # The callback runs in the committed transaction's context: leave the transaction.
             with tx_context.new(transaction=None).use():
@@ -145,21 +145,29 @@ class Outbox:
 
     def _send(self, key: Any, requests: list[TaskRequest], down: set[str | None]) -> str:
         """Queue ``requests``, park those refused for good, delete the entry: ``"queued"`` or
-        ``"parked"``. Raises :class:`QueueError` (the entry stays) when a queue cannot be
-        reached, and adds that queue to ``down``; tries nothing for a queue already there."""
+        ``"parked"``; ``"left"`` (the entry stays) when a queue cannot be reached, which is
+        added to ``down`` (a queue already there is not tried). Raises :class:`QueueError`
+        (the entry stays) when Datastore or the parking store fails."""
         refused: list[tuple[TaskRequest, QueueRefused]] = []
         for request in requests:
             if request.queue_name in down:
-                raise QueueError(f"queue {request.queue_name or 'default'} could not be reached just now")
+                return "left"
             try:
                 self.add(request)
             except TaskAlreadyExistsError:  # added before: by the commit or a sweep
                 pass
             except QueueRefused as exc:
                 refused.append((request, exc))
-            except QueueError:
+            except QueueError as exc:
                 down.add(request.queue_name)
-                raise
+                queue = request.queue_name or "default"
+                logs.log(
+                    logging.WARNING,
+                    "outbox entry left: its queue cannot be reached",
+                    queue=queue,
+                    error=str(exc),
+                )
+                return "left"
         for request, exc in refused:
             queue = request.queue_name or "default"
             name = request.name or ""
@@ -172,7 +180,8 @@ class Outbox:
 
     def sweep(self, older_than: float = SWEEP_AFTER_SECONDS, limit: int = SWEEP_BATCH) -> Swept:
         """Queue the tasks of entries written more than ``older_than`` s ago and left behind
-        (at most ``limit`` entries, oldest first): what became of them."""
+        (at most ``limit`` entries, oldest first): what became of them. A Datastore or parking
+        failure stops the sweep (the entries not tried are left): each would wait for it too."""
         model = entry_model()
         counts = {"queued": 0, "parked": 0, "left": 0}
         down: set[str | None] = set()
@@ -180,13 +189,13 @@ class Outbox:
             with translated_errors():
                 query = model.query(model.written_at < time.time() - older_than)
                 entries = query.fetch(limit, **CALL_OPTIONS)
-            for entry in entries:
+            for index, entry in enumerate(entries):
                 try:
                     counts[self._send(entry.key, [_decode(record) for record in entry.tasks], down)] += 1
                 except QueueError as exc:
-                    counts["left"] += 1
-                    logs.log(logging.WARNING, "outbox entry left", entry=entry.key.id(), error=str(exc))
-        swept = Swept(**counts)
+                    counts["left"] += len(entries) - index
+                    logs.log(logging.WARNING, "outbox sweep stopped: the store failed", error=str(exc))
+                    break
         if entries:
             logs.log(logging.WARNING, "outbox entries left behind were swept", **counts)
-        return swept
+        return Swept(**counts)

@@ -24,7 +24,7 @@ from pushqueue import NotInTransaction, taskqueue
 from pushqueue.bundled import BundledTaskqueueBackend
 from pushqueue.cloudtasks import CloudTasksBackend
 from pushqueue.outbox import Outbox, Swept, entry_model
-from pushqueue.parking import MemoryParking
+from pushqueue.parking import DatastoreParking, MemoryParking
 from pushqueue.tasks import QueueRefused, TaskRequest
 from settings import Settings
 from tests.support.app_under_attack import route_groups
@@ -287,3 +287,35 @@ def test_a_queue_the_bundled_api_does_not_know_is_refused_for_good():
             backend.add(TaskRequest("/worker/push/ch/ev", b"{}", queue_name="no-such-queue"))
     finally:
         bed.deactivate()
+
+
+def test_a_parking_store_that_fails_stops_the_sweep_and_the_next_one_parks(
+    stack, queue, datastore, ndb_context
+):
+    channel = unique("stopped-")
+    stack.app.client.get(SWEEP_PATH).raise_for_status()  # nothing older than this test is left
+    queue.outbox, working = dead_queue_outbox(datastore), queue.outbox
+
+    @ndb.transactional()
+    def add_to_a_queue_later_dropped(index: int) -> None:
+        url = f"/worker/push/{channel}/lost-{index}"
+        taskqueue.add(url=url, params={"n": "x"}, queue_name="no-such-queue", transactional=True)
+
+    for index in range(3):
+        add_to_a_queue_later_dropped(index)
+    entries = outbox_entries(channel)
+    for entry in entries:
+        entry.written_at = time.time() - 300
+    ndb.put_multi(entries)
+    busy = DatastoreParking(working.clients, max_parks=0)  # every parking slot taken
+    parks: list[str] = []
+
+    def park(task: TaskRequest, name: str) -> None:
+        parks.append(name)
+        busy.park(task, name)
+
+    failing = Outbox(working.clients, working.add, park)
+    assert failing.sweep() == Swept(left=3) and len(parks) == 1  # the others would fail the same way
+    assert working.sweep() == Swept(parked=3)
+    listed = stack.app.client.get(f"/admin/parked?channel={channel}", headers=ADMIN_HEADERS).json()["parked"]
+    assert sorted(task["url"] for task in listed) == [f"/worker/push/{channel}/lost-{i}" for i in range(3)]
