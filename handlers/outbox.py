@@ -6,8 +6,9 @@ which proves something only where ``GAE_ENV=standard``; in local development
 (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``) anyone on the machine may call it. Everything else
 gets 403. Answers how many entries it found had all their tasks queued, had some parked
 (refused by the queue for good: listed by ``/admin/parked``) and the rest queued, or were
-left for its next run (a queue that cannot be reached now): ``{"queued": n, "parked": n,
-"left": n}``; 503 when Datastore cannot be reached (cron tries again at its next run).
+left for its next run (a queue that cannot be reached now, or Datastore failing mid-sweep):
+``{"queued": n, "parked": n, "left": n}``; 503 when Datastore cannot be read at all (cron
+tries again at its next run).
 Without Datastore (parked events in memory) there is no outbox: all three are 0.
 """
 

@@ -23,7 +23,8 @@ from ``queue.yaml``, a task too large) is parked under its name, with the reason
 ``/admin/parked`` lists it (a replay sends it to the ``pusher`` queue), once the entry's
 other tasks are queued; then the entry is deleted. A queue that cannot be reached now leaves
 the entry for the next sweep, and the sweep tries no other task for that queue but goes on
-with the other entries: no entry holds back the ones behind it.
+with the other entries: no entry holds back the ones behind it. Datastore or the parking
+store failing stops the sweep: the entries not tried yet wait for the next one.
 
 ``taskqueue.add(..., transactional=True)`` (see :mod:`pushqueue.taskqueue`) goes the same
 way. ``transactional=True`` outside a transaction raises :class:`NotInTransaction`. The
