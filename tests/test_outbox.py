@@ -319,3 +319,17 @@ def test_a_parking_store_that_fails_stops_the_sweep_and_the_next_one_parks(
     assert working.sweep() == Swept(parked=3)
     listed = stack.app.client.get(f"/admin/parked?channel={channel}", headers=ADMIN_HEADERS).json()["parked"]
     assert sorted(task["url"] for task in listed) == [f"/worker/push/{channel}/lost-{i}" for i in range(3)]
+
+
+def test_a_task_the_queue_refuses_at_commit_is_parked_at_once(stack, queue, ndb_context):
+    channel = unique("refused-")
+
+    @ndb.transactional()
+    def add_to_a_queue_that_is_gone() -> str:
+        url = f"/worker/push/{channel}/lost"
+        return taskqueue.add(url=url, params={"n": "x"}, queue_name="no-such-queue", transactional=True).name
+
+    name = add_to_a_queue_that_is_gone()
+    assert outbox_entries(channel) == []
+    listed = stack.app.client.get(f"/admin/parked?channel={channel}", headers=ADMIN_HEADERS).json()["parked"]
+    assert [task["name"] for task in listed] == [name]
