@@ -4,20 +4,25 @@ Called every minute by App Engine's cron (``cron.yaml``). Only cron may call it:
 Engine sets ``X-Appengine-Cron: true`` on cron requests and removes it from outside ones,
 which proves something only where ``GAE_ENV=standard``; in local development
 (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``) anyone on the machine may call it. Everything else
-gets 403. Answers ``{"queued": <entries>}``; 503 when Datastore or the queue cannot be
-reached (cron tries again at its next run). Without Datastore (parked events in memory)
-there is no outbox: ``{"queued": 0}``.
+gets 403. Answers how many entries it found had all their tasks queued, had some parked
+(refused by the queue for good: listed by ``/admin/parked``) and the rest queued, or were
+left for its next run (a queue that cannot be reached now, or Datastore failing mid-sweep):
+``{"queued": n, "parked": n, "left": n}``; 503 when Datastore cannot be read at all (cron
+tries again at its next run).
+Without Datastore (parked events in memory) there is no outbox: all three are 0.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import webapp2
 
 from handlers.base import JsonHandler
 from pushqueue import QueueError, logs
+from pushqueue.outbox import Swept
 
 if TYPE_CHECKING:
     from handlers.application import Services
@@ -45,7 +50,7 @@ class OutboxSweepHandler(JsonHandler):
     def get(self) -> None:
         outbox = self.services.events.outbox
         try:
-            queued = outbox.sweep() if outbox is not None else 0
+            swept = outbox.sweep() if outbox is not None else Swept()
         except QueueError as exc:
             return self.send_error(503, f"the outbox cannot be swept now: {exc}")
-        self.send_json(200, {"queued": queued})
+        self.send_json(200, asdict(swept))

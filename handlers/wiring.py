@@ -85,7 +85,7 @@ def event_queue_for(
     builder = (pusher or settings.pusher_client()).requests
     clients = clients or ndb_clients_for(settings)
     backend = backend or backend_for(settings, parking_for(settings, clients))
-    outbox = Outbox(clients, backend.add) if settings.parked_store == "datastore" else None
+    outbox = Outbox(clients, backend.add, backend.park) if settings.parked_store == "datastore" else None
     if settings.queue_shards > 1 and QUEUE_YAML.exists():
         check_queues_declared(settings, QUEUE_YAML)
     return EventQueue(

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .tasks import InvalidTaskError, QueueUnavailable, TaskAlreadyExistsError, TaskRequest
+from .tasks import InvalidTaskError, QueueRefused, QueueUnavailable, TaskAlreadyExistsError, TaskRequest
 
 if TYPE_CHECKING:
     from .parking import ParkingStore
@@ -47,7 +47,8 @@ class BundledTaskqueueBackend:
 
 @contextmanager
 def _translated_errors() -> Iterator[None]:
-    """Raise the bundled API's errors as :class:`~pushqueue.tasks.QueueError` subclasses."""
+    """Raise the bundled API's errors as :class:`~pushqueue.tasks.QueueError` subclasses: a
+    queue that does not exist is refused for good (:class:`~pushqueue.tasks.QueueRefused`)."""
     from google.appengine.api.taskqueue import taskqueue
     from google.appengine.runtime import apiproxy_errors
 
@@ -57,5 +58,7 @@ def _translated_errors() -> Iterator[None]:
         raise TaskAlreadyExistsError(str(exc) or type(exc).__name__) from exc
     except (taskqueue.InvalidTaskError, taskqueue.InvalidQueueModeError) as exc:
         raise InvalidTaskError(str(exc) or type(exc).__name__) from exc
+    except (taskqueue.UnknownQueueError, taskqueue.InvalidQueueError) as exc:
+        raise QueueRefused(f"taskqueue: {type(exc).__name__} {exc}".rstrip()) from exc
     except (taskqueue.Error, apiproxy_errors.Error) as exc:
         raise QueueUnavailable(f"taskqueue: {type(exc).__name__} {exc}".rstrip()) from exc

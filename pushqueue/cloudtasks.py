@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .lazy import OnFirstUse
-from .tasks import InvalidTaskError, QueueUnavailable, TaskAlreadyExistsError, TaskRequest
+from .tasks import InvalidTaskError, QueueRefused, QueueUnavailable, TaskAlreadyExistsError, TaskRequest
 
 if TYPE_CHECKING:
     from .parking import ParkingStore
@@ -150,6 +150,10 @@ class CloudTasksBackend:
             raise TaskAlreadyExistsError(str(exc)) from exc
         except exceptions.InvalidArgument as exc:
             raise InvalidTaskError(str(exc)) from exc
+        except (exceptions.NotFound, exceptions.FailedPrecondition) as exc:
+            # No such queue (the emulator says FailedPrecondition), or one a deploy of
+            # queue.yaml disabled: refused until an operator changes the queues.
+            raise QueueRefused(f"Cloud Tasks {method}: {exc}") from exc
         except _google_errors() as exc:
             raise QueueUnavailable(f"Cloud Tasks {method}: {exc}") from exc
 

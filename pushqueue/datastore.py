@@ -8,8 +8,14 @@ and the settings' project.
 Every request of the app runs in an NDB context (:class:`NdbContextMiddleware`), so
 handlers may use NDB models and ``@ndb.transactional()``; :func:`ndb_context` opens one
 for code running elsewhere (a thread, a script) and reuses the current one otherwise.
-Datastore's errors are raised as :class:`~pushqueue.tasks.QueueUnavailable` by
-:func:`translated_errors`: the worker then asks the queue to retry, admin pages answer 503.
+Datastore's errors are raised by :func:`translated_errors` as
+:class:`~pushqueue.tasks.QueueUnavailable` when trying again later may help (unreachable, a
+deadline, credentials: the worker asks the queue to retry, admin pages answer 503) and as
+:class:`~pushqueue.tasks.QueueRefused` when it cannot (a request Datastore calls invalid,
+such as an entity over its 1 MiB limit). Every call the app makes passes :data:`CALL_OPTIONS`:
+a deadline of :data:`DEADLINE` seconds and no retry inside google-cloud-ndb (whose default is
+3 retries of an unbounded call, with up to 1 + 2 + 4 s of sleep between them): the caller's
+own retry (the queue, cron, the operator) is the one that waits.
 """
 
 from __future__ import annotations
@@ -21,9 +27,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from .lazy import OnFirstUse
-from .tasks import QueueUnavailable
+from .tasks import QueueRefused, QueueUnavailable
 
 DEFAULT_PROJECT = "local-dev"
+# gRPC waits up to 120 s between attempts to reconnect a lost channel: Datastore back after
+# 157 s away, calls kept failing for 27 s more. Reconnect attempts at most 2 s apart instead.
+RECONNECT_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 500), ("grpc.max_reconnect_backoff_ms", 2000))
+DEADLINE = 10.0  # seconds for one Datastore call (a 1 MB put on a loaded 2-core emulator is slow)
+CALL_OPTIONS: dict[str, Any] = {"timeout": DEADLINE, "retries": 0}
 
 
 class NdbClients:
@@ -47,9 +58,13 @@ class NdbClients:
             if self.emulator_host:
                 from google.auth.credentials import AnonymousCredentials
 
-                return ndb.Client(project=self.project or DEFAULT_PROJECT, credentials=AnonymousCredentials())
-            with translated_errors():  # no credentials found: DefaultCredentialsError
-                return ndb.Client(project=self.project)
+                project = self.project or DEFAULT_PROJECT
+                client = ndb.Client(project=project, credentials=AnonymousCredentials())
+            else:
+                with translated_errors():  # no credentials found: DefaultCredentialsError
+                    client = ndb.Client(project=self.project)
+        _reconnect_promptly(client)
+        return client
 
     @contextmanager
     def context(self) -> Iterator[None]:
@@ -61,6 +76,23 @@ class NdbClients:
             return
         with self.client.context():
             yield
+
+
+def _reconnect_promptly(client: Any) -> None:
+    """Give ``client`` a channel made as google-cloud-ndb makes it, with
+    :data:`RECONNECT_OPTIONS` (ndb takes no channel options; its own channel never connected)."""
+    import grpc
+    from google.cloud import _helpers
+    from google.cloud.datastore_v1.services.datastore.transports import DatastoreGrpcTransport
+
+    if client.secure:
+        agent = client.client_info.to_user_agent()
+        channel = _helpers.make_secure_channel(client._credentials, agent, client.host, RECONNECT_OPTIONS)
+    else:
+        unlimited = (("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1))
+        channel = grpc.insecure_channel(client.host, options=[*unlimited, *RECONNECT_OPTIONS])
+    client.stub.close()
+    client.stub = DatastoreGrpcTransport(host=client.host, client_info=client.client_info, channel=channel)
 
 
 _EMULATOR_VARIABLE = "DATASTORE_EMULATOR_HOST"
@@ -97,11 +129,27 @@ class NdbContextMiddleware:
 
 @contextmanager
 def translated_errors() -> Iterator[None]:
-    """Raise Datastore's and authentication's errors as :class:`QueueUnavailable`."""
+    """Raise Datastore's and authentication's errors as :class:`QueueRefused` (a request
+    Datastore or google-cloud-ndb calls invalid: retrying it cannot help) or
+    :class:`QueueUnavailable` (anything else: unreachable, a deadline, credentials)."""
     from google.api_core import exceptions as api_exceptions
     from google.auth import exceptions as auth_exceptions
+    from google.cloud.ndb import exceptions as ndb_exceptions
 
     try:
         yield
+    except api_exceptions.FailedPrecondition as exc:  # a BadRequest, but an index still building
+        raise QueueUnavailable(_message(exc)) from exc
+    except (
+        api_exceptions.BadRequest,
+        ndb_exceptions.BadValueError,
+        ndb_exceptions.BadArgumentError,
+        ndb_exceptions.BadRequestError,
+    ) as exc:
+        raise QueueRefused(_message(exc)) from exc
     except (api_exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError) as exc:
-        raise QueueUnavailable(f"datastore: {type(exc).__name__} {exc}".rstrip()) from exc
+        raise QueueUnavailable(_message(exc)) from exc
+
+
+def _message(exc: Exception) -> str:
+    return f"datastore: {type(exc).__name__} {exc}".rstrip()

@@ -4,9 +4,10 @@ The worker parks a task it can never deliver (Pusher answered 400/413, the task 
 malformed, or it ran out of attempts) with ``backend.park(request, name)``; both queue
 backends hand it to the :class:`ParkingStore` here. A parked event is one ``ParkedEvent``
 entity named after the task (parking the same name again, after an acknowledgement lost on
-the way back to the queue, keeps one copy), holding the whole request (the body compressed),
-why it was parked, and the channels and event names it carries, which are indexed so that
-an operator can list by channel, event name or reason, a page at a time (a cursor).
+the way back to the queue, keeps one copy), holding the whole request (the body compressed;
+a large one in child entities, so that any task the worker can receive fits), why it was
+parked, and the channels and event names it carries, which are indexed so that an operator
+can list by channel, event name or reason, a page at a time (a cursor).
 Parked events never expire.
 
 Replaying sends the original request to the ``pusher`` queue again, with a fresh retry
@@ -30,21 +31,24 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import unquote
 
 from . import logs, wire
-from .datastore import NdbClients, translated_errors
+from .datastore import CALL_OPTIONS, NdbClients, translated_errors
 from .tasks import (
     PARKED_REASON,
     TASK_NAME,
     ParkedTask,
     ParkedTaskNotFound,
+    QueueRefused,
     QueueUnavailable,
     TaskAlreadyExistsError,
     TaskRequest,
@@ -55,6 +59,14 @@ MAX_INDEXED_CHARS = 500  # a reason, channel or event name is indexed up to this
 MAX_INDEXED_BYTES = 1500  # Datastore's limit for an indexed string
 MAX_MEMORY_PARKED = 10_000
 MAX_PAGE = 1000
+MAX_PAGE_BYTES = 16 * 1024 * 1024  # bodies one listed page holds (1000 bodies of 1 MiB would not fit an F1)
+# A ParkedEvent stays under Datastore's 1 MiB: URL and headers (the server reads at most
+# ~408 KB of them) + a body of up to 128 KiB + 2 x 100 indexed names of 1500 bytes + a reason.
+MAX_URL_AND_HEADERS_BYTES = 512 * 1024
+INLINE_BODY_BYTES = 128 * 1024  # a larger body is kept compressed in parts
+PART_BYTES = 900_000
+MAX_PARKS_AT_ONCE = 2  # parks waiting on Datastore at once (the app runs 8 threads)
+PARK_SLOT_WAIT = 0.5  # seconds a park waits for one, then the queue retries it
 
 AddTask = Callable[[TaskRequest], str]
 
@@ -76,7 +88,7 @@ class ParkedFilter:
         return (
             (self.channel is None or self.channel in parked.channels)
             and (self.event is None or self.event in parked.events)
-            and (self.reason is None or self.reason == parked.reason[:MAX_INDEXED_CHARS])
+            and (self.reason is None or self.reason == _index_text(parked.reason))
         )
 
 
@@ -163,57 +175,93 @@ def _queue_replay(request: TaskRequest, name: str, add: AddTask) -> str:
 # -- Datastore ----------------------------------------------------------------------------
 
 
-def _model() -> Any:
-    """The ``ParkedEvent`` model (google-cloud-ndb imported on first use)."""
-    global _PARKED_EVENT
-    if _PARKED_EVENT is None:
+def _models() -> tuple[Any, Any]:
+    """The ``ParkedEvent`` model and its ``ParkedEventPart`` children (google-cloud-ndb
+    imported on first use)."""
+    global _MODELS
+    if _MODELS is None:
         from google.cloud import ndb
 
         class ParkedEvent(ndb.Model):
-            """One parked task; its key's id is the task's name."""
+            """One parked task; its key's id is the task's name. A body larger than
+            :data:`INLINE_BODY_BYTES` is in ``body_parts`` children instead of ``body``."""
 
             url = ndb.TextProperty()
             method = ndb.TextProperty()
             headers = ndb.JsonProperty()
             body = ndb.BlobProperty(compressed=True)
+            body_parts = ndb.IntegerProperty(indexed=False)
             reason = ndb.StringProperty()
             channels = ndb.StringProperty(repeated=True)
             events = ndb.StringProperty(repeated=True)
             parked_at = ndb.FloatProperty(indexed=False)
 
-            def request(self) -> TaskRequest:
-                return TaskRequest(self.url, self.body or b"", tuple(self.headers), self.method)
+        class ParkedEventPart(ndb.Model):
+            """Part ``key.id()`` (from 1) of a parked body's zlib bytes."""
 
-            def parked(self) -> ParkedTask:
-                return parked_task(self.key.id(), self.request(), self.parked_at)
+            data = ndb.BlobProperty()
 
-        _PARKED_EVENT = ParkedEvent
-    return _PARKED_EVENT
+        _MODELS = (ParkedEvent, ParkedEventPart)
+    return _MODELS
 
 
-_PARKED_EVENT: Any = None
+_MODELS: tuple[Any, Any] | None = None
 
 
 class DatastoreParking:
-    """Parked events as ``ParkedEvent`` entities, through google-cloud-ndb."""
+    """Parked events as ``ParkedEvent`` entities, through google-cloud-ndb.
 
-    def __init__(self, clients: NdbClients):
-        self.clients = clients
+    Any task the worker can receive fits: a body over :data:`INLINE_BODY_BYTES` is compressed
+    and kept in parts of :data:`PART_BYTES` (an entity holds at most 1 MiB), written before
+    the event that names them, deleted after it. At most ``max_parks`` parks wait on Datastore
+    at once; another waits :data:`PARK_SLOT_WAIT` s for a slot, then raises
+    :class:`QueueUnavailable` (the queue retries the task) rather than hold one more of the
+    app's threads while Datastore is slow. A listed page ends early once its bodies reach
+    ``max_page_bytes`` (the next page goes on from there)."""
+
+    def __init__(
+        self, clients: NdbClients, max_parks: int = MAX_PARKS_AT_ONCE, max_page_bytes: int = MAX_PAGE_BYTES
+    ):
+        self.clients, self.max_page_bytes = clients, max_page_bytes
+        self._slots = threading.BoundedSemaphore(max_parks)
 
     def park(self, request: TaskRequest, name: str) -> None:
+        if not self._slots.acquire(timeout=PARK_SLOT_WAIT):
+            raise QueueUnavailable("every parking slot is waiting on Datastore: try again later")
+        try:
+            self._park(request, name)
+        finally:
+            self._slots.release()
+
+    def _park(self, request: TaskRequest, name: str) -> None:
+        from google.cloud import ndb
+
+        headers = [list(pair) for pair in request.headers]
+        size = len(request.url.encode("utf-8", "surrogatepass")) + len(json.dumps(headers))
+        if size > MAX_URL_AND_HEADERS_BYTES:
+            raise QueueRefused(f"a task whose URL and headers take {size} bytes cannot be parked")
+        inline = len(request.body) <= INLINE_BODY_BYTES
+        packed = b"" if inline else zlib.compress(request.body)
+        parts = [packed[start : start + PART_BYTES] for start in range(0, len(packed), PART_BYTES)]
         channels, events = names_carried(request)
+        model, part = _models()
         with self.clients.context(), translated_errors():
-            _model()(
-                id=name,
+            key = self._key(name)
+            if parts:
+                entities = [part(parent=key, id=index, data=data) for index, data in enumerate(parts, 1)]
+                ndb.put_multi(entities, **CALL_OPTIONS)
+            model(
+                key=key,
                 url=request.url,
                 method=request.method,
-                headers=[list(pair) for pair in request.headers],
-                body=request.body,
-                reason=(request.header(PARKED_REASON) or "")[:MAX_INDEXED_CHARS],
+                headers=headers,
+                body=request.body if inline else None,
+                body_parts=len(parts) or None,
+                reason=_index_text(request.header(PARKED_REASON) or ""),
                 channels=list(channels),
                 events=list(events),
                 parked_at=time.time(),
-            ).put()
+            ).put(**CALL_OPTIONS)
 
     def page(self, where: ParkedFilter, limit: int, cursor: str | None = None) -> ParkedPage:
         from google.api_core.exceptions import BadRequest
@@ -225,7 +273,7 @@ class DatastoreParking:
             start = ndb.Cursor()
         if start is not None and not start.cursor:
             raise BadCursor("cursor is not one this list gave")
-        model = _model()
+        model = _models()[0]
         with self.clients.context(), translated_errors():
             query = model.query()
             for prop, value in ((model.channels, where.channel), (model.events, where.event)):
@@ -234,38 +282,85 @@ class DatastoreParking:
             if where.reason is not None:
                 query = query.filter(model.reason == where.reason)
             try:
-                entities, next_cursor, more = query.fetch_page(min(limit, MAX_PAGE), start_cursor=start)
+                entities, next_cursor, more = query.fetch_page(
+                    min(limit, MAX_PAGE), start_cursor=start, **CALL_OPTIONS
+                )
             except BadRequest as exc:
                 if start is None:
                     raise
                 raise BadCursor("cursor is not one this list gave") from exc
-            tasks = [entity.parked() for entity in entities]
+            tasks: list[ParkedTask] = []
+            held = 0
+            for entity in entities:
+                if held >= self.max_page_bytes:
+                    # The page ends early: the cursor after what it holds (keys only: cheap).
+                    _, next_cursor, more = query.fetch_page(
+                        len(tasks), start_cursor=start, keys_only=True, **CALL_OPTIONS
+                    )
+                    break
+                tasks.append(self._parked(entity))
+                held += len(tasks[-1].body)
         token = next_cursor.urlsafe().decode("ascii") if more and next_cursor else None
         return ParkedPage(tasks, token)
 
     def delete(self, name: str) -> None:
         with self.clients.context(), translated_errors():
-            key = self._key(name)
-            if key.get() is None:
-                raise ParkedTaskNotFound(f"no parked event named {name!r}")
-            key.delete()
+            self._forget(self._entity(name))
 
     def replay(self, name: str, add: AddTask) -> str:
         with self.clients.context(), translated_errors():
-            key = self._key(name)
-            entity = key.get()
-            if entity is None:
-                raise ParkedTaskNotFound(f"no parked event named {name!r}")
-            task_name = _queue_replay(entity.parked().original_request(), name, add)
-            key.delete()
+            entity = self._entity(name)
+            task_name = _queue_replay(self._parked(entity).original_request(), name, add)
+            self._forget(entity)
         return task_name
+
+    def _entity(self, name: str) -> Any:
+        entity = self._key(name).get(**CALL_OPTIONS)
+        if entity is None:
+            raise ParkedTaskNotFound(f"no parked event named {name!r}")
+        return entity
+
+    def _parked(self, entity: Any) -> ParkedTask:
+        """The parked event ``entity`` keeps, its body read back from its parts if it has any."""
+        from google.cloud import ndb
+
+        body = entity.body or b""
+        if entity.body_parts:
+            parts = ndb.get_multi(_part_keys(entity), **CALL_OPTIONS)
+            if None in parts:
+                raise QueueRefused(f"parked event {entity.key.id()!r} lost part of its body")
+            body = zlib.decompress(b"".join(part.data for part in parts))
+        request = TaskRequest(entity.url, body, tuple(tuple(pair) for pair in entity.headers), entity.method)
+        return parked_task(entity.key.id(), request, entity.parked_at)
+
+    def _forget(self, entity: Any) -> None:
+        """Delete ``entity``, then its parts (parts left by a crash between are never read)."""
+        from google.cloud import ndb
+
+        entity.key.delete(**CALL_OPTIONS)
+        if entity.body_parts:
+            ndb.delete_multi(_part_keys(entity), **CALL_OPTIONS)
 
     def _key(self, name: str) -> Any:
         from google.cloud import ndb
 
         if not name or len(name) > MAX_INDEXED_CHARS:
             raise ParkedTaskNotFound(f"no parked event named {name[:100]!r}")
-        return ndb.Key(_model(), name)
+        return ndb.Key(_models()[0], name)
+
+
+def _part_keys(entity: Any) -> list[Any]:
+    from google.cloud import ndb
+
+    return [ndb.Key(_models()[1], index, parent=entity.key) for index in range(1, entity.body_parts + 1)]
+
+
+def _index_text(text: str) -> str:
+    """``text`` cut to what an indexed Datastore string may hold (characters and bytes)."""
+    text = text[:MAX_INDEXED_CHARS]
+    while not _indexable(text):
+        text = text[: len(text) * 3 // 4]
+    return text
 
 
 # -- memory (local development without gcloud) --------------------------------------------

@@ -7,23 +7,29 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 
 import pytest
 import webtest
 from google.appengine.api import croninfo
+from google.appengine.ext import testbed
 from google.cloud import ndb
 
 import pushqueue
 from handlers.application import create_app
+from handlers.outbox import SWEEP_PATH
 from handlers.wiring import event_queue_for
 from pusherlib import PusherValueError
 from pushqueue import NotInTransaction, taskqueue
+from pushqueue.bundled import BundledTaskqueueBackend
 from pushqueue.cloudtasks import CloudTasksBackend
-from pushqueue.outbox import Outbox, entry_model
-from pushqueue.parking import MemoryParking
+from pushqueue.outbox import Outbox, Swept, entry_model
+from pushqueue.parking import DatastoreParking, MemoryParking
+from pushqueue.tasks import QueueRefused, TaskRequest
 from settings import Settings
 from tests.support.app_under_attack import route_groups
-from tests.support.appserver import running_stack
+from tests.support.appserver import ADMIN_HEADERS, running_stack
+from tests.support.figures import write_figures
 from tests.support.processes import ROOT, free_port
 from tests.support.soketi import unique
 
@@ -62,7 +68,7 @@ def dead_queue_outbox(datastore) -> Outbox:
         emulator_host=f"127.0.0.1:{free_port()}",
         timeout=2,
     )
-    return Outbox(pushqueue.default_queue().outbox.clients, backend.add)
+    return Outbox(pushqueue.default_queue().outbox.clients, backend.add, backend.park)
 
 
 def events_before_sentinel(subscriber, channel: str) -> list[str]:
@@ -170,10 +176,10 @@ def test_an_event_left_between_commit_and_enqueue_is_queued_by_the_sweeper(
     [entry] = outbox_entries(channel)
     assert events_before_sentinel(subscriber, channel) == []
     # Young entries are left to their own commit; an old one is the sweeper's.
-    assert working.sweep() == 0
+    assert working.sweep() == Swept()
     entry.written_at = time.time() - 120
     entry.put()
-    assert working.sweep() == 1
+    assert working.sweep() == Swept(queued=1)
     assert subscriber.event("placed", channel, timeout=30)
     assert outbox_entries(channel) == []  # deleted once queued
 
@@ -211,6 +217,119 @@ def sweeper_app(datastore, **env: str) -> webtest.TestApp:
 def test_only_cron_may_sweep(datastore, env, headers, status):
     app = sweeper_app(datastore, **env)
     response = app.get("/cron/outbox-sweep", headers=headers, status=status)
-    assert response.json == (
-        {"queued": 0} if status == 200 else {"error": "only App Engine's cron may call this"}
+    refused = {"error": "only App Engine's cron may call this"}
+    assert response.json == ({"queued": 0, "parked": 0, "left": 0} if status == 200 else refused)
+
+
+# -- an entry the queue refuses holds nothing back -------------------------------------------
+
+
+def committed(channel: str, count: int) -> None:
+    """``count`` events on ``channel`` (``ev-0``...), each from its own committed transaction."""
+    for index in range(count):
+        ndb.transactional()(pushqueue.enqueue_event)(channel, f"ev-{index}", {"n": index}, transactional=True)
+
+
+def test_an_entry_for_a_queue_that_is_gone_is_parked_and_the_ten_behind_it_are_delivered(
+    stack, queue, datastore, ndb_context, subscriber
+):
+    app, channel = stack.app, unique("swept-")
+    subscriber.subscribe(channel)
+    app.client.get(SWEEP_PATH).raise_for_status()  # nothing older than this test is left
+    queue.outbox, working = dead_queue_outbox(datastore), queue.outbox  # the queue is down
+
+    @ndb.transactional()
+    def add_to_a_queue_later_dropped() -> str:
+        url = f"/worker/push/{channel}/lost"
+        return taskqueue.add(url=url, params={"n": "x"}, queue_name="no-such-queue", transactional=True).name
+
+    bad = add_to_a_queue_later_dropped()
+    committed(channel, 10)
+    entries = sorted(outbox_entries(channel), key=lambda e: e.written_at)
+    assert len(entries) == 11 and bad in str(entries[0].tasks)
+    for age, entry in enumerate(entries):  # the refused one oldest: the first the sweeper takes
+        entry.written_at = time.time() - 300 + age
+    ndb.put_multi(entries)
+    # During the outage: every entry is left for the next sweep, one attempt per queue.
+    attempts: list[str | None] = []
+    add = queue.outbox.add
+    queue.outbox.add = lambda request: attempts.append(request.queue_name) or add(request)
+    during = queue.outbox.sweep()
+    queue.outbox = working
+    # The queue is back; the refused entry's queue is still gone.
+    after = app.client.get(SWEEP_PATH).json()
+    delivered = [subscriber.event(f"ev-{index}", channel, timeout=30) for index in range(10)]
+    [parked] = app.client.get(f"/admin/parked?channel={channel}", headers=ADMIN_HEADERS).json()["parked"]
+    write_figures(
+        "outbox_refused_entry",
+        {
+            "entries": 11,
+            "during_outage": asdict(during),
+            "attempts_during_outage": len(attempts),
+            "after": after,
+            "delivered": len(delivered),
+        },
     )
+    assert during == Swept(left=11) and attempts == ["no-such-queue", "pusher"]
+    assert after == {"queued": 10, "parked": 1, "left": 0}
+    assert outbox_entries(channel) == []
+    assert parked["name"] == bad and parked["url"] == f"/worker/push/{channel}/lost"
+    assert "no-such-queue" in parked["reason"] and "does not exist" in parked["reason"]
+
+
+def test_a_queue_the_bundled_api_does_not_know_is_refused_for_good():
+    bed = testbed.Testbed()
+    bed.activate()
+    try:
+        bed.init_taskqueue_stub(root_path=str(ROOT))
+        backend = BundledTaskqueueBackend(queue_name="pusher", parking=MemoryParking())
+        with pytest.raises(QueueRefused, match="UnknownQueueError"):
+            backend.add(TaskRequest("/worker/push/ch/ev", b"{}", queue_name="no-such-queue"))
+    finally:
+        bed.deactivate()
+
+
+def test_a_parking_store_that_fails_stops_the_sweep_and_the_next_one_parks(
+    stack, queue, datastore, ndb_context
+):
+    channel = unique("stopped-")
+    stack.app.client.get(SWEEP_PATH).raise_for_status()  # nothing older than this test is left
+    queue.outbox, working = dead_queue_outbox(datastore), queue.outbox
+
+    @ndb.transactional()
+    def add_to_a_queue_later_dropped(index: int) -> None:
+        url = f"/worker/push/{channel}/lost-{index}"
+        taskqueue.add(url=url, params={"n": "x"}, queue_name="no-such-queue", transactional=True)
+
+    for index in range(3):
+        add_to_a_queue_later_dropped(index)
+    entries = outbox_entries(channel)
+    for entry in entries:
+        entry.written_at = time.time() - 300
+    ndb.put_multi(entries)
+    busy = DatastoreParking(working.clients, max_parks=0)  # every parking slot taken
+    parks: list[str] = []
+
+    def park(task: TaskRequest, name: str) -> None:
+        parks.append(name)
+        busy.park(task, name)
+
+    failing = Outbox(working.clients, working.add, park)
+    assert failing.sweep() == Swept(left=3) and len(parks) == 1  # the others would fail the same way
+    assert working.sweep() == Swept(parked=3)
+    listed = stack.app.client.get(f"/admin/parked?channel={channel}", headers=ADMIN_HEADERS).json()["parked"]
+    assert sorted(task["url"] for task in listed) == [f"/worker/push/{channel}/lost-{i}" for i in range(3)]
+
+
+def test_a_task_the_queue_refuses_at_commit_is_parked_at_once(stack, queue, ndb_context):
+    channel = unique("refused-")
+
+    @ndb.transactional()
+    def add_to_a_queue_that_is_gone() -> str:
+        url = f"/worker/push/{channel}/lost"
+        return taskqueue.add(url=url, params={"n": "x"}, queue_name="no-such-queue", transactional=True).name
+
+    name = add_to_a_queue_that_is_gone()
+    assert outbox_entries(channel) == []
+    listed = stack.app.client.get(f"/admin/parked?channel={channel}", headers=ADMIN_HEADERS).json()["parked"]
+    assert [task["name"] for task in listed] == [name]

@@ -16,7 +16,7 @@ from typing import Any
 
 from pusherlib.endpoints import ReplayStoreUnavailable
 from pusherlib.webhooks import MAX_AGE_SECONDS
-from pushqueue.datastore import NdbClients, translated_errors
+from pushqueue.datastore import CALL_OPTIONS, NdbClients, translated_errors
 from pushqueue.tasks import QueueError
 
 
@@ -49,7 +49,7 @@ class DatastoreReplayStore:
 
         try:
             with self.clients.context(), translated_errors():
-                record = ndb.Key(record_model(), webhook_id).get()
+                record = ndb.Key(record_model(), webhook_id).get(**CALL_OPTIONS)
         except QueueError as exc:
             raise ReplayStoreUnavailable(str(exc)) from exc
         return record is not None and record.expires.timestamp() > time.time()
@@ -57,6 +57,7 @@ class DatastoreReplayStore:
     def record(self, webhook_id: str, expires_at: float) -> None:
         try:
             with self.clients.context(), translated_errors():
-                record_model()(id=webhook_id, expires=datetime.fromtimestamp(expires_at, UTC)).put()
+                expires = datetime.fromtimestamp(expires_at, UTC)
+                record_model()(id=webhook_id, expires=expires).put(**CALL_OPTIONS)
         except QueueError as exc:
             raise ReplayStoreUnavailable(str(exc)) from exc

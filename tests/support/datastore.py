@@ -31,10 +31,11 @@ START_TIMEOUT = 90.0  # Java on a loaded 2-core machine
 
 
 class DatastoreEmulator:
-    """A running emulator: ``host`` (``127.0.0.1:port``) and ``project``."""
+    """A running emulator: ``host`` (``127.0.0.1:port``) and ``project``; ``group``, its
+    process group (to freeze it with SIGSTOP)."""
 
-    def __init__(self, port: int, project: str):
-        self.port, self.project = port, project
+    def __init__(self, port: int, project: str, group: int):
+        self.port, self.project, self.group = port, project, group
 
     @property
     def host(self) -> str:
@@ -74,7 +75,7 @@ def running_datastore(project: str = PROJECT) -> Iterator[DatastoreEmulator]:
         )
     try:
         wait_until(lambda: emulator_up(process, port), START_TIMEOUT, "the Datastore emulator")
-        yield DatastoreEmulator(port, project)
+        yield DatastoreEmulator(port, project, process.pid)
     finally:
         stop_group(process)
 
