@@ -1,0 +1,99 @@
+"""``python -m capacity.predict``: the model's predictions for 1,000, 10,000 and 100,000
+events/s on Cloud Tasks and App Engine, planned and simulated (docs/capacity.md, "Predictions").
+
+The queues are queue.yaml's ``pusher`` sharded by channel (``TASKS_QUEUE_SHARDS``) at Cloud
+Tasks' top rate, 500/s each. Shards are independent and App Engine spreads their tasks over
+one pool, so a run simulates a slice (a few shards with their share of the load and of the
+instances, warm: the steady state) and scales its instances and cost back up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import replace
+
+from . import inputs, model, sim
+
+RATES = (1_000, 10_000, 100_000)
+MIXES = {"1 event a request": model.Mix(1), "10 events a request": model.Mix(10)}
+SLICE_QUEUES = 4  # shards simulated at most
+
+
+def predict(rate: float, mix: model.Mix, klass: str, seconds: float, seed: int = 1) -> dict[str, float]:
+    """Plan ``rate`` of ``mix`` on ``klass``, then simulate a slice of the plan."""
+    queue = replace(
+        inputs.push_queue(),
+        rate=inputs.TASKS_MAX_DISPATCHES_PER_SECOND,
+        bucket_size=inputs.TASKS_MAX_BURST,
+    )
+    bench = inputs.bench_figures()
+    instance = inputs.INSTANCE_CLASSES[klass]
+    plan = model.plan(rate, mix, instance, queue, bench)
+    shards = min(plan.queues, SLICE_QUEUES)
+    share = shards / plan.queues
+    scale = inputs.BENCH_CORE_MHZ / instance.cpu_mhz
+    warm = max(1, math.ceil(plan.instances * share))
+    result = sim.simulate(
+        sim.Arrivals(rate * share, seconds, mix.events_per_request),
+        sim.Queues(queue, shards=shards),
+        sim.Instances(
+            cpu_per_task_s=bench.loop_task_s * scale,
+            cpu_per_batch_s=bench.batch_task_s * scale,
+            slots=inputs.GRANIAN_BACKPRESSURE,
+            startup_s=inputs.INSTANCE_STARTUP_S,
+            min_instances=warm,
+            max_instances=1000,
+            target_cpu=inputs.APPENGINE_DEFAULT_TARGET_CPU,
+            price_per_hour=instance.price_per_hour,
+        ),
+        sim.Pusher(inputs.PUSHER_LATENCY_S, inputs.PUSHER_LATENCY_SIGMA),
+        seed=seed,
+    )
+    summary = result.summary()
+    return {
+        "plan": plan,
+        "throughput": summary["throughput"] / share,
+        "p50_s": summary["p50_s"],
+        "p99_s": summary["p99_s"],
+        "instances": summary["max_instances"] / share,
+        "instance_hours_per_million": summary["instance_hours_per_million"],
+        "cost_per_million": summary["instance_hours_per_million"] * instance.price_per_hour,
+    }
+
+
+def table(seconds: float, klass: str) -> str:
+    lines = [
+        "| events/s | mix | queues | tasks/s | Pusher calls/s | instances F1 / F2 / F4 (plan) "
+        f"| simulated on {klass}: events/s | p50, ms | p99, ms | instances "
+        "| instance-h / M events | $ / M events |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    queue = replace(inputs.push_queue(), rate=inputs.TASKS_MAX_DISPATCHES_PER_SECOND)
+    bench = inputs.bench_figures()
+    for rate in RATES:
+        for name, mix in MIXES.items():
+            plans = [model.plan(rate, mix, c, queue, bench) for c in inputs.INSTANCE_CLASSES.values()]
+            got = predict(rate, mix, klass, seconds)
+            plan = got["plan"]
+            lines.append(
+                f"| {rate:,} | {name} | {plan.queues} | {plan.tasks_per_second:,.0f} "
+                f"| {plan.pusher_calls_per_second:,.0f} | {' / '.join(str(p.instances) for p in plans)} "
+                f"| {got['throughput']:,.0f} | {got['p50_s'] * 1000:,.0f} | {got['p99_s'] * 1000:,.0f} "
+                f"| {got['instances']:,.0f} | {got['instance_hours_per_million']:.3f} "
+                f"| {got['cost_per_million']:.3f} |"
+            )
+            print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m capacity.predict", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--instance-class", choices=sorted(inputs.INSTANCE_CLASSES), default="F1")
+    args = parser.parse_args(argv)
+    print(table(args.seconds, args.instance_class))
+
+
+if __name__ == "__main__":
+    main()
