@@ -26,6 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--instance-class", choices=sorted(inputs.INSTANCE_CLASSES), default="F1")
     parser.add_argument("--max-concurrent-requests", type=int, default=inputs.GRANIAN_BACKPRESSURE)
     parser.add_argument("--target-cpu", type=float, default=inputs.APPENGINE_DEFAULT_TARGET_CPU)
+    parser.add_argument("--target-throughput", type=float, default=inputs.APPENGINE_DEFAULT_TARGET_THROUGHPUT)
     parser.add_argument("--min-instances", type=int, default=1)
     parser.add_argument("--max-instances", type=int, default=1000)
     parser.add_argument("--startup-s", type=float, default=inputs.INSTANCE_STARTUP_S)
@@ -47,25 +48,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def cloud_run(args: argparse.Namespace, plan: model.Plan, queue: inputs.QueueSettings) -> sim.Result:
     """Simulate ``plan``'s deployment (Cloud Tasks and App Engine) for the command line's load."""
-    bench = inputs.bench_figures()
-    instance = inputs.INSTANCE_CLASSES[args.instance_class]
-    scale = inputs.BENCH_CORE_MHZ / instance.cpu_mhz
+    mix = model.Mix(args.events_per_request, args.channels_per_event, args.payload_bytes)
     bursts = tuple(tuple(float(part) for part in burst.split(":")) for burst in args.error_burst)
     return sim.simulate(
         sim.Arrivals(args.rate, args.seconds, args.events_per_request, args.pattern),
         sim.Queues(queue, shards=args.shards or plan.queues),
-        sim.Instances(
-            cpu_per_task_s=plan.cpu_per_task_s if plan.events_per_task == 1 else bench.loop_task_s * scale,
-            cpu_per_batch_s=plan.cpu_per_task_s if plan.events_per_task > 1 else bench.batch_task_s * scale,
-            slots=min(args.max_concurrent_requests, inputs.GRANIAN_BACKPRESSURE),
-            startup_s=args.startup_s,
+        model.instances(
+            mix,
+            inputs.INSTANCE_CLASSES[args.instance_class],
+            inputs.bench_figures(),
+            scaling(args),
             min_instances=args.min_instances,
             max_instances=args.max_instances,
-            target_cpu=args.target_cpu,
-            price_per_hour=instance.price_per_hour,
+            startup_s=args.startup_s,
         ),
-        sim.Pusher(median_s=args.pusher_ms / 1000, error_bursts=bursts),  # type: ignore[arg-type]
+        sim.Pusher(args.pusher_ms / 1000, inputs.PUSHER_LATENCY_SIGMA, bursts),  # type: ignore[arg-type]
         seed=args.seed,
+    )
+
+
+def scaling(args: argparse.Namespace) -> model.Scaling:
+    return model.Scaling(
+        args.max_concurrent_requests, args.target_cpu, args.target_throughput, args.pusher_ms / 1000
     )
 
 
@@ -79,6 +83,7 @@ def plan_table(plans: list[model.Plan]) -> str:
         ("queues (shards)", lambda p: f"{p.queues}"),
         ("tasks in flight per queue", lambda p: f"{p.in_flight_per_queue:,.1f}"),
         ("CPU per task, ms", lambda p: f"{p.cpu_per_task_s * 1000:.2f}"),
+        ("CPU per POST /push, ms", lambda p: f"{p.cpu_per_request_s * 1000:.2f}"),
         (
             "instances (CPU / slots bound)",
             lambda p: f"{p.instances_for_cpu:.1f} / {p.instances_for_slots:.1f}",
@@ -98,9 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     queue = inputs.push_queue()
     bench = inputs.bench_figures()
     mix = model.Mix(args.events_per_request, args.channels_per_event, args.payload_bytes)
-    scaling = model.Scaling(args.max_concurrent_requests, args.target_cpu, args.pusher_ms / 1000)
     plans = [
-        model.plan(args.rate, mix, klass, queue, bench, scaling, args.min_instances)
+        model.plan(args.rate, mix, klass, queue, bench, scaling(args), args.min_instances)
         for klass in inputs.INSTANCE_CLASSES.values()
     ]
     print(f"# Plan for {args.rate:,.0f} events/s ({mix}), queues as queue.yaml's {queue.name!r}")

@@ -33,10 +33,12 @@ PUSHER_MESSAGE_BYTES = 10 * 1024  # the data of one event
 
 # App Engine standard (https://cloud.google.com/appengine/docs/standard/python3/config/appref,
 # "Scaling elements"): max_concurrent_requests defaults to 10 (at most 1000);
-# target_cpu_utilization defaults to 0.6.
+# target_cpu_utilization and target_throughput_utilization default to 0.6 (a new instance
+# when the requests in flight pass max_concurrent_requests times the latter).
 APPENGINE_DEFAULT_CONCURRENT = 10
 APPENGINE_MAX_CONCURRENT = 1000
 APPENGINE_DEFAULT_TARGET_CPU = 0.6
+APPENGINE_DEFAULT_TARGET_THROUGHPUT = 0.6
 
 
 @dataclass(frozen=True)

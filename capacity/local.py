@@ -6,9 +6,10 @@ and soketi, a websocket subscriber; events are published on a fixed schedule and
 their POST /push to their arrival. The simulation's local configuration is calibrated once,
 apart from the compared runs, while a paused queue fills and then drains: each process's CPU
 per POST /push and per dispatch (publisher and subscriber, app, emulator, soketi, read from
-/proc), the POST /push answer time, and the wait on I/O per dispatch for which the simulated
-drain matches the measured one. Each compared run also records the cores that other work kept
-busy meanwhile, and its simulation gets the same.
+/proc), the POST /push answer time, and the dispatch path for which the simulated drain
+matches the measured one (the share of the CPU on it, or the wait on I/O added to it). Each
+compared run also records the cores that other work kept busy meanwhile, and its simulation
+gets the same.
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ def simulate_local(
     """The local stack in the simulation: the emulator's cycle, each process's steps, the
     machine's cores shared by them and by the other work measured during the runs."""
     create_cpu = sum(cpu for _, cpu in calibration["create"])
+    share = calibration.get("critical_share", 1.0)
+    path = tuple((name, cpu * share) for name, cpu in calibration["dispatch"])
+    beside = tuple((name, cpu * (1 - share)) for name, cpu in calibration["dispatch"] if share < 1)
     return sim.simulate(
         sim.Arrivals(rate, seconds, pattern=pattern, publishers=PUBLISHERS),
         sim.Queues(
@@ -145,8 +149,8 @@ def simulate_local(
             cores=os.cpu_count() or 1,
             background=calibration["background_cores"],
             create=tuple(map(tuple, calibration["create"])),
-            dispatch=tuple(map(tuple, calibration["dispatch"])),
-            side=tuple(map(tuple, calibration["side"])),
+            dispatch=path,
+            side=(*map(tuple, calibration["side"]), *beside),
             dispatch_wait_s=calibration.get("dispatch_wait_s", 0.0),
         ),
     )
@@ -160,17 +164,22 @@ def drain_wall(calibration: dict[str, Any]) -> float:
     return (times[-1] - times[0]) / (len(times) - 1)
 
 
-def fit_dispatch_wait(calibration: dict[str, Any]) -> float:
-    """The wait on I/O per dispatch (beyond its CPU steps and their waits for a core) for which
-    the simulated drain takes the measured time per dispatch (bisection; 0 if CPU explains it)."""
-    low, high = 0.0, calibration["dispatch_wall_s"]
+def fit_dispatch_path(calibration: dict[str, Any]) -> dict[str, float]:
+    """The dispatch path for which the simulated drain takes the measured time per dispatch:
+    if its CPU alone takes longer, the share of that CPU on the path (the rest runs beside it:
+    soketi's websocket send, the app's logging after its answer); otherwise the wait on I/O
+    added to it (bisection either way)."""
+    wall = calibration["dispatch_wall_s"]
+    whole = drain_wall({**calibration, "critical_share": 1.0, "dispatch_wait_s": 0.0}) > wall
+    key, low, high = ("critical_share", 0.0, 1.0) if whole else ("dispatch_wait_s", 0.0, wall)
+    fixed = {"critical_share": 1.0, "dispatch_wait_s": 0.0}
     for _ in range(20):
         middle = (low + high) / 2
-        if drain_wall({**calibration, "dispatch_wait_s": middle}) < calibration["dispatch_wall_s"]:
+        if drain_wall({**calibration, **fixed, key: middle}) < wall:
             low = middle
         else:
             high = middle
-    return (low + high) / 2
+    return {**fixed, key: (low + high) / 2}
 
 
 def run_once(app_url: str, ws_url: str, rate: int, seconds: float) -> dict[str, float]:
@@ -220,7 +229,7 @@ def compare(rates: tuple[int, ...], seconds: float, repeats: int) -> dict[str, A
 
 def simulate_rows(report: dict[str, Any]) -> None:
     """Add the simulation of each measured rate to ``report``."""
-    report["calibration"]["dispatch_wait_s"] = fit_dispatch_wait(report["calibration"])
+    report["calibration"].update(fit_dispatch_path(report["calibration"]))
     for row in report["rows"]:
         background = statistics.median(run["background_cores"] for run in row["measured"])
         calibration = {**report["calibration"], "background_cores": background}

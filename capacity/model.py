@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import inputs
+from . import inputs, sim
 from .inputs import BenchFigures, InstanceClass, QueueSettings
 
 QUEUE_HEADROOM = 0.8  # plan each queue at 80% of its rate: room for retries and bursts
@@ -29,6 +29,7 @@ class Scaling:
 
     max_concurrent_requests: int = inputs.GRANIAN_BACKPRESSURE
     target_cpu: float = inputs.APPENGINE_DEFAULT_TARGET_CPU
+    target_throughput: float = inputs.APPENGINE_DEFAULT_TARGET_THROUGHPUT
     pusher_latency_s: float = inputs.PUSHER_LATENCY_S
     create_s: float = inputs.CREATE_TASK_S
     dispatch_delay_s: float = inputs.DISPATCH_DELAY_S
@@ -45,6 +46,7 @@ class Plan:
     queues: int
     in_flight_per_queue: float
     cpu_per_task_s: float
+    cpu_per_request_s: float
     instances_for_cpu: float
     instances_for_slots: float
     instances: int
@@ -80,6 +82,13 @@ def cpu_per_task(mix: Mix, bench: BenchFigures, instance: InstanceClass) -> floa
     return measured * inputs.BENCH_CORE_MHZ / instance.cpu_mhz
 
 
+def cpu_per_request(mix: Mix, bench: BenchFigures, instance: InstanceClass) -> float:
+    """CPU seconds of one POST /push on ``instance``: a request on the app's threads with one
+    outbound call (a CreateTask) per task, as the bench's thread-path task is with its trigger."""
+    tasks = math.ceil(mix.events_per_request / inputs.PUSHER_BATCH_EVENTS)
+    return bench.thread_task_s * tasks * inputs.BENCH_CORE_MHZ / instance.cpu_mhz
+
+
 def plan(
     rate: float,
     mix: Mix,
@@ -112,11 +121,15 @@ def plan(
     in_flight = tasks / queues * attempt_s
     if in_flight > queue.max_concurrent:
         warnings.append(f"{in_flight:.0f} tasks in flight a queue: over its max_concurrent_requests")
+    requests = rate / mix.events_per_request
+    request_cpu = cpu_per_request(mix, bench, instance)
     slots = min(scaling.max_concurrent_requests, inputs.GRANIAN_BACKPRESSURE)
-    for_cpu = tasks * cpu / scaling.target_cpu
-    for_slots = tasks * attempt_s / slots
+    busy = tasks * cpu + requests * request_cpu
+    for_cpu = busy / scaling.target_cpu
+    in_use = tasks * attempt_s + requests * (scaling.create_s + request_cpu)  # Little's law
+    for_slots = in_use / (slots * scaling.target_throughput)
     count = max(min_instances, math.ceil(max(for_cpu, for_slots)))
-    utilisation = min(0.95, tasks * cpu / count)
+    utilisation = min(0.95, busy / count)
     waiting = cpu * utilisation / (1 - utilisation)  # M/M/1 wait for the instance's one CPU
     latency = scaling.create_s + attempt_s + waiting
     hours_per_million = count / (rate * 3600) * 1e6
@@ -130,6 +143,7 @@ def plan(
         queues=queues,
         in_flight_per_queue=in_flight,
         cpu_per_task_s=cpu,
+        cpu_per_request_s=request_cpu,
         instances_for_cpu=for_cpu,
         instances_for_slots=for_slots,
         instances=count,
@@ -137,4 +151,30 @@ def plan(
         instance_hours_per_million=hours_per_million,
         cost_per_million=hours_per_million * instance.price_per_hour,
         warnings=tuple(warnings),
+    )
+
+
+def instances(
+    mix: Mix,
+    instance: InstanceClass,
+    bench: BenchFigures,
+    scaling: Scaling = Scaling(),
+    *,
+    min_instances: int = 1,
+    max_instances: int = 1000,
+    startup_s: float = inputs.INSTANCE_STARTUP_S,
+) -> sim.Instances:
+    """The simulation's App Engine instances for ``mix`` on ``instance`` under ``scaling``."""
+    one_event, batch = Mix(1, mix.channels_per_event), Mix(10, mix.channels_per_event)
+    return sim.Instances(
+        cpu_per_task_s=cpu_per_task(one_event, bench, instance),
+        cpu_per_batch_s=cpu_per_task(batch, bench, instance),
+        slots=min(scaling.max_concurrent_requests, inputs.GRANIAN_BACKPRESSURE),
+        startup_s=startup_s,
+        min_instances=min_instances,
+        max_instances=max_instances,
+        target_cpu=scaling.target_cpu,
+        price_per_hour=instance.price_per_hour,
+        cpu_per_request_s=cpu_per_request(Mix(1), bench, instance),
+        target_throughput=scaling.target_throughput,
     )

@@ -32,21 +32,11 @@ def predict(rate: float, mix: model.Mix, klass: str, seconds: float, seed: int =
     plan = model.plan(rate, mix, instance, queue, bench)
     shards = min(plan.queues, SLICE_QUEUES)
     share = shards / plan.queues
-    scale = inputs.BENCH_CORE_MHZ / instance.cpu_mhz
     warm = max(1, math.ceil(plan.instances * share))
     result = sim.simulate(
         sim.Arrivals(rate * share, seconds, mix.events_per_request),
         sim.Queues(queue, shards=shards),
-        sim.Instances(
-            cpu_per_task_s=bench.loop_task_s * scale,
-            cpu_per_batch_s=bench.batch_task_s * scale,
-            slots=inputs.GRANIAN_BACKPRESSURE,
-            startup_s=inputs.INSTANCE_STARTUP_S,
-            min_instances=warm,
-            max_instances=1000,
-            target_cpu=inputs.APPENGINE_DEFAULT_TARGET_CPU,
-            price_per_hour=instance.price_per_hour,
-        ),
+        model.instances(mix, instance, bench, min_instances=warm),
         sim.Pusher(inputs.PUSHER_LATENCY_S, inputs.PUSHER_LATENCY_SIGMA),
         seed=seed,
     )

@@ -69,9 +69,10 @@ class Pusher:
 
 @dataclass(frozen=True)
 class Instances:
-    """App Engine instances: CPU seconds per task (one event; a batch of up to 10), slots per
-    instance, start-up time, bounds, target CPU and the price of an instance hour.
-    ``fixed``: exactly ``min_instances`` from the start, no autoscaling (the local stack)."""
+    """App Engine instances: CPU seconds per task (one event; a batch of up to 10) and per
+    CreateTask of a POST /push, slots per instance, start-up time, bounds, the targets of CPU
+    and of slots in use (target_cpu_utilization, target_throughput_utilization) and the price
+    of an instance hour. ``fixed``: exactly ``min_instances``, no autoscaling (the local stack)."""
 
     cpu_per_task_s: float
     cpu_per_batch_s: float
@@ -82,6 +83,8 @@ class Instances:
     target_cpu: float
     price_per_hour: float
     fixed: bool = False
+    cpu_per_request_s: float = 0.0
+    target_throughput: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,9 @@ class Simulation:
         when every task is."""
         now = self.env.now
         self.result.first_arrival = min(self.result.first_arrival, now)
+        if self.instances.cpu_per_request_s:
+            requests = math.ceil(count / 10)
+            yield self.env.process(self._cpu(self._route(), self.instances.cpu_per_request_s * requests))
         creates = []
         while count > 0:
             size = min(count, 10)
@@ -399,10 +405,12 @@ class Simulation:
             busy = sum(instance.busy_s for instance in ready)
             for instance in self.pool:
                 instance.busy_s = 0.0
-            full = all(instance.load() >= spec.slots for instance in ready)
-            wanted = max(spec.min_instances, math.ceil(busy / TICK_S / spec.target_cpu))
-            if full and ready:
-                wanted = max(wanted, len(self.pool) + 1)
+            in_use = sum(instance.load() for instance in ready)
+            wanted = max(
+                spec.min_instances,
+                math.ceil(busy / TICK_S / spec.target_cpu),
+                math.ceil(in_use / (spec.slots * spec.target_throughput)),
+            )
             if not spec.fixed and wanted > len(self.pool):
                 for _ in range(min(wanted, spec.max_instances) - len(self.pool)):
                     self.pool.append(

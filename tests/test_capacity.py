@@ -150,7 +150,7 @@ def test_the_plan_and_the_simulation_agree_at_a_steady_rate():
     bench = inputs.bench_figures()
     f2 = inputs.INSTANCE_CLASSES["F2"]
     plan = model.plan(1000, model.Mix(), f2, QUEUE, bench)
-    spec = replace(INSTANCES, cpu_per_task_s=plan.cpu_per_task_s, startup_s=1, min_instances=plan.instances)
+    spec = model.instances(model.Mix(), f2, bench, min_instances=plan.instances, startup_s=1)
     result = sim.simulate(sim.Arrivals(1000, 20), sim.Queues(QUEUE, shards=plan.queues), spec, PUSHER, seed=3)
     assert result.throughput == pytest.approx(1000, rel=0.05)
     assert result.percentile(0.5) == pytest.approx(plan.latency_s, rel=0.25)
@@ -164,7 +164,7 @@ def test_make_capacity_prints_the_plan_and_writes_the_plot(tmp_path, capsys):
     assert json.loads((tmp_path / "capacity-300.json").read_text())["series"]
 
 
-def test_the_fitted_wait_reproduces_the_measured_drain():
+def test_the_fitted_dispatch_path_reproduces_the_measured_drain():
     calibration = {
         "events": 400,
         "background_cores": 0.5,
@@ -174,7 +174,11 @@ def test_the_fitted_wait_reproduces_the_measured_drain():
         "dispatch_wall_s": 0.005,
         "answer_s": 0.01,
     }
-    calibration["dispatch_wait_s"] = local.fit_dispatch_wait(calibration)
-    assert 0 < calibration["dispatch_wait_s"] < 0.0025
+    calibration.update(local.fit_dispatch_path(calibration))
+    assert calibration["critical_share"] == 1 and 0 < calibration["dispatch_wait_s"] < 0.0025
     assert local.drain_wall(calibration) == pytest.approx(0.005, rel=0.05)
     assert local.simulate_local(100, 2, calibration).throughput == pytest.approx(100, rel=0.1)
+    quick = {**calibration, "dispatch_wall_s": 0.002}  # faster than its CPU: part runs beside the path
+    quick.update(local.fit_dispatch_path(quick))
+    assert quick["dispatch_wait_s"] == 0 and 0.3 < quick["critical_share"] < 1
+    assert local.drain_wall(quick) == pytest.approx(0.002, rel=0.05)
