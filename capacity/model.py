@@ -163,6 +163,7 @@ def instances(
     min_instances: int = 1,
     max_instances: int = 1000,
     startup_s: float = inputs.INSTANCE_STARTUP_S,
+    initial: int = 0,
 ) -> sim.Instances:
     """The simulation's App Engine instances for ``mix`` on ``instance`` under ``scaling``."""
     one_event, batch = Mix(1, mix.channels_per_event), Mix(10, mix.channels_per_event)
@@ -177,4 +178,5 @@ def instances(
         price_per_hour=instance.price_per_hour,
         cpu_per_request_s=cpu_per_request(Mix(1), bench, instance),
         target_throughput=scaling.target_throughput,
+        initial=initial,
     )

@@ -36,7 +36,7 @@ def predict(rate: float, mix: model.Mix, klass: str, seconds: float, seed: int =
     result = sim.simulate(
         sim.Arrivals(rate * share, seconds, mix.events_per_request),
         sim.Queues(queue, shards=shards),
-        model.instances(mix, instance, bench, min_instances=warm),
+        model.instances(mix, instance, bench, initial=warm),
         sim.Pusher(inputs.PUSHER_LATENCY_S, inputs.PUSHER_LATENCY_SIGMA),
         seed=seed,
     )
@@ -77,12 +77,53 @@ def table(seconds: float, klass: str) -> str:
     return "\n".join(lines)
 
 
+SCALING_VARIANTS = {
+    "App Engine's defaults (10 requests, CPU 0.6)": model.Scaling(inputs.APPENGINE_DEFAULT_CONCURRENT),
+    "64 requests, CPU 0.6": model.Scaling(64),
+    "64 requests, CPU 0.75": model.Scaling(64, 0.75),
+    "64 requests, CPU 0.9": model.Scaling(64, 0.9),
+}
+
+
+def scaling_table(rate: float, seconds: float, klass: str, pattern: str) -> str:
+    """automatic_scaling variants under ``pattern`` arrivals (bursty: 5x the rate a tenth of
+    the time) on the queues the plan asks for, from the plan's instances: latency, instances, cost."""
+    instance = inputs.INSTANCE_CLASSES[klass]
+    bench = inputs.bench_figures()
+    queue = inputs.push_queue()
+    lines = [
+        f"| {rate:,.0f} events/s, {pattern}, {klass} | p50, ms | p99, ms | most instances "
+        "| instance-h / M events | $ / M events |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, scaling in SCALING_VARIANTS.items():
+        plan = model.plan(rate, model.Mix(), instance, queue, bench, scaling)
+        result = sim.simulate(
+            sim.Arrivals(rate, seconds, pattern=pattern),
+            sim.Queues(queue, shards=plan.queues),
+            model.instances(model.Mix(), instance, bench, scaling, initial=plan.instances),
+            sim.Pusher(inputs.PUSHER_LATENCY_S, inputs.PUSHER_LATENCY_SIGMA),
+        ).summary()
+        lines.append(
+            f"| {name} | {result['p50_s'] * 1000:,.0f} | {result['p99_s'] * 1000:,.0f} "
+            f"| {result['max_instances']} | {result['instance_hours_per_million']:.3f} "
+            f"| {result['instance_hours_per_million'] * instance.price_per_hour:.3f} |"
+        )
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m capacity.predict", description=__doc__)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--instance-class", choices=sorted(inputs.INSTANCE_CLASSES), default="F1")
+    parser.add_argument("--scaling", type=float, metavar="RATE", help="compare automatic_scaling settings")
+    parser.add_argument("--pattern", choices=("poisson", "bursty"), default="poisson")
     args = parser.parse_args(argv)
-    print(table(args.seconds, args.instance_class))
+    if args.scaling:
+        print(scaling_table(args.scaling, args.seconds, args.instance_class, args.pattern))
+    else:
+        print(table(args.seconds, args.instance_class))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ one task at a time, every task present at the start of a cycle, then sleeps 0.1 
 machine (:class:`Machine`) each process's steps wait for the process and for a core. App
 Engine routes each attempt to an instance with a free slot (``max_concurrent_requests``, at
 most the entrypoint's backpressure), starts instances (ready after a start-up time) when their
-CPU passes the target or every slot is taken, and stops idle ones. An attempt costs CPU on its
+CPU or their slots in use pass the targets, and stops the least loaded one after some time with
+more than it wants. An attempt costs CPU on its
 instance, then waits for Pusher (log-normal latency; error bursts answer 429/5xx); a task that
 failed ``max_attempts`` times is parked.
 """
@@ -24,7 +25,7 @@ import simpy
 from .inputs import QueueSettings
 
 TICK_S = 1.0  # the autoscaler's period and the time series' resolution
-SCALE_DOWN_TICKS = 30  # ticks below the target before an idle instance stops
+SCALE_DOWN_TICKS = 15  # ticks with more instances than wanted before the least loaded one stops
 EMULATOR_POLL_S = 0.1  # the emulator's sleep between dispatch cycles (its _LOOP_SLEEP_TIME)
 
 
@@ -85,6 +86,7 @@ class Instances:
     fixed: bool = False
     cpu_per_request_s: float = 0.0
     target_throughput: float = 1.0
+    initial: int = 0  # instances ready at the start (0: min_instances)
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,6 @@ class _Instance:
         self.slots = simpy.Resource(env, slots)
         self.started, self.ready_at = env.now, ready_at
         self.busy_s = 0.0  # CPU seconds since the last tick
-        self.idle_ticks = 0
 
     def load(self) -> int:
         return self.slots.count + len(self.slots.queue)
@@ -212,6 +213,7 @@ class Simulation:
         self.retired_seconds = 0.0
         self.waiting = 0  # attempts waiting for an instance's slot
         self.recorded = 0  # latencies already in the time series
+        self.surplus_ticks = 0  # consecutive ticks with more ready instances than wanted
         shards = range(queues.shards)
         self.ready = [simpy.Store(self.env) for _ in shards]
         self.delayed = 0  # tasks waiting for their retry backoff
@@ -223,7 +225,7 @@ class Simulation:
         steps = (*machine.create, *machine.dispatch, *machine.side) if machine else ()
         self.processes = {name: simpy.Resource(self.env, 1) for name, _ in steps}
         self.publishers = simpy.Resource(self.env, arrivals.publishers) if arrivals.publishers else None
-        for _ in range(instances.min_instances):
+        for _ in range(instances.initial or instances.min_instances):
             self.pool.append(_Instance(self.env, instances.slots, 0.0, self.cores))
 
     # Arrivals and enqueueing
@@ -416,14 +418,13 @@ class Simulation:
                     self.pool.append(
                         _Instance(self.env, spec.slots, self.env.now + spec.startup_s, self.cores)
                     )
-            elif not spec.fixed and len(self.pool) > max(wanted, spec.min_instances):
-                idle = [instance for instance in ready if instance.load() == 0]
-                for instance in idle:
-                    instance.idle_ticks += 1
-                stop = next((i for i in idle if i.idle_ticks >= SCALE_DOWN_TICKS), None)
-                if stop is not None:
-                    self.pool.remove(stop)
-                    self.retired_seconds += self.env.now - stop.started
+            surplus = not spec.fixed and len(ready) > wanted
+            self.surplus_ticks = self.surplus_ticks + 1 if surplus else 0
+            if self.surplus_ticks >= SCALE_DOWN_TICKS:  # no new work for it; its own finishes
+                stop = min(ready, key=_Instance.load)
+                self.pool.remove(stop)
+                self.retired_seconds += self.env.now - stop.started
+                self.surplus_ticks = 0
             self._record(ready)
 
     def _record(self, ready: list[_Instance]) -> None:
