@@ -52,7 +52,7 @@ def cloud_run(args: argparse.Namespace, plan: model.Plan, queue: inputs.QueueSet
     bursts = tuple(tuple(float(part) for part in burst.split(":")) for burst in args.error_burst)
     return sim.simulate(
         sim.Arrivals(args.rate, args.seconds, args.events_per_request, args.pattern),
-        sim.Queues(queue, shards=args.shards or plan.queues),
+        sim.Queues(queue, shards=args.shards or plan.queues, max_attempts=inputs.max_attempts()),
         model.instances(
             mix,
             inputs.INSTANCE_CLASSES[args.instance_class],

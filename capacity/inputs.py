@@ -10,10 +10,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from google.appengine.api import queueinfo
+from google.appengine.api import appinfo, queueinfo
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE_YAML = ROOT / "queue.yaml"
+APP_YAML = ROOT / "app.yaml"
 BENCH_RESULTS = ROOT / "bench" / "results" / "results.json"
 
 # Cloud Tasks (https://cloud.google.com/tasks/docs/quotas and the RateLimits reference,
@@ -148,3 +149,9 @@ def push_queue(name: str = "pusher", path: Path = QUEUE_YAML) -> QueueSettings:
     """The push queue's settings: ``name`` itself, or its first shard (``name-0``)."""
     queues = queue_settings(path)
     return queues.get(name) or queues[f"{name}-0"]
+
+
+def max_attempts(path: Path = APP_YAML) -> int:
+    """``PUSHER_MAX_ATTEMPTS`` of ``app.yaml`` (the attempts after which the worker parks a task)."""
+    with path.open() as stream:
+        return int(appinfo.LoadSingleAppInfo(stream).env_variables["PUSHER_MAX_ATTEMPTS"])

@@ -204,27 +204,31 @@ def run_once(app_url: str, ws_url: str, rate: int, seconds: float) -> dict[str, 
     }
 
 
-def compare(rates: tuple[int, ...], seconds: float, repeats: int) -> dict[str, Any]:
-    """Measure every rate ``repeats`` times (alternating), calibrate, simulate each rate."""
-    soketi = Soketi(name="capacity-soketi")
-    soketi.start()
-    try:
-        with running_stack({"PUSHER_URL": soketi.url, **APP_ENV}, workers=None, threads=None) as stack:
-            run_once(stack.app.url, soketi.ws_url, 50, 1)  # warm up
-            pids = (os.getpid(), stack.app.process.pid, stack.emulator.process.pid, soketi.process.pid)
-            meter = Meter(dict(zip(("publisher", "app", "emulator", "soketi"), pids, strict=True)))
-            calibration = calibrate(stack, meter, soketi.ws_url)
-            runs: dict[int, list[dict[str, Any]]] = {rate: [] for rate in rates}
-            for _ in range(repeats):
-                for rate in rates:
-                    before = meter.read()
-                    run = run_once(stack.app.url, soketi.ws_url, rate, seconds)
-                    runs[rate].append({**run, "background_cores": meter.others_since(before)})
-                    print(rate, runs[rate][-1], flush=True)
-    finally:
-        soketi.stop()
+def measure_stack(
+    soketi: Soketi, rates: tuple[int, ...], seconds: float, repeats: int, calibration_events: int = 800
+) -> dict[str, Any]:
+    """Start the stack on ``soketi``, calibrate, then measure every rate ``repeats`` times
+    (alternating), with the cores other work kept busy during each run."""
+    with running_stack({"PUSHER_URL": soketi.url, **APP_ENV}, workers=None, threads=None) as stack:
+        run_once(stack.app.url, soketi.ws_url, 50, 1)  # warm up
+        pids = (os.getpid(), stack.app.process.pid, stack.emulator.process.pid, soketi.process.pid)
+        meter = Meter(dict(zip(("publisher", "app", "emulator", "soketi"), pids, strict=True)))
+        calibration = calibrate(stack, meter, soketi.ws_url, calibration_events)
+        runs: dict[int, list[dict[str, Any]]] = {rate: [] for rate in rates}
+        for _ in range(repeats):
+            for rate in rates:
+                before = meter.read()
+                run = run_once(stack.app.url, soketi.ws_url, rate, seconds)
+                runs[rate].append({**run, "background_cores": meter.others_since(before)})
+                print(rate, runs[rate][-1], flush=True)
     rows = [{"rate": rate, "measured": runs[rate]} for rate in rates]
     return {"seconds": seconds, "repeats": repeats, "calibration": calibration, "rows": rows}
+
+
+def compare(rates: tuple[int, ...], seconds: float, repeats: int) -> dict[str, Any]:
+    """:func:`measure_stack` on a soketi of its own."""
+    with Soketi(name="capacity-soketi") as soketi:
+        return measure_stack(soketi, rates, seconds, repeats)
 
 
 def simulate_rows(report: dict[str, Any]) -> None:

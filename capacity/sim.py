@@ -98,7 +98,7 @@ class Queues:
     shards: int = 1
     create_s: float = 0.020
     dispatch_delay_s: float = 0.010
-    max_attempts: int = 20
+    max_attempts: int = 20  # app.yaml's PUSHER_MAX_ATTEMPTS (inputs.max_attempts())
     emulator: bool = False
 
 

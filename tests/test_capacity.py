@@ -41,6 +41,10 @@ def test_queue_yaml_is_parsed_as_googles_tools_parse_it():
     assert (queue.min_backoff_s, queue.max_backoff_s, queue.max_doublings) == (1, 300, 5)
 
 
+def test_the_attempt_budget_is_app_yamls():
+    assert inputs.max_attempts() == 20
+
+
 def test_backoff_follows_cloud_tasks_retry_config_example():
     # RetryConfig's documented example: min 10 s, max 300 s, 3 doublings.
     queue = replace(QUEUE, min_backoff_s=10, max_backoff_s=300, max_doublings=3)
@@ -162,6 +166,26 @@ def test_make_capacity_prints_the_plan_and_writes_the_plot(tmp_path, capsys):
     assert "| queues (shards) |" in printed and "p99_s" in printed
     assert (tmp_path / "capacity-300.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "capacity-300.json").read_text())["series"]
+
+
+def test_an_error_burst_on_the_command_line_fails_pusher_calls(tmp_path, capsys):
+    cli.main(["--rate", "100", "--seconds", "10", "--error-burst", "2:3:1", "--out", str(tmp_path)])
+    summary = json.loads((tmp_path / "capacity-100.json").read_text())["simulated"]
+    assert summary["delivered"] == summary["events"] and summary["parked"] == 0
+    assert summary["p99_s"] > 1  # the events of the burst waited for their retry
+
+
+def test_the_local_stack_is_measured_and_simulated(soketi):
+    """The real path at 50 events/s for 2 s, once: the simulation of it agrees (far below the
+    knee, where the measurements hardly spread)."""
+    report = local.measure_stack(soketi, (50,), 2, 1, calibration_events=200)
+    local.simulate_rows(report)
+    calibration, row = report["calibration"], report["rows"][0]
+    assert {name for name, _ in calibration["dispatch"]} == {"emulator", "app", "soketi"}
+    assert all(cpu > 0 for _, cpu in calibration["create"])
+    measured = row["measured"][0]
+    assert row["simulated"]["throughput"] == pytest.approx(measured["throughput"], rel=0.25)
+    assert "| 50 |" in local.table(report)
 
 
 def test_the_fitted_dispatch_path_reproduces_the_measured_drain():
