@@ -115,9 +115,7 @@ def calibrate(stack: Stack, meter: Meter, ws_url: str, count: int = 800, rate: i
     }
 
 
-def simulate_local(
-    rate: float, seconds: float, calibration: dict[str, Any], seed: int = 1, pattern: str = "fixed"
-) -> sim.Result:
+def simulate_local(rate: float, seconds: float, calibration: dict[str, Any], seed: int = 1) -> sim.Result:
     """The local stack in the simulation: the emulator's cycle, each process's steps, the
     machine's cores shared by them and by the other work measured during the runs."""
     create_cpu = sum(cpu for _, cpu in calibration["create"])
@@ -125,7 +123,7 @@ def simulate_local(
     path = tuple((name, cpu * share) for name, cpu in calibration["dispatch"])
     beside = tuple((name, cpu * (1 - share)) for name, cpu in calibration["dispatch"] if share < 1)
     return sim.simulate(
-        sim.Arrivals(rate, seconds, pattern=pattern, publishers=PUBLISHERS),
+        sim.Arrivals(rate, seconds, pattern="fixed", publishers=PUBLISHERS),
         sim.Queues(
             inputs.push_queue(),
             create_s=max(0.0, calibration["answer_s"] - create_cpu),
