@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from dataclasses import replace
 
 import pytest
@@ -166,6 +167,17 @@ def test_make_capacity_prints_the_plan_and_writes_the_plot(tmp_path, capsys):
     assert "| queues (shards) |" in printed and "p99_s" in printed
     assert (tmp_path / "capacity-300.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "capacity-300.json").read_text())["series"]
+
+
+def test_make_capacity_passes_the_rate():
+    dry_run = subprocess.run(
+        ["make", "--no-print-directory", "-n", "capacity", "RATE=1234"],
+        cwd=inputs.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert dry_run.stdout.strip().splitlines()[-1].endswith("-m capacity --rate 1234")
 
 
 def test_an_error_burst_on_the_command_line_fails_pusher_calls(tmp_path, capsys):
