@@ -45,6 +45,13 @@ bench: install
 	@bash scripts/install-system-deps.sh wrk
 	$(PY) -m bench $(if $(SAVE),--save)
 
+# The capacity plan for RATE events/s (F1, F2, F4) and its simulation on Cloud Tasks and App
+# Engine; the plot of latency and instances over time goes to test-output/capacity/.
+.PHONY: capacity
+RATE ?= 1000
+capacity: $(VENV)/.installed
+	$(PY) -m capacity --rate $(RATE)
+
 # Delete every task of a queue of the running `make dev` stack (QUEUE=pusher by default):
 # a task for a URL that answers 404 or 405 is otherwise retried again and again.
 QUEUE ?= pusher
