@@ -22,7 +22,7 @@ from pushqueue.events import EventQueue
 from pushqueue.tasks import InvalidTaskError, QueueError
 from pushqueue.testing import fake_queue
 from settings import ConfigError, Settings
-from tests.support.appserver import running_app
+from tests.support.appserver import ADMIN_HEADERS, running_app
 from tests.support.credentials import PUBLISHER_NAME, PUBLISHER_TOKEN
 from tests.support.emulator import running_emulator
 from tests.support.processes import ROOT, free_port, wait_until
@@ -254,3 +254,19 @@ def test_an_anonymous_publish_is_told_how_to_prove_itself(stack):
     assert answer.status_code == 403
     assert "send Authorization: Bearer <token>" in answer.json()["error"]
     assert "make dev prints its local one" in answer.json()["error"]
+
+
+def test_a_shards_parked_event_is_listed_and_replayed(stack):
+    client = stack.app.client
+    task = stack.sharded.enqueue_event("shard-bad", "empty", "")  # soketi refuses empty data: 400
+    shard = stack.sharded.queue_for("shard-bad")
+
+    def parked() -> list[str]:
+        answer = client.get("/admin/parked", headers=ADMIN_HEADERS).json()
+        return [record["name"] for record in answer["parked"]]
+
+    wait_until(lambda: f"{shard}__{task}" in parked(), 20, "the shard's task parked")
+    assert client.post(f"/admin/parked/{shard}__{task}/replay", headers=ADMIN_HEADERS).status_code == 200
+    wait_until(
+        lambda: any(n.endswith(f"{shard}__{task}-replay") for n in parked()), 20, "the replay parked again"
+    )
