@@ -99,3 +99,21 @@ def test_parking_works_again_within_seconds_of_datastore_coming_back(datastore):
     relay.down()
     assert failed >= OUTAGE / 3  # each failed fast
     assert seconds < BACK_WITHIN
+
+
+def test_the_deployed_clients_channel_is_rebuilt_as_google_cloud_ndb_builds_it(monkeypatch):
+    """Deployed (no emulator), the channel is a secure one with the reconnect options. This
+    relies on google-cloud-ndb's Client attributes (``stub``, ``secure``, ``_credentials``):
+    it fails if a new version renames them."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import ndb
+    from google.cloud.datastore_v1.services.datastore.transports import DatastoreGrpcTransport
+
+    from pushqueue.datastore import _reconnect_promptly
+
+    monkeypatch.delenv("DATASTORE_EMULATOR_HOST", raising=False)
+    client = ndb.Client(project="p", credentials=AnonymousCredentials())
+    assert client.secure
+    before = client.stub
+    _reconnect_promptly(client)
+    assert isinstance(client.stub, DatastoreGrpcTransport) and client.stub is not before
