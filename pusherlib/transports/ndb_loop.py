@@ -9,8 +9,6 @@ driver rather than threads or asyncio: BENCHMARKS.md ("One HTTP engine design").
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 import time
 import weakref
@@ -20,17 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from google.cloud.ndb import context as ndb_context
 
-from .connections import close_quietly
 from .core import (
     HostKey,
     Turns,
-    as_pusher_error,
     connect_error,
     exchange_error,
     not_sent_error,
     turn_deadline,
 )
-from .nonblocking import EXCHANGING, RESOLVING, Exchange, Exchanges
+from .nonblocking import EXCHANGING, Exchange, Exchanges
 from .pollers import wait_ready
 
 if TYPE_CHECKING:
@@ -78,10 +74,6 @@ class _LoopDriver(Exchanges):
     def __init__(self) -> None:
         super().__init__()
         self.closed = False
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._wake_reader.setblocking(False)
-        self._wake_writer.setblocking(False)
-        self._poller.register(self._wake_reader, self._read, None)
         self._turns: dict[NdbBridge, Turns[Exchange]] = {}
         self._waker_armed = False
         self._next_queue_scan = 0.0
@@ -149,28 +141,10 @@ class _LoopDriver(Exchanges):
                 self._expire(now)
         self._expire(time.monotonic())
 
-    def _drain_wake_pipe(self) -> None:
-        with contextlib.suppress(OSError):
-            while self._wake_reader.recv(4096):
-                pass
-        for exchange in [exchange for exchange in self._started if exchange.state is RESOLVING]:
-            if exchange.lookup is not None and exchange.lookup.done():
-                try:
-                    self._resolved(exchange)
-                except Exception as exc:  # socket() failed, say: through the future
-                    self._fail(exchange, as_pusher_error(exc, exchange.where()))
-
-    def _wake(self, _done: object = None) -> None:
-        """Wake the waker (from any thread): a name lookup finished."""
-        with contextlib.suppress(OSError):
-            self._wake_writer.send(b"!")
-
     def _retire(self) -> None:
         """Nothing in flight: close the poller and the wake pipe."""
         self.closed = True
-        self._poller.close()
-        close_quietly(self._wake_reader)
-        close_quietly(self._wake_writer)
+        self._close_io()
 
     def _expire(self, now: float) -> None:
         self._next_expiry_check = now + EXPIRY_CHECK_SECONDS

@@ -8,6 +8,7 @@ poller, turns and deadlines is :mod:`.ndb_loop`'s.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PusherConnectionError
 from .base import Request, Response
-from .connections import Address, numeric_addresses, resolve_async
+from .connections import Address, close_quietly, numeric_addresses, resolve_async
 from .core import (
     HostKey,
     as_pusher_error,
@@ -105,6 +106,32 @@ class Exchanges:
         self._poller = poller = new_poller()
         self._read, self._write, self._readable = poller.READ, poller.WRITE, ~poller.WRITE
         self._started: set[Exchange] = set()
+        self._wake_reader, self._wake_writer = socket.socketpair()  # a name lookup finished
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        poller.register(self._wake_reader, self._read, None)
+
+    def _drain_wake_pipe(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_reader.recv(4096):
+                pass
+        for exchange in [exchange for exchange in self._started if exchange.state is RESOLVING]:
+            if exchange.lookup is not None and exchange.lookup.done():
+                try:
+                    self._resolved(exchange)
+                except Exception as exc:  # socket() failed, say: through the future
+                    self._fail(exchange, as_pusher_error(exc, exchange.where()))
+
+    def _wake(self, _done: object = None) -> None:
+        """Make the poller return (from any thread): a name lookup finished."""
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"!")
+
+    def _close_io(self) -> None:
+        """Close the poller and the wake pipe."""
+        self._poller.close()
+        close_quietly(self._wake_reader)
+        close_quietly(self._wake_writer)
 
     def _ready(self, exchange: Exchange, events: int) -> None:
         try:
