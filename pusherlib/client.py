@@ -7,21 +7,18 @@ Every request method has an ``_async`` twin returning a future (see
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from . import auth, encryption
+from . import auth, config, encryption
 from .api import Channels, Event, Info, RequestBuilder, json_text, read_response
-from .backends import proxy_from_backend_options, transport_for_backend
 from .errors import PusherHTTPError, PusherTypeError, PusherValueError
 from .instrumentation import Instrumentation, RequestHook
 from .legacy import LegacyChannel
-from .proxies import ProxySetting, proxy_for
+from .proxies import ProxySetting
 from .results import (
     BatchResponse,
     ChannelInfo,
@@ -31,7 +28,6 @@ from .results import (
     as_answer,
 )
 from .transports.base import Request, Response, Transport
-from .transports.http import HTTPTransport
 from .webhooks import (
     MAX_AGE_SECONDS,
     Token,
@@ -43,7 +39,6 @@ from .webhooks import (
 )
 
 DEFAULT_HOST = "api.pusherapp.com"
-MAX_APP_ID_LENGTH = 200
 MAX_RETRY_WAIT_SECONDS = 1.0
 
 
@@ -87,32 +82,14 @@ class Pusher:
         encoder: type[json.JSONEncoder] | None = None,
         **backend_options: Any,
     ):
-        for name, value in (("key", key), ("secret", secret)):
-            if not isinstance(value, str) or not value:
-                raise PusherTypeError(f"{name} must be a non-empty str")
-        app_id = _app_id(app_id)
+        config.check_credentials(key, secret)
+        app_id = config.app_id(app_id)
         if host is None:
             host = f"api-{cluster}.pusher.com" if cluster else DEFAULT_HOST
-        if isinstance(port, str) and port.isdigit():  # e.g. PUSHER_PORT = "80" in a config file
-            port = int(port)
-        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
-            raise PusherValueError(f"port must be an int from 1 to 65535, got {port!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
-            raise PusherValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if not isinstance(max_payload_bytes, int) or max_payload_bytes <= 0:
-            raise PusherValueError("max_payload_bytes must be a positive int")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise PusherValueError(f"retries must be an int >= 0, got {retries!r}")
-        self.json_encoder = json_encoder or encoder
-        if self.json_encoder is not None and not (
-            isinstance(self.json_encoder, type) and issubclass(self.json_encoder, json.JSONEncoder)
-        ):
-            raise PusherTypeError("json_encoder must be a json.JSONEncoder subclass")
-        if json_decoder is not None and not (
-            isinstance(json_decoder, type) and issubclass(json_decoder, json.JSONDecoder)
-        ):
-            raise PusherTypeError("json_decoder must be a json.JSONDecoder subclass")
-        self.json_decoder = json_decoder
+        port = config.port(port)
+        config.check_limits(timeout, max_payload_bytes, retries)
+        self.json_encoder = config.json_class(json_encoder or encoder, json.JSONEncoder, "json_encoder")
+        self.json_decoder = config.json_class(json_decoder, json.JSONDecoder, "json_decoder")
         self._decode_json: Callable[[str], Any] = partial(json.loads, cls=json_decoder)
         encoder_cls = self.json_encoder or json.JSONEncoder
         self.app_id, self.key, self.secret = app_id, key, secret
@@ -121,14 +98,16 @@ class Pusher:
         self.port = port or (443 if ssl else 80)
         self.timeout = timeout
         self.retries = retries
-        self.extra_webhook_tokens = _tokens(extra_webhook_tokens)
+        self.extra_webhook_tokens = config.webhook_tokens(extra_webhook_tokens)
         # JSON written as the official library writes it, so that browsers get the same
         # event data and auth answers are byte for byte the same; but never NaN or Infinity,
         # which are not JSON (JSON.parse refuses them): those raise PusherValueError.
         self._encode_json = encoder_cls(ensure_ascii=False, allow_nan=False).encode
         self._encode_auth_json = partial(json_text, encoder_cls(allow_nan=False).encode, what="auth data")
         self._master_key = encryption.master_key(encryption_master_key, encryption_master_key_base64)
-        self.transport, self.proxy = self._choose_transport(transport, backend, proxy, backend_options)
+        self.transport, self.proxy = config.choose_transport(
+            transport, backend, proxy, backend_options, "https" if ssl else "http", host, self.port
+        )
         self._instrumentation = Instrumentation(on_request)
         self._requests = RequestBuilder(
             app_id=app_id,
@@ -143,32 +122,6 @@ class Pusher:
             master_key=self._master_key,
         )
 
-    def _choose_transport(
-        self, transport: Transport | None, backend: Any, proxy: ProxySetting, backend_options: dict[str, Any]
-    ) -> tuple[Transport, str | None]:
-        """The transport, and the proxy it goes through (``None``: direct, or the given
-        transport's own business)."""
-        scheme = "https" if self.ssl else "http"
-        if backend_options:
-            if backend is None or proxy is not None:
-                raise PusherTypeError(f"unexpected arguments {sorted(backend_options)}")
-            proxy = proxy_from_backend_options(backend_options, scheme)
-        if transport is not None:
-            if backend is not None:
-                raise PusherTypeError("give transport= or backend=, not both")
-            if isinstance(proxy, str):
-                raise PusherTypeError(
-                    "proxy= configures the default transport: give the proxy to your transport"
-                )
-            if not isinstance(transport, Transport):
-                raise PusherTypeError("transport must be a pusherlib Transport")
-            return transport, None
-        chosen = proxy_for(scheme, self.host, self.port, proxy)
-        if backend is not None:
-            mapped = transport_for_backend(backend, chosen)
-            return mapped, chosen if isinstance(mapped, HTTPTransport) else None
-        return HTTPTransport(proxy=chosen), chosen
-
     @property
     def requests(self) -> RequestBuilder:
         """The pure request builder behind every method: validate and sign without sending."""
@@ -179,30 +132,7 @@ class Pusher:
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Pusher:
         """``Pusher.from_url("https://key:secret@host[:port]/apps/ID")``."""
-        parts = urlsplit(url)
-        segments = [s for s in parts.path.split("/") if s]
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.hostname
-            or parts.username is None
-            or parts.password is None
-            or len(segments) != 2
-            or segments[0] != "apps"
-        ):
-            raise PusherValueError("a Pusher URL looks like http[s]://KEY:SECRET@HOST[:PORT]/apps/APP_ID")
-        try:
-            port = parts.port
-        except ValueError:
-            raise PusherValueError("the port of the Pusher URL is not a number") from None
-        return cls(
-            unquote(segments[1]),
-            unquote(parts.username),
-            unquote(parts.password),
-            host=parts.hostname,
-            port=port,
-            ssl=parts.scheme == "https",
-            **options,
-        )
+        return cls(*config.url_arguments(url), **options)
 
     @classmethod
     def from_env(cls, env: str = "PUSHER_URL", **options: Any) -> Pusher:
@@ -394,7 +324,7 @@ class Pusher:
             signature=signature,
             body=body,
             max_age=max_age,
-            extra_tokens=[*self.extra_webhook_tokens, *_tokens(extra_tokens)],
+            extra_tokens=[*self.extra_webhook_tokens, *config.webhook_tokens(extra_tokens)],
             decode=self._decode_json if self.json_decoder else None,
         )
         if self._master_key is not None:
@@ -510,43 +440,6 @@ class Pusher:
     def __repr__(self) -> str:
         scheme = "https" if self.ssl else "http"
         return f"<Pusher app {self.app_id} at {scheme}://{self.host}:{self.port}>"
-
-
-def _app_id(app_id: Any) -> str:
-    """The app id as a str: Pusher's are numbers, self-hosted servers' are names (soketi's
-    default is ``app-id``); it goes into the path escaped, so only emptiness, length,
-    whitespace and control characters are refused."""
-    if isinstance(app_id, int) and not isinstance(app_id, bool):
-        app_id = str(app_id)
-    if not isinstance(app_id, str):
-        raise PusherTypeError(f"app_id must be a str or int, not {type(app_id).__name__}")
-    if (
-        not app_id
-        or len(app_id) > MAX_APP_ID_LENGTH
-        or not app_id.isprintable()
-        or any(c.isspace() for c in app_id)
-    ):
-        raise PusherValueError(
-            f"app_id must be 1 to {MAX_APP_ID_LENGTH} characters without spaces, got {app_id!r}"
-        )
-    return app_id
-
-
-def _tokens(tokens: Iterable[Token]) -> list[Token]:
-    """Checked ``(key, secret)`` pairs."""
-    checked = []
-    for token in tokens:
-        if not (
-            isinstance(token, tuple)
-            and len(token) == 2
-            and isinstance(token[0], str)
-            and isinstance(token[1], (str, bytes))
-            and token[0]
-            and token[1]
-        ):
-            raise PusherTypeError("webhook tokens are (key, secret) pairs of non-empty str")
-        checked.append(token)
-    return checked
 
 
 def _one_of(events: Iterable[Event] | None, batch: Iterable[Event] | None) -> Iterable[Event]:

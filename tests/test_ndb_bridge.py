@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import errno
+import importlib
 import inspect
 import json
 import select
@@ -12,6 +13,7 @@ import socket
 import ssl
 import threading
 import uuid
+from concurrent.futures import Future as ThreadFuture
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
@@ -25,7 +27,7 @@ from pusherlib import (
     PusherServerError,
     PusherTimeout,
 )
-from pusherlib.transports import ndb as ndb_transport
+from pusherlib.transports import ndb_loop, nonblocking, pollers
 from pusherlib.transports.base import Request, Response
 from pusherlib.transports.http import HTTPTransport
 from pusherlib.transports.ndb import NdbBridge, ThreadedNdbBridge, ThreadedNdbFutures
@@ -351,7 +353,7 @@ def test_a_failed_socket_call_arrives_through_the_future_and_frees_its_slot(ndb_
                 raise failure
             return real_socket(*args, **kwargs)
 
-        monkeypatch.setattr("pusherlib.transports.ndb.socket.socket", socket_or_failure)
+        monkeypatch.setattr("pusherlib.transports.nonblocking.socket.socket", socket_or_failure)
         failed = client.trigger_async("c", "e", "x")
         with pytest.raises(PusherConnectionError, match="Too many open files") as caught:
             failed.result()
@@ -375,7 +377,7 @@ def bridge_sockets(monkeypatch, kind: type[socket.socket]) -> list[socket.socket
         opened.append(sock)
         return sock
 
-    monkeypatch.setattr("pusherlib.transports.ndb.socket.socket", make)
+    monkeypatch.setattr("pusherlib.transports.nonblocking.socket.socket", make)
     return opened
 
 
@@ -401,7 +403,7 @@ def poller(request, monkeypatch):
     """Each way the bridge can wait for its sockets: epoll where there is one (Linux), the
     selectors module's default elsewhere."""
     if request.param == "selectors":
-        monkeypatch.setattr(ndb_transport, "_new_poller", ndb_transport._Poller)
+        monkeypatch.setattr(nonblocking, "new_poller", pollers.Poller)
     elif not hasattr(select, "epoll"):
         pytest.skip("no epoll here")
     return request.param
@@ -468,7 +470,7 @@ def test_many_waiting_requests_failing_at_once_fail_one_by_one(ndb_context, monk
     with FaultServer([closing] * 2, default=OK) as server:
         client = client_for(server, transport=HTTPTransport(max_idle_per_host=2), timeout=30)
         futures = [client.trigger_async("c", "e", str(n)) for n in range(3000)]
-        monkeypatch.setattr("pusherlib.transports.ndb.socket.socket", no_socket)
+        monkeypatch.setattr("pusherlib.transports.nonblocking.socket.socket", no_socket)
         assert [future.result() for future in futures[:2]] == [{}, {}]
         errors = {type(future.exception()) for future in futures[2:]}
         monkeypatch.undo()
@@ -494,3 +496,25 @@ def test_the_generic_base_does_not_import_the_ndb_bridge():
     assert not {".ndb", "google.cloud.ndb"} & imported_modules(base)
     assert ".http" not in imported_modules(ndb)  # http imports ndb (lazily), never the other way
     assert ".ndb" in imported_modules(http)
+    assert not [module for module in (ndb_loop, nonblocking) if ".http" in imported_modules(module)]
+
+
+def test_the_bridges_import_no_private_ndb_module():
+    for module in (ndb_loop, nonblocking, pollers, importlib.import_module("pusherlib.transports.ndb")):
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("google.cloud.ndb"):
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+                assert not [name for name in names if "._" in name], names
+
+
+def test_the_event_loop_hook_the_bridges_rely_on(ndb_context):
+    """The one hook used: the public context's event loop runs ``callback(rpc)`` in its own
+    thread once a concurrent future ``rpc`` completes (how it waits for gRPC calls)."""
+    loop = ndb_loop.event_loop()
+    assert list(inspect.signature(loop.queue_rpc).parameters) == ["rpc", "callback"]
+    work: ThreadFuture[str] = ThreadFuture()
+    seen: list[tuple[str, str]] = []
+    loop.queue_rpc(work, lambda done: seen.append((done.result(), threading.current_thread().name)))
+    threading.Timer(0.05, work.set_result, ("done",)).start()
+    loop.run()
+    assert seen == [("done", threading.current_thread().name)]

@@ -1,26 +1,10 @@
 """Who may subscribe to and publish on which channel: one policy, deny by default.
 
-Rules are registered with decorators on channel patterns; ``{name}`` in a pattern matches
-one part of a channel name (letters, digits and ``_-=@,;``, up to the next ``.``) and is
-passed to the rule as a keyword argument::
-
-    policy = ChannelPolicy()
-
-    @policy.subscribe("private-orders.{order_id}")
-    def customer_follows_order(subscription, order_id):
-        return orders.owner(order_id) == current_user(subscription.request)
-
-    @policy.publish("private-orders.{order_id}")
-    def shop_publishes_order(publication, order_id):
-        return publication.caller is not None and publication.caller.name == "shop"
-
-The first pattern (in registration order) that matches the channel and has a rule for the
-action decides; a default rule (:meth:`ChannelPolicy.subscribe_default`,
-:meth:`ChannelPolicy.publish_default`) decides for channels no pattern matches. Without
-any, the answer is no. Only ``True`` allows. Subscribing is asked by the channel auth
-endpoint (single and batch); publishing by whatever publishes on the users' behalf (the
-App Engine app's ``POST /push``). Framework-free: ``request`` is whatever the framework
-passes.
+Rules are registered on channel patterns (``@policy.subscribe("private-orders.{order_id}")``);
+a ``{name}`` matches one part of a channel name (letters, digits and ``_-=@,;``, up to the
+next ``.``) and is passed to the rule. The first matching pattern with a rule for the
+action decides, then the default rule, else no; only ``True`` allows. Framework-free:
+``request`` is whatever the framework passes. Examples: docs/security.md.
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
-"""asyncio: ``await pusher.trigger_async(...)`` on the running event loop, without threads.
+"""The asyncio driver: ``await pusher.trigger_async(...)`` on the running loop, no threads.
 
-A small HTTP/1.1 client on ``asyncio.Protocol`` (asyncio's own loop or uvloop): requests
-are written by :func:`~.http11.encode_request` and answers read into
-:class:`~.http11.ResponseParser` as their bytes arrive. Connections follow the policy of
-:mod:`.connections`: idle keep-alive ones are reused, newest first, for ``keep_alive``
-seconds; a request is sent again at most once, on a fresh connection, and only when a
-reused one failed before answering. A request waits for a free connection at most the pool
-timeout (then fails unsent: :class:`~pusherlib.errors.PusherNotSent`); once it has one, its
-``timeout`` is a deadline for the exchange: name lookup, connect, TLS, every byte of the answer.
-A cancelled ``await`` closes the connection it used. There is no proxy support: behind an
-HTTP proxy, use :class:`~.http.HTTPTransport`. One transport serves one event loop; close
-it with ``await transport.aclose()`` before the loop ends.
+HTTP/1.1 on ``asyncio.Protocol`` connections (asyncio's own loop or uvloop), bytes through
+:mod:`.http11`, turns, idle connections and the resend and deadline rules from :mod:`.core`.
+A cancelled ``await`` closes the connection it used. No proxy support (use
+:class:`~.http.HTTPTransport`). One transport serves one event loop: ``await
+transport.aclose()`` before the loop ends.
 """
 
 from __future__ import annotations
@@ -20,7 +14,6 @@ import contextlib
 import math
 import ssl
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,14 +21,17 @@ import certifi
 
 from ..errors import PusherConnectionError, PusherTypeError, PusherValueError
 from .base import Request, Response, Transport
-from .connections import (
+from .core import (
     DEFAULT_KEEP_ALIVE_SECONDS,
     DEFAULT_MAX_IDLE_PER_HOST,
     HostKey,
+    IdleConnections,
     NoAnswer,
+    Turns,
     check_pool_timeout,
     connect_error,
     exchange_error,
+    host_key,
     may_resend,
     not_sent_error,
     remaining,
@@ -52,19 +48,24 @@ CLOSE_WAIT_SECONDS = 1.0  # how long aclose() waits for closed connections to be
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection; while ``parser`` is set, ``answer`` awaits what it reads."""
 
-    __slots__ = ("answer", "gone", "idle_since", "lost", "parser", "transport")
+    __slots__ = ("answer", "gone", "lost", "parser", "transport")
 
     transport: asyncio.Transport
     answer: asyncio.Future[ParsedResponse]
 
     def __init__(self) -> None:
         self.parser: ResponseParser | None = None
-        self.idle_since = 0.0
         self.lost = False  # connection_lost was called
         self.gone: asyncio.Future[None] | None = None  # what aclose() waits for
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+
+    def is_open(self) -> bool:
+        return not self.transport.is_closing()
+
+    def abort(self) -> None:
+        self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self.parser is None:  # written unasked: not reusable
@@ -115,24 +116,12 @@ def _expire(waiter: asyncio.Future[Any]) -> None:
         waiter.set_exception(TimeoutError("deadline passed"))
 
 
-class _Host:
-    """A host key's connections: idle ones (newest last), requests in flight, and the
-    futures of requests waiting for a free connection."""
-
-    __slots__ = ("idle", "in_flight", "waiting")
-
-    def __init__(self) -> None:
-        self.idle: deque[_Connection] = deque()
-        self.in_flight = 0
-        self.waiting: deque[asyncio.Future[None]] = deque()
-
-
 class AsyncioTransport(Transport):
     """Pooled keep-alive HTTP(S) on the running asyncio loop; serves the ``*_async`` methods.
 
     At most ``max_connections`` requests per host are in flight; the others wait their turn
     at most ``pool_timeout`` seconds (the request's timeout by default: see
-    :mod:`.connections`); ``max_idle_per_host`` idle connections are kept per host, each for
+    :mod:`.core`); ``max_idle_per_host`` idle connections are kept per host, each for
     at most ``keep_alive`` seconds; ``ssl_context`` replaces the default one (certifi's CA
     bundle, hostnames checked); answers are read up to ``max_response_bytes``.
     """
@@ -163,7 +152,8 @@ class AsyncioTransport(Transport):
         self.pool_timeout = check_pool_timeout(pool_timeout)
         self._ssl_context = ssl_context
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._hosts: dict[HostKey, _Host] = {}
+        self._turns: Turns[asyncio.Future[None]] = Turns(max_connections)
+        self._idle = self._new_idle()
 
     def send(self, request: Request) -> Response:
         raise PusherTypeError("AsyncioTransport serves the *_async methods: await pusher.trigger_async(...)")
@@ -182,32 +172,28 @@ class AsyncioTransport(Transport):
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._bind(loop)
-        key = (request.scheme, request.host, request.port)
-        host = self._hosts.get(key)
-        if host is None:
-            host = self._hosts[key] = _Host()
+        key = host_key(request)
         try:
             data = encode_request(request)
         except UnicodeEncodeError as exc:  # a header value that is not Latin-1
             raise PusherConnectionError(f"request to {where(request)} cannot be written: {exc}") from exc
-        if host.in_flight < self.max_connections:
-            host.in_flight += 1
+        if self._turns.take(key):
             deadline = start + request.timeout
         else:
-            await self._wait_turn(loop, host, request, turn_deadline(request, self.pool_timeout, start))
+            await self._wait_turn(loop, key, request, turn_deadline(request, self.pool_timeout, start))
             deadline = time.monotonic() + request.timeout  # the exchange has its whole timeout
         try:
-            parsed = await self._exchange(loop, host, request, data, deadline)
+            parsed = await self._exchange(loop, key, request, data, deadline)
         finally:
-            self._release(host)
+            self._release(key)
         return read(parsed.response)
 
     async def _exchange(
-        self, loop: asyncio.AbstractEventLoop, host: _Host, request: Request, data: bytes, deadline: float
+        self, loop: asyncio.AbstractEventLoop, key: HostKey, request: Request, data: bytes, deadline: float
     ) -> ParsedResponse:
         """Write ``data`` and read the answer (sent again once if a reused connection
         ended before answering)."""
-        conn = self._checkout(host)
+        conn = self._idle.checkout(key)
         reused = conn is not None
         while True:
             if conn is None:
@@ -231,29 +217,11 @@ class AsyncioTransport(Transport):
                 conn.parser = None
                 conn.transport.abort()
                 raise
-            if (
-                parsed.keep_alive
-                and len(host.idle) < self.max_idle_per_host
-                and not conn.transport.is_closing()
-            ):
-                conn.idle_since = time.monotonic()
-                host.idle.append(conn)
+            if parsed.keep_alive and not conn.transport.is_closing():
+                self._idle.checkin(key, conn)
             else:
                 conn.transport.abort()
             return parsed
-
-    def _checkout(self, host: _Host) -> _Connection | None:
-        """The newest idle connection that is still open and fresh enough, or None."""
-        idle = host.idle
-        if not idle:
-            return None
-        oldest = time.monotonic() - self.keep_alive
-        while idle:
-            conn = idle.pop()
-            if conn.idle_since > oldest and not conn.transport.is_closing():
-                return conn
-            conn.transport.abort()
-        return None
 
     async def _connect(
         self, loop: asyncio.AbstractEventLoop, request: Request, deadline: float
@@ -276,12 +244,12 @@ class AsyncioTransport(Transport):
     # -- turns ---------------------------------------------------------------------------
 
     async def _wait_turn(
-        self, loop: asyncio.AbstractEventLoop, host: _Host, request: Request, deadline: float
+        self, loop: asyncio.AbstractEventLoop, key: HostKey, request: Request, deadline: float
     ) -> None:
         """Wait until a request in flight to this host hands its turn over, at the latest
         by ``deadline`` (else :class:`~pusherlib.errors.PusherNotSent`)."""
         turn: asyncio.Future[None] = loop.create_future()
-        host.waiting.append(turn)
+        self._turns.wait(key, turn)
         timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, turn)
         try:
             await turn
@@ -289,47 +257,41 @@ class AsyncioTransport(Transport):
             raise not_sent_error(request, self.pool_timeout) from exc
         except BaseException:  # cancelled, maybe once its turn had come
             if turn.done() and not turn.cancelled():
-                self._release(host)
+                self._release(key)
             raise
         finally:
             timer.cancel()
 
-    def _release(self, host: _Host) -> None:
+    def _release(self, key: HostKey) -> None:
         """Hand the turn to the next waiting request, or give it back."""
-        waiting = host.waiting
-        while waiting:
-            turn = waiting.popleft()
+        while (turn := self._turns.next_waiter(key)) is not None:
             if not turn.done():
                 turn.set_result(None)
                 return
-        host.in_flight -= 1
+        self._turns.free(key)
 
     # -- closing -------------------------------------------------------------------------
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start afresh on ``loop`` (connections of another loop cannot be used here)."""
         self.close()
-        self._loop, self._hosts = loop, {}
+        self._loop, self._turns, self._idle = loop, Turns(self.max_connections), self._new_idle()
 
-    def _close_idle(self) -> list[_Connection]:
-        closed = []
-        for host in self._hosts.values():
-            while host.idle:
-                conn = host.idle.pop()
-                conn.transport.abort()
-                closed.append(conn)
-        return closed
+    def _new_idle(self) -> IdleConnections[_Connection]:
+        return IdleConnections(
+            self.max_idle_per_host, self.keep_alive, _Connection.is_open, _Connection.abort
+        )
 
     def close(self) -> None:
         """Close the idle connections (they are gone once the loop has run)."""
         with contextlib.suppress(RuntimeError):  # their loop is closed
-            self._close_idle()
+            self._idle.close()
 
     async def aclose(self) -> None:
         """Close the idle connections and wait until they are gone."""
         loop = asyncio.get_running_loop()
         gone = []
-        for conn in self._close_idle():
+        for conn in self._idle.close():
             if not conn.lost:
                 conn.gone = loop.create_future()
                 gone.append(conn.gone)

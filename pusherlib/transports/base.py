@@ -80,7 +80,7 @@ class Transport:
 
     ``request.timeout`` is a deadline for the exchange: name lookup, connecting, TLS, and
     every byte of the answer. A transport that makes requests wait for a turn bounds that
-    wait separately and fails unsent after it (see :mod:`.connections`).
+    wait separately and fails unsent after it (see :mod:`.core`).
     """
 
     def send(self, request: Request) -> Response:

@@ -1,14 +1,9 @@
-"""The default transport: HTTP/1.1 over pooled keep-alive connections.
+"""The blocking driver (the default transport): HTTP/1.1 on pooled keep-alive sockets.
 
-A deliberately small HTTP/1.1 client: requests are written in one ``sendall``, responses
-read with ``recv`` into :class:`~.http11.ResponseParser`. Connections follow the policy of
-:mod:`.connections` (a pool with a keep-alive time; a request sent again at most once, on
-a fresh connection, and only when a reused one failed before answering). The request's
-``timeout`` is a deadline for all of it: name lookup, connect, TLS, proxy tunnel, and
-every byte of the answer (interim ``1xx`` answers included). HTTPS is verified against
-certifi's CA bundle; an HTTP proxy is optional (``CONNECT`` tunnels for HTTPS).
-
-Its ``*_async`` methods give google-cloud-ndb futures through :mod:`.ndb`.
+Requests go out in one ``sendall`` and answers are read with ``recv`` into
+:class:`~.http11.ResponseParser`, under the rules of :mod:`.core`; the request's ``timeout``
+bounds lookup, connect, TLS, proxy tunnel and every byte of the answer. HTTPS is verified
+against certifi's CA bundle; an HTTP proxy is optional. ``*_async`` goes through :mod:`.ndb`.
 """
 
 from __future__ import annotations
@@ -27,18 +22,17 @@ import certifi
 
 from ..errors import PusherConnectionError, PusherValueError
 from .base import Request, Response, Transport
-from .connections import (
+from .connections import ConnectionPool, close_quietly, resolve
+from .core import (
     DEFAULT_KEEP_ALIVE_SECONDS,
     DEFAULT_MAX_IDLE_PER_HOST,
-    ConnectionPool,
     NoAnswer,
     check_pool_timeout,
-    close_quietly,
     connect_error,
     exchange_error,
+    host_key,
     may_resend,
     remaining,
-    resolve,
     where,
 )
 from .http11 import (
@@ -63,7 +57,7 @@ class HTTPTransport(Transport):
     are kept per host (also the most requests the NDB bridge has in flight to one host),
     each for at most ``keep_alive`` seconds; answers are read up to ``max_response_bytes``.
     Through the NDB bridge, a request waits for a free connection at most ``pool_timeout``
-    seconds (the request's timeout by default: see :mod:`.connections`). Safe to share
+    seconds (the request's timeout by default: see :mod:`.core`). Safe to share
     between threads.
     """
 
@@ -99,7 +93,7 @@ class HTTPTransport(Transport):
 
     def send_before(self, request: Request, deadline: float) -> Response:
         """Send ``request`` and read its answer before ``deadline`` (``time.monotonic()``)."""
-        key = (request.scheme, request.host, request.port)
+        key = host_key(request)
         data = self.encode(request)
         sock = self.pool.checkout(key)
         reused = sock is not None

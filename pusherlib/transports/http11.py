@@ -1,16 +1,9 @@
-"""HTTP/1.1 on the client's side, without I/O: request heads out, responses in.
+"""HTTP/1.1 on the client's side, without I/O: request bytes out, responses in.
 
-:func:`encode_request` turns a :class:`~.base.Request` into the bytes to write.
-:class:`ResponseParser` reads one response from bytes fed as they arrive, in pieces of any
-size, and says when it is complete::
-
-    parser = ResponseParser(head_only=request.method == "HEAD")
-    while (parsed := parser.feed(sock.recv(65536))) is None:
-        pass  # feed(b"") says the server closed the connection
-    parsed.response, parsed.keep_alive, parsed.consumed
-
-Both transports that speak HTTP themselves use it: the blocking pooled one
-(:mod:`.http`) and the NDB event loop's non-blocking bridge (:mod:`.ndb`).
+:func:`encode_request` gives the bytes to write; :class:`ResponseParser` takes the bytes
+read, in pieces of any size, and returns a :class:`ParsedResponse` once one is complete
+(``feed(b"")``: the server closed). Every HTTP driver (:mod:`.http`, :mod:`.asyncio`,
+:mod:`.nonblocking`) uses it; ``tests/test_pusherlib_http11_differential.py`` holds it to h11.
 """
 
 from __future__ import annotations
@@ -361,9 +354,8 @@ class ResponseParser:
 
 
 def _check_status_line(line: str) -> None:
-    """``HTTP/1.x NNN[ reason]`` with a status from 100 to 599. String methods rather than a
-    regular expression: this runs for every response, and the regex engine costs more there
-    (in the event loop of the NDB bridge) than a micro-benchmark shows."""
+    """``HTTP/1.x NNN[ reason]`` with a status from 100 to 599 (string methods: cheaper than
+    a regular expression in the NDB driver's loop, BENCHMARKS.md)."""
     code, reason = line[9:12], line[12:]
     if not (
         line.startswith("HTTP/1.")

@@ -1,0 +1,96 @@
+"""How the NDB driver waits for its sockets: epoll on Linux, :mod:`selectors` elsewhere.
+
+``poll`` returns ``(waiter, events)`` pairs; ``wait`` is what a waker thread blocks in.
+Never ``select.select``: it fails past 1,024 descriptors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import selectors
+import socket
+from typing import Any
+
+
+def wait_ready(poller: Poller, timeout: float) -> None:
+    """Run by a waker thread: return when a connection is ready or ``timeout`` passed."""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        poller.wait(timeout)
+
+
+class Poller:
+    """The driver's sockets and what waits on each (an exchange, or None for the wake pipe),
+    on the platform's :mod:`selectors` selector. ``poll`` returns ``(waiter, events)`` pairs,
+    the waiter as registered when polled, or the poller itself for a socket unregistered
+    since; ``events & ~WRITE`` for a readable (or failed) socket."""
+
+    READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+
+    def register(self, sock: socket.socket, events: int, waiter: Any) -> None:
+        self._selector.register(sock, events, waiter)
+
+    def modify(self, sock: socket.socket, events: int, waiter: Any) -> None:
+        self._selector.modify(sock, events, waiter)
+
+    def unregister(self, sock: socket.socket) -> None:
+        """Forget ``sock`` (before closing it); nothing if it is not registered."""
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(sock)
+
+    def poll(self, timeout: float) -> list[tuple[Any, int]]:
+        return [(key.data, events) for key, events in self._selector.select(timeout)]
+
+    def wait(self, timeout: float) -> None:
+        """Return when a socket is ready or ``timeout`` passed (from any thread)."""
+        self._selector.select(timeout)
+
+    def close(self) -> None:
+        self._selector.close()
+
+
+class EpollPoller(Poller):
+    """:class:`Poller` on Linux's epoll directly: the same, with less work per call (this
+    runs several times for every request). Events are epoll's: all but EPOLLOUT (EPOLLHUP,
+    EPOLLERR) mean readable, as :mod:`selectors` has them."""
+
+    READ, WRITE = select.EPOLLIN, select.EPOLLOUT
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._waiters: dict[int, Any] = {}
+
+    def register(self, sock: socket.socket, events: int, waiter: Any) -> None:
+        fd = sock.fileno()
+        self._epoll.register(fd, events)
+        self._waiters[fd] = waiter
+
+    def modify(self, sock: socket.socket, events: int, waiter: Any) -> None:
+        fd = sock.fileno()
+        self._epoll.modify(fd, events)
+        self._waiters[fd] = waiter
+
+    def unregister(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        if self._waiters.pop(fd, self) is not self:
+            try:  # noqa: SIM105 - for every request, cheaper than contextlib.suppress
+                self._epoll.unregister(fd)
+            except OSError:  # closed already (then no longer in the epoll set)
+                pass
+
+    def poll(self, timeout: float) -> list[tuple[Any, int]]:
+        waiters = self._waiters
+        return [(waiters.get(fd, self), events) for fd, events in self._epoll.poll(timeout)]
+
+    def wait(self, timeout: float) -> None:
+        self._epoll.poll(timeout)
+
+    def close(self) -> None:
+        self._epoll.close()
+
+
+def new_poller() -> Poller:
+    return EpollPoller() if hasattr(select, "epoll") else Poller()
