@@ -7,6 +7,9 @@ slow answers, resets).
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import ndb
@@ -28,6 +31,7 @@ from pusherlib import (
     PusherValueError,
 )
 from pusherlib.errors import is_permanent
+from pusherlib.transports.asyncio import AsyncioTransport
 from tests.support.fault_server import Close, FaultServer, Reply, Reset
 from tests.support.processes import free_port
 
@@ -198,3 +202,27 @@ def test_the_status_an_answer_gives_decides_permanence(fault):
 def test_timeout_must_be_a_finite_positive_number(timeout):
     with pytest.raises(PusherValueError, match="timeout must be a positive number"):
         Pusher("1", "key", "secret", timeout=timeout)
+
+
+@pytest.mark.parametrize("transport", ["blocking", "asyncio"])
+def test_https_against_a_plain_http_server_here_fails_fast_with_a_hint(soketi, transport):
+    """soketi speaks plain HTTP and never answers a TLS hello: on this machine the handshake
+    gets a second, not the request's 5 s, and the error says to use http://."""
+    options = {} if transport == "blocking" else {"transport": AsyncioTransport()}
+    client = Pusher(
+        soketi.app_id,
+        soketi.key,
+        soketi.secret,
+        ssl=True,
+        host="127.0.0.1",
+        port=soketi.port,
+        timeout=5,
+        **options,
+    )
+    started = time.monotonic()
+    with pytest.raises(PusherConnectionError, match=r"is it a plain-HTTP server\? Use http://") as refused:
+        if transport == "blocking":
+            client.trigger("c", "e", "x")
+        else:
+            asyncio.run(client.trigger_async("c", "e", "x"))
+    assert refused.value.retryable and time.monotonic() - started < 4  # before the request's 5 s

@@ -24,6 +24,7 @@ from .base import Request, Response, Transport
 from .core import (
     DEFAULT_KEEP_ALIVE_SECONDS,
     DEFAULT_MAX_IDLE_PER_HOST,
+    LOOPBACK_HANDSHAKE_SECONDS,
     HostKey,
     IdleConnections,
     NoAnswer,
@@ -32,9 +33,11 @@ from .core import (
     connect_error,
     exchange_error,
     host_key,
+    is_loopback,
     may_resend,
     not_sent_error,
     remaining,
+    tls_error,
     turn_deadline,
     where,
 )
@@ -229,14 +232,21 @@ class AsyncioTransport(Transport):
         """A fresh connection (name lookup, connect and TLS handshake within the deadline)."""
         host = request.ascii_host
         tls = self.tls_context() if request.scheme == "https" else None
+        options: dict[str, Any] = {}
+        if tls is not None:
+            options = {"ssl": tls, "server_hostname": host}
+            if is_loopback(host):  # a plain-HTTP server here would never answer the hello
+                options["ssl_handshake_timeout"] = LOOPBACK_HANDSHAKE_SECONDS
         try:
             left = remaining(deadline)
-            connecting = loop.create_connection(
-                _Connection, host, request.port, ssl=tls, server_hostname=host if tls else None
-            )
+            connecting = loop.create_connection(_Connection, host, request.port, **options)
             _, conn = await asyncio.wait_for(connecting, left)
         except asyncio.TimeoutError as exc:  # not TimeoutError before Python 3.11
             raise connect_error(request, TimeoutError()) from exc
+        except ConnectionAbortedError as exc:  # the loopback handshake took too long
+            raise tls_error(request, TimeoutError()) from exc
+        except ssl.SSLError as exc:
+            raise tls_error(request, exc) from exc
         except (OSError, ValueError) as exc:  # TimeoutError included
             raise connect_error(request, exc) from exc
         return conn  # asyncio and uvloop set TCP_NODELAY

@@ -9,6 +9,7 @@ See RELIABILITY.md for why each rule is what it is.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -96,6 +97,37 @@ def connect_error(
     if isinstance(error, TimeoutError):
         return PusherTimeout(f"connecting to {address} timed out ({request.timeout} s)")
     return PusherConnectionError(f"cannot connect to {address}: {error}")
+
+
+LOOPBACK_HANDSHAKE_SECONDS = 1.0  # a TLS server on this machine answers within milliseconds
+_PLAIN_HTTP_HINT = "is it a plain-HTTP server? Use http:// (ssl=False; PUSHER_SSL=false)"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def handshake_deadline(host: str, deadline: float) -> float:
+    """When a TLS handshake with ``host`` must be done: on a loopback address within
+    :data:`LOOPBACK_HANDSHAKE_SECONDS` (a plain-HTTP server there never answers the hello)."""
+    if is_loopback(host):
+        return min(deadline, time.monotonic() + LOOPBACK_HANDSHAKE_SECONDS)
+    return deadline
+
+
+def tls_error(request: Request, error: BaseException, address: str | None = None) -> PusherConnectionError:
+    """What a failed TLS handshake raises: with a hint where the server may speak plain HTTP
+    (no answer to the hello, or an answer that is not TLS)."""
+    address = address or where(request)
+    if isinstance(error, TimeoutError) or "WRONG_VERSION_NUMBER" in str(error):
+        return PusherConnectionError(f"no TLS answer from {address}: {_PLAIN_HTTP_HINT}")
+    return connect_error(request, error, address)
 
 
 def as_pusher_error(error: BaseException, where: str) -> BaseException:

@@ -30,9 +30,11 @@ from .core import (
     check_pool_timeout,
     connect_error,
     exchange_error,
+    handshake_deadline,
     host_key,
     may_resend,
     remaining,
+    tls_error,
     where,
 )
 from .http11 import (
@@ -162,16 +164,20 @@ class HTTPTransport(Transport):
             sock = _open(host, port, deadline)
         except OSError as exc:  # TimeoutError included
             raise connect_error(request, exc, f"{host}:{port}") from exc
+        if request.scheme != "https":
+            return sock
         try:
-            if request.scheme == "https":
-                if proxy:
-                    _tunnel(sock, request, proxy, deadline)
-                sock.settimeout(remaining(deadline))
-                sock = self.tls_context().wrap_socket(sock, server_hostname=request.ascii_host)
+            if proxy:
+                _tunnel(sock, request, proxy, deadline)
         except (OSError, ProtocolError, ValueError) as exc:  # TimeoutError included
             close_quietly(sock)
             raise connect_error(request, exc) from exc
-        return sock
+        try:
+            sock.settimeout(remaining(deadline if proxy else handshake_deadline(host, deadline)))
+            return self.tls_context().wrap_socket(sock, server_hostname=request.ascii_host)
+        except (OSError, ValueError) as exc:  # TimeoutError and ssl.SSLError included
+            close_quietly(sock)
+            raise tls_error(request, exc) from exc
 
     def close(self) -> None:
         self.pool.close()
