@@ -3,7 +3,7 @@
 :func:`encode_request` gives the bytes to write; :class:`ResponseParser` takes the bytes
 read, in pieces of any size, and returns a :class:`ParsedResponse` once one is complete
 (``feed(b"")``: the server closed). Every HTTP driver (:mod:`.http`, :mod:`.asyncio`,
-:mod:`.nonblocking`) uses it; ``tests/test_pusherlib_http11_differential.py`` holds it to h11.
+:mod:`.nonblocking`) uses it; ``tests/pusherlib/test_http11_differential.py`` holds it to h11.
 """
 
 from __future__ import annotations

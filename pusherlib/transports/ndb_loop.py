@@ -41,7 +41,7 @@ WAKER_THREADS = 64  # one per event loop waiting at the same time
 
 def event_loop() -> Any:
     """The current NDB context's event loop, through the public context (its ``queue_rpc``
-    is the one hook for a foreign future; tests/test_ndb_bridge.py fails if it changes)."""
+    is the one hook for a foreign future; tests/pusherlib/test_ndb_bridge.py fails if it changes)."""
     return ndb_context.get_context().eventloop
 
 

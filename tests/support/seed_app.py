@@ -1,6 +1,6 @@
 """The 000 seed's front-end handler, as it was written (one import changed), served with
 the app's routes: ``gunicorn 'tests.support.seed_app:create()'`` (as dev_appserver runs it in
-tests/test_dev_appserver.py) or added to a test app with :func:`seed_routes`."""
+tests/app/test_dev_appserver.py) or added to a test app with :func:`seed_routes`."""
 
 from __future__ import annotations
 

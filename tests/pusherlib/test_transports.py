@@ -1,6 +1,6 @@
 """The other transports against soketi: App Engine urlfetch (through the testbed's stub,
 which makes real HTTP calls) with legacy NDB futures, and google-cloud-ndb futures (the
-asyncio transport is in test_pusherlib_asyncio.py)."""
+asyncio transport is in test_asyncio.py)."""
 
 from __future__ import annotations
 

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.app.test_server import F1_MEMORY_KIB, option
 from tests.support.appserver import AppServer, Stack, running_stack, tree_rss_kib
 from tests.support.credentials import PUBLISHER_HEADERS
-from tests.test_server import F1_MEMORY_KIB, option
 
 pytestmark = pytest.mark.emulator
 

@@ -2,7 +2,7 @@
 of local development, through the same tests; then the app parking, listing, replaying and
 deleting through /admin/parked with Datastore, on the bundled queue and on Cloud Tasks.
 
-Replays go to a real queue: the App Engine testbed's taskqueue (as in test_app_handlers.py)
+Replays go to a real queue: the App Engine testbed's taskqueue (as in test_handlers.py)
 or the Cloud Tasks emulator.
 """
 

@@ -27,6 +27,8 @@ from handlers.rsgi_bridge import RsgiBridge
 from pushqueue import tasklog
 from pushqueue.tasks import TASK_NAME, QueueRefused, QueueUnavailable, TaskRequest
 from pushqueue.worker import IncomingTask, parking_name
+from tests.app.test_rsgi_bridge import Headers, Protocol
+from tests.app.test_worker_fast_path import RsgiClient
 from tests.support.app_under_attack import app_under_attack
 from tests.support.appserver import ADMIN_HEADERS, AppServer
 from tests.support.fault_proxy import Fault, FaultProxy
@@ -34,8 +36,6 @@ from tests.support.fault_server import FaultServer, Reply
 from tests.support.processes import wait_until
 from tests.support.soketi import unique
 from tests.support.subscriber import Subscriber
-from tests.test_rsgi_bridge import Headers, Protocol
-from tests.test_worker_fast_path import RsgiClient
 
 QUEUE = "pusher"
 LOG_ENTRY_LIMIT = 256 * 1024  # Cloud Logging's limit for one entry

@@ -19,13 +19,13 @@ import pytest
 
 from access.rate_limit import RateLimiter
 from pusherlib import Pusher, PusherValueError
+from tests.app.test_oidc import ACCOUNT, AUDIENCE, id_token
 from tests.support.app_under_attack import app_under_attack
 from tests.support.appserver import running_stack
 from tests.support.credentials import PUBLISHER_TOKEN
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.figures import write_figures
 from tests.support.google_keys import GoogleKeysServer, SigningKey
-from tests.test_app_oidc import ACCOUNT, AUDIENCE, id_token
 
 MASTER_KEY = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="  # the conftest client's
 RESULTS: collections.Counter[str] = collections.Counter()  # what was tried, for RELIABILITY.md

@@ -5,7 +5,7 @@ pages (parked tasks, replays, the task log) refuse anyone App Engine did not sig
 an admin.
 
 The full matrix of forged OIDC tokens (wrong audience, issuer, key, expiry, account...)
-is ``tests/test_app_oidc.py``; here are the headers-only forgeries and unsigned tokens.
+is ``tests/app/test_oidc.py``; here are the headers-only forgeries and unsigned tokens.
 Figures: ``test-output/reliability/security_worker.json``.
 """
 

@@ -25,8 +25,8 @@ from handlers.rsgi_bridge import RsgiBridge
 from handlers.worker_fast_path import WorkerFastPath
 from pushqueue import logs, tasklog
 from settings import Settings
+from tests.app.test_rsgi_bridge import Headers, Protocol
 from tests.support.processes import free_port
-from tests.test_rsgi_bridge import Headers, Protocol
 
 QUEUE = {"X-AppEngine-QueueName": "pusher", "X-AppEngine-TaskExecutionCount": "0"}
 FORM = "application/x-www-form-urlencoded"
