@@ -1,24 +1,8 @@
-"""The one place that reads the environment.
-
-:func:`Settings.from_env` turns environment variables into a checked, immutable
-:class:`Settings`; a missing or malformed variable raises :class:`ConfigError` naming it,
-so a misconfigured instance fails at start-up instead of on the first request.
-
-OIDC (see :mod:`access.oidc`): ``TASKS_OIDC_AUDIENCE`` makes the worker require a
-Google-signed ID token for that audience (``TASKS_OIDC_SERVICE_ACCOUNT``, when set, must be
-its ``email``; ``TASKS_OIDC_CERTS_URL`` is where Google's certs are fetched).
-``TASKS_HTTP_TARGET_URL``, the worker's origin (``https://host[:port]``), with
-``TASKS_OIDC_SERVICE_ACCOUNT`` makes Cloud Tasks send tasks there as HTTP targets carrying
-a token for ``TASKS_OIDC_AUDIENCE``, or for the origin itself when no audience is set;
-the worker then always checks tokens.
-
-Trust (see docs/security.md): ``PUSH_TOKENS`` and ``PUSH_OIDC_*`` name the
-services that may call ``POST /push`` (:func:`_publisher_settings`); ``IAP_AUDIENCE`` lets
-an Identity-Aware Proxy assertion prove an admin off App Engine; the local-development
-switch ``ALLOW_UNVERIFIED_LOCAL_REQUESTS`` (:func:`_platform_settings`) and ``DEMO_MODE``
-(:func:`_demo_mode`) are refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment.
-Every number is ASCII digits (:func:`whole_number`): ``int()`` also takes ``"٣"``, and
-``str.isdigit()`` says yes to ``"²"``, which ``int()`` then refuses.
+"""The one place that reads the environment: :meth:`Settings.from_env` gives a checked,
+immutable :class:`Settings`, or one :class:`ConfigError` naming every variable that is wrong,
+so a misconfigured instance stops at start-up. What each variable means: docs/configuration.md;
+which ones would open a hole (refused where ``GAE_ENV`` or ``K_SERVICE`` shows a
+deployment): docs/security.md. Numbers are ASCII digits only (``int()`` also takes ``"٣"``).
 """
 
 from __future__ import annotations
@@ -226,35 +210,27 @@ def _pusher_settings(env: Mapping[str, str]) -> PusherSettings:
             client = Pusher.from_url(url, encryption_master_key_base64=master_key)
         except PusherError as exc:
             raise ConfigError(f"PUSHER_URL is malformed: {exc}") from None
-        return PusherSettings(
-            client.app_id,
-            client.key,
-            client.secret,
-            host=client.host,
-            port=client.port,
-            ssl=client.ssl,
-            timeout=timeout,
-            encryption_master_key_base64=master_key,
-            max_payload_bytes=max_payload_bytes,
-        )
-    missing = [name for name in ("PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET") if not env.get(name)]
-    if missing:
-        problems.found.append(
-            "set PUSHER_URL, or all of PUSHER_APP_ID, PUSHER_KEY and PUSHER_SECRET "
-            f"(missing: {', '.join(missing)})"
-        )
-    problems.raise_any()
+        names = ("app_id", "key", "secret", "host", "port", "ssl")
+        where = {name: getattr(client, name) for name in names}
+    else:
+        missing = [name for name in ("PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET") if not env.get(name)]
+        if missing:
+            problems.found.append(
+                "set PUSHER_URL, or all of PUSHER_APP_ID, PUSHER_KEY and PUSHER_SECRET "
+                f"(missing: {', '.join(missing)})"
+            )
+        where = {
+            "app_id": env.get("PUSHER_APP_ID"),
+            "key": env.get("PUSHER_KEY"),
+            "secret": env.get("PUSHER_SECRET"),
+            "cluster": env.get("PUSHER_CLUSTER") or None,
+            "host": env.get("PUSHER_HOST") or None,
+            "port": problems.read(_int, env, "PUSHER_PORT", None, 1),
+            "ssl": problems.read(_bool, env, "PUSHER_SSL", True),
+        }
+        problems.raise_any()
     settings = PusherSettings(
-        env["PUSHER_APP_ID"],
-        env["PUSHER_KEY"],
-        env["PUSHER_SECRET"],
-        cluster=env.get("PUSHER_CLUSTER") or None,
-        host=env.get("PUSHER_HOST") or None,
-        port=_int(env, "PUSHER_PORT", None, minimum=1),
-        ssl=_bool(env, "PUSHER_SSL", True),
-        timeout=timeout,
-        encryption_master_key_base64=master_key,
-        max_payload_bytes=max_payload_bytes,
+        **where, timeout=timeout, encryption_master_key_base64=master_key, max_payload_bytes=max_payload_bytes
     )
     try:  # the client checks app id, port and master key
         settings.client()
@@ -379,13 +355,8 @@ def whole_number(text: str) -> int | None:
 
 
 def _platform_settings(env: Mapping[str, str]) -> dict[str, bool]:
-    """Where the app runs, which decides what a request's headers prove.
-
-    ``app_engine_standard`` (``GAE_ENV=standard``): App Engine strips ``X-AppEngine-*``
-    headers from outside requests, so they prove a task. ``local_development``
-    (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``, set by ``make dev`` and the tests): queue headers
-    are believed without proof; refused where ``GAE_ENV`` or ``K_SERVICE`` shows a deployment.
-    """
+    """Where the app runs, which decides what headers prove (docs/security.md): App Engine
+    standard strips ``X-AppEngine-*``; local development believes them (refused deployed)."""
     local = _local_only(env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS", "let anyone call the worker")
     return {"local_development": local, "app_engine_standard": env.get("GAE_ENV") == "standard"}
 
@@ -403,9 +374,8 @@ def _module_names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 
 def _datastore_settings(env: Mapping[str, str]) -> dict[str, Any]:
-    """Where parked events and the outbox live: Datastore (the emulator when
-    ``DATASTORE_EMULATOR_HOST`` is set), except in local development
-    (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``) without the emulator: this process's memory."""
+    """Where parked events and the outbox live: Datastore (or its emulator), or this
+    process's memory in local development without the emulator."""
     emulator = _host_port(env, "DATASTORE_EMULATOR_HOST")
     local = _bool(env, "ALLOW_UNVERIFIED_LOCAL_REQUESTS", False)
     return {
