@@ -33,7 +33,7 @@ except ConfigError as exc:  # said once, without a traceback: the message names 
     sys.exit(f"cannot start: {exc}")
 rsgi_app = RsgiBridge(
     app,
-    on_loop=app.serve_on_loop,
+    loop_routes=app.loop_routes,
     threads=SETTINGS.app_threads,
     body_timeout=SETTINGS.body_read_timeout,
     max_body_bytes=max(worker.MAX_TASK_BODY_BYTES, SETTINGS.max_request_bytes),

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 
 import webapp2
 
-from handlers.base import BadQuery, JsonHandler, form_fields, form_refusal, is_form, query_param
-from handlers.body_limit import BodyTooLarge, read_body
+from handlers.base import JsonHandler, form_fields, form_refusal, is_form, query_param
+from handlers.body_limit import read_body
+from handlers.errors import BadQuery
 from pusherlib import PusherError, PusherTypeError, PusherValueError, strict_json, validation
 from pushqueue import logs
 
@@ -54,10 +55,7 @@ class PushHandler(JsonHandler):
         publisher = self.publisher(channel, event)
         if publisher is None:
             return None
-        try:
-            body = read_body(self.request, self.services.settings.max_request_bytes)
-        except BodyTooLarge as exc:
-            return self.send_error(413, str(exc))
+        body = read_body(self.request, self.services.settings.max_request_bytes)
         form = is_form(self.request)
         refused = form_refusal(self.request) if form else None
         if refused is not None:

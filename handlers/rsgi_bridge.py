@@ -38,35 +38,25 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from handlers.errors import Answer, BodyRefused, error_answer
 from pushqueue import logs
 
 T = TypeVar("T")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-Answer = tuple[int, list[tuple[str, str]], bytes]
 Blocking = Callable[[Callable[[], T]], Awaitable[T]]
-OnLoop = Callable[[dict[str, Any], bytes, Blocking], Awaitable[Answer | None]]
+OnLoop = Callable[[dict[str, Any], bytes, Blocking], Awaitable[Answer]]
+LoopRoutes = Mapping[tuple[str, str], OnLoop]  # (method, path prefix): served on the loop
 _SPECIAL_HEADERS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 _PATH_SAFE = "/:@!$&'()*+,;=~"  # RFC 3986 pchar and "/": kept as they are in RAW_URI
 SHUTDOWN_GRACE = 5.0  # seconds; app.yaml's --workers-kill-timeout (8) leaves 3 to answer
-
-
-class BodyRefused(Exception):
-    """The request is not read whole: answered with ``status`` and ``message`` (and
-    ``Retry-After: retry_after`` when given), the connection closed."""
-
-    def __init__(self, status: int, message: str, retry_after: int | None = None):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
 
 
 class ClientGone(Exception):
@@ -91,7 +81,7 @@ class RsgiBridge:
         threads: int,
         body_timeout: float,
         max_body_bytes: int,
-        on_loop: OnLoop | None = None,
+        loop_routes: LoopRoutes | None = None,
         shutdown_grace: float = SHUTDOWN_GRACE,
         proven: Callable[[dict[str, Any]], bool] = nobody,
         proven_bodies: int = 64,
@@ -100,7 +90,7 @@ class RsgiBridge:
         self.app = app
         self.body_timeout = body_timeout
         self.max_body_bytes = max_body_bytes
-        self.on_loop = on_loop
+        self.loop_routes = loop_routes or {}
         self.shutdown_grace = shutdown_grace
         self.proven = proven
         self.unproven_bodies = unproven_bodies
@@ -144,10 +134,7 @@ class RsgiBridge:
             return
         except BodyRefused as refused:
             logs.log(logging.INFO, "request refused: " + str(refused), path=environ["PATH_INFO"][:300])
-            status, headers, answer = json_answer(refused.status, str(refused))
-            if refused.retry_after is not None:
-                headers.append(("Retry-After", str(refused.retry_after)))
-            headers.append(("Connection", "close"))
+            status, headers, answer = error_answer(refused)
         proto.response_bytes(status, headers, answer)
 
     async def _serve(self, environ: dict[str, Any], proto: Any) -> Answer:
@@ -185,20 +172,26 @@ class RsgiBridge:
             return loop.run_in_executor(self.threads, call)
 
         try:
-            if self.on_loop is not None:
-                task = asyncio.current_task()
-                self._on_loop_tasks.add(task)  # type: ignore[arg-type]
-                try:
-                    answered = await self.on_loop(environ, body, blocking)
-                finally:
-                    self._on_loop_tasks.discard(task)  # type: ignore[arg-type]
-                if answered is not None:
-                    return answered
-            environ["wsgi.input"] = io.BytesIO(body)
-            return await loop.run_in_executor(self.threads, run_wsgi, self.app, environ)
-        except Exception:
-            logs.log(logging.ERROR, "unhandled error", exc_info=True, path=environ["PATH_INFO"][:300])
-            return json_answer(500, "internal error")
+            serve = self._loop_route(environ)
+            if serve is None:
+                environ["wsgi.input"] = io.BytesIO(body)
+                return await loop.run_in_executor(self.threads, run_wsgi, self.app, environ)
+            task = asyncio.current_task()
+            self._on_loop_tasks.add(task)  # type: ignore[arg-type]
+            try:
+                return await serve(environ, body, blocking)
+            finally:
+                self._on_loop_tasks.discard(task)  # type: ignore[arg-type]
+        except Exception as exc:
+            return error_answer(exc, environ["PATH_INFO"])
+
+    def _loop_route(self, environ: dict[str, Any]) -> OnLoop | None:
+        """What serves the request on the loop (see ``loop_routes``), or ``None``: the WSGI app."""
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        for (route_method, prefix), serve in self.loop_routes.items():
+            if method == route_method and path.startswith(prefix):
+                return serve
+        return None
 
     def _declared_length(self, environ: dict[str, Any]) -> int | None:
         """The body's declared length (``None``: not declared); :class:`BodyRefused` (413)
@@ -305,9 +298,3 @@ def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> Answer:
 
 def _write_unsupported(data: bytes) -> None:
     raise NotImplementedError("the write() callable of start_response is not supported: return an iterable")
-
-
-def json_answer(status: int, message: str) -> Answer:
-    """``{"error": message}`` with ``status`` (a new list of headers)."""
-    body = json.dumps({"error": message}).encode("utf-8")
-    return status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body

@@ -140,7 +140,7 @@ class Worker:
         assert self.loop_pusher is not None, "deliver_on_loop needs a loop_pusher"
         data = _event_data(data)
         if isinstance(data, TaskRefused):
-            return await _to_the_end(blocking(functools.partial(self.refuse, task, data)))
+            return await to_the_end(blocking(functools.partial(self.refuse, task, data)))
         error: BaseException | None = None
         try:
             await self.loop_pusher.trigger_async(channel, event, data, socket_id)
@@ -151,7 +151,7 @@ class Worker:
             error = exc
         settle = functools.partial(self._settle, task, error, channel, event, 1, task.request)
         if self._outcome(task, error) is Outcome.PARKED:
-            return await _to_the_end(blocking(settle))
+            return await to_the_end(blocking(settle))
         return settle()
 
     def deliver_batch(self, task: IncomingTask) -> Result:
@@ -371,7 +371,7 @@ def _event_data(data: Any) -> Any:
         return TaskRefused(f"the event data is not UTF-8: {exc}")
 
 
-async def _to_the_end(call: Awaitable[T]) -> T:
+async def to_the_end(call: Awaitable[T]) -> T:
     """The result of ``call`` (a call running on a thread), awaited to its end even if the
     task awaiting it is cancelled meanwhile: what it did must reach the queue."""
     future = asyncio.ensure_future(call)

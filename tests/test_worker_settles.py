@@ -35,7 +35,7 @@ from tests.support.processes import wait_until
 from tests.support.soketi import unique
 from tests.support.subscriber import Subscriber
 from tests.test_rsgi_bridge import Headers, Protocol
-from tests.test_worker_fast_path import RsgiClient
+from tests.test_worker_core import RsgiClient
 
 QUEUE = "pusher"
 LOG_ENTRY_LIMIT = 256 * 1024  # Cloud Logging's limit for one entry
@@ -56,7 +56,7 @@ def log_lines(text: str) -> list[dict]:
 def bridge_for(target) -> RsgiBridge:
     """The app of ``target`` behind the RSGI bridge, as the entrypoint serves it."""
     app = target.app.app
-    return RsgiBridge(app, threads=2, body_timeout=10, max_body_bytes=1 << 20, on_loop=app.serve_on_loop)
+    return RsgiBridge(app, threads=2, body_timeout=10, max_body_bytes=1 << 20, loop_routes=app.loop_routes)
 
 
 # -- parking refused for good, or for now ---------------------------------------------------

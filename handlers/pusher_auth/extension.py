@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import webapp2
 
-from handlers.body_limit import BodyTooLarge, read_body
+from handlers.body_limit import read_body
+from handlers.errors import BodyTooLarge
 from pusherlib import Pusher
 from pusherlib.endpoints import (
     DEFAULT_MAX_BODY_BYTES,
