@@ -1,13 +1,7 @@
-"""The webapp2 application and the services its handlers share.
-
-A route group is a function ``routes(services) -> list[webapp2.Route]`` in a handler
-module; :func:`create_app` builds the services once per process (one Pusher client, one
-queue client), then the app from a sequence of groups, so adding a group is one line in
-``main.py``. Every request runs in an event-coalescing scope (see
-:mod:`pushqueue.coalesce`); with bundled services the app is wrapped for the App Engine
-APIs. Errors are answered in JSON, including a path that is not UTF-8 once percent-decoded
-(400, before routing: webapp2 cannot route it), a method no route serves (501), and a form
-body that cannot be read (400: see :meth:`Request.POST`).
+"""The app: the services its handlers share, and :class:`Application`, which routes queue
+tasks to the worker core and everything else to webapp2 (in a coalescing scope, see
+:mod:`pushqueue.coalesce`). A route group is a module's ``routes(services)``; errors are
+answered by :mod:`handlers.errors`.
 """
 
 from __future__ import annotations
@@ -41,9 +35,8 @@ from settings import Settings
 
 @dataclass(frozen=True)
 class Services:
-    """What handlers use: the settings, the event queue, the worker (and its Pusher client),
-    the check of Cloud Tasks' OIDC tokens (``None`` without ``TASKS_OIDC_AUDIENCE``), and
-    the trust decisions of :mod:`access` (channel policy, publishers, admins)."""
+    """What handlers use: the settings, the event queue, the worker, the check of Cloud Tasks'
+    OIDC tokens (``None`` without ``TASKS_OIDC_AUDIENCE``), the trust decisions of :mod:`access`."""
 
     settings: Settings
     events: EventQueue
@@ -133,9 +126,8 @@ class Application(webapp2.WSGIApplication):
         return self._routed(environ, start_response)
 
     def proves_itself(self, environ: dict[str, Any]) -> bool:
-        """Whether the request's headers alone prove a trusted sender, as the server admits
-        bodies (:mod:`handlers.rsgi_bridge`): a queue task's proven headers under these
-        settings, or a ``PUSH_TOKENS`` bearer token."""
+        """Whether the headers alone prove a queue task or a ``PUSH_TOKENS`` publisher (the
+        server admits bodies by it: :mod:`handlers.rsgi_bridge`)."""
         settings = self.services.settings
         if worker.proven_headers(environ, settings, None) is not None:
             return True
@@ -144,9 +136,7 @@ class Application(webapp2.WSGIApplication):
 
 
 def create_services(settings: Settings) -> Services:
-    """The process's services: one Pusher client, the event queue checking with it, the
-    worker sending with it (through NDB futures with ``PUSHER_TRANSPORT=ndb``), the token
-    verifier (see :mod:`handlers.wiring`), the trust decisions."""
+    """The process's services, around one Pusher client (see :mod:`handlers.wiring`)."""
     pusher = settings.pusher_client()
     clients = wiring.ndb_clients_for(settings)
     parking = wiring.parking_for(settings, clients)
@@ -166,10 +156,8 @@ def create_services(settings: Settings) -> Services:
 def create_app(
     settings: Settings, route_groups: Iterable[RouteGroup], *, app_engine_apis: bool | None = None
 ) -> Application:
-    """The app serving ``route_groups``; its event queue becomes the default of
-    ``pushqueue``'s module functions. ``app_engine_apis`` (default: when the settings use
-    the bundled task queue or urlfetch) wraps it for App Engine's bundled services; tests
-    using the testbed's stubs pass ``False``."""
+    """The app serving ``route_groups``, its event queue ``pushqueue``'s default;
+    ``app_engine_apis`` (default: the settings use a bundled service) wraps it for them."""
     logs.configure()
     if app_engine_apis is None:
         app_engine_apis = settings.tasks_backend == "taskqueue" or settings.worker_transport == "urlfetch"

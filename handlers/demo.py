@@ -1,8 +1,5 @@
-"""The demo page at ``/``: a realtime lobby that shows events travelling
-``POST /push/...`` -> the queue -> the worker -> Pusher -> pusher-js in the browser.
-
-The page itself is static (``static/``); it learns how to reach Pusher and who the visitor
-is from ``/demo/config.json``. pusher-js is served from npm's package, never from a CDN.
+"""The demo page at ``/``: a realtime lobby showing events travel from ``POST /push`` through
+the queue and the worker to pusher-js in the browser (static files; pusher-js from npm).
 """
 
 from __future__ import annotations

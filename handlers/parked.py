@@ -1,24 +1,6 @@
-"""The parked-event admin, for App Engine admins only (``login: admin`` and a header check).
-
-Filters, on every route below: ``channel``, ``event`` (an event name) and ``reason`` (the
-exact reason text a listing shows); ``limit`` (1-1000, default 100).
-
-* ``GET /admin/parked?channel=&event=&reason=&limit=&cursor=``: ``{"parked": [event, ...],
-  "cursor": next page's cursor or null}``, each with its request and why it was parked;
-  the body of an event on a ``private-encrypted-`` channel is withheld (``"body": null,
-  "body_withheld": true``): it is the plaintext the channel's encryption exists to hide.
-* ``POST /admin/parked/<name>/replay``, ``POST /admin/parked/replay?<filters>``: queue one,
-  or every matching one (up to ``limit``), on ``pusher`` again: ``{"replayed": [names]}``.
-* ``DELETE /admin/parked/<name>``, ``POST /admin/parked/delete?<filters>``: forget one, or
-  every matching one; deleting without a filter needs ``all=1``: ``{"deleted": [names]}``.
-* ``GET /admin/parked/page``: the same as an HTML page with forms (:mod:`handlers.parked_page`).
-
-How they are kept and replayed: :mod:`pushqueue.parking`. Unknown name: 404; bad
-parameter or cursor: 400; Datastore or the queue unreachable: 503.
-
-A replay or delete sent by a browser from another site (an admin's signed-in browser made
-to post a form there) is refused with 403: its ``Origin`` names another host, or its
-``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``. Scripts and ``curl`` send neither.
+"""The parked-event admin (``/admin/parked...``: list, replay, delete), for administrators
+only; a replay or delete posted from another site's page gets 403. Routes and answers:
+[docs/operations.md](../docs/operations.md); the store: :mod:`pushqueue.parking`.
 """
 
 from __future__ import annotations

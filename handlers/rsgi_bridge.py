@@ -1,37 +1,7 @@
-"""A WSGI app served through granian's RSGI interface, with the request body bounded in
-time and size, and the worker's one-event tasks served on the event loop.
-
-granian's WSGI interface hands a request to a thread as soon as its headers are in, and sets
-no limit on how long its body may take: a client sending its body slowly holds that thread
-as long as it likes. :class:`RsgiBridge` reads the whole body on the event loop first (one
-deadline for all of it, and a size bound). A body that does not arrive in time is answered
-408, one above the limit 413 (when declared, before reading any of it), and the connection
-is closed. Then ``on_loop`` may answer the request on the loop itself (the worker's
-one-event tasks: :meth:`handlers.worker_fast_path.WorkerFastPath.serve_on_loop`, which
-triggers through an asyncio transport); every other request runs the WSGI app in a bounded
-thread pool with the complete body as ``wsgi.input``. The answer is gathered by the thread
-and sent from the event loop, so a client reading it slowly holds no thread either.
-On SIGTERM (granian's graceful stop), what ``on_loop`` still serves ``shutdown_grace``
-seconds later is cancelled, so that it answers and logs before granian kills the process.
-
-RSGI is granian's own interface; ``make bench`` measured it faster than its ASGI one for
-this app (BENCHMARKS.md, "Servers"). What it hands over differs from ASGI in three ways:
-the path arrives percent-decoded (``RAW_URI`` is rebuilt from it, so ``%2F`` reads as
-``/``), percent-escapes that are not UTF-8 arrive as U+FFFD (such a path is refused with
-400, as the app refuses paths that are not UTF-8), and header values that are not UTF-8
-are dropped by granian.
-
-Bodies are admitted before any of them is read, by what the headers alone prove
-(``proven``: a queue task's proven headers, a publisher's token): at most ``proven_bodies``
-proven requests are in flight, more wait for a slot within ``body_timeout``; at most
-``unproven_bodies`` other bodies are read at once, and one more is refused at once (503,
-``Retry-After``, the connection closed), so anonymous slow bodies never hold a slot a
-proven caller waits for. A request without a body takes no slot.
-
-The environ follows PEP 3333 (with gunicorn's ``RAW_URI``). Headers whose names hold ``_``
-are dropped: they would read as their ``-`` spelling (``X_AppEngine_QueueName`` as
-``X-AppEngine-QueueName``), which App Engine's front end is not documented to strip. The
-``write`` callable of ``start_response`` is not supported.
+"""The WSGI app served through granian's RSGI interface: each body read whole on the event
+loop (one deadline, a size bound, admitted by what the headers prove), the requests of
+``loop_routes`` answered on the loop, every other one by the WSGI app on a bounded thread
+pool. What it bounds and why: [docs/server.md](../docs/server.md).
 """
 
 from __future__ import annotations
@@ -69,10 +39,8 @@ def nobody(environ: dict[str, Any]) -> bool:
 
 
 class RsgiBridge:
-    """An RSGI app running the WSGI ``app`` in ``threads`` threads, each request's body
-    read whole within ``body_timeout`` seconds and at most ``max_body_bytes`` long, bodies
-    admitted as the module docstring says; ``on_loop`` (optional) answers what it can on
-    the event loop first."""
+    """An RSGI app: ``loop_routes`` on the event loop, the WSGI ``app`` in ``threads`` threads,
+    each body read whole within ``body_timeout`` seconds and at most ``max_body_bytes`` long."""
 
     def __init__(
         self,
@@ -100,9 +68,8 @@ class RsgiBridge:
         self._unproven_in_flight = 0
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Called by granian when a worker process starts (on its loop's thread): SIGTERM
-        goes on to granian's handler and :meth:`interrupt` is called ``shutdown_grace``
-        seconds later."""
+        """Called by granian when a worker starts: on SIGTERM, :meth:`interrupt` runs
+        ``shutdown_grace`` seconds after granian's own handler."""
         previous = signal.getsignal(signal.SIGTERM)
 
         def on_sigterm(signum: int, frame: Any) -> None:
@@ -113,7 +80,7 @@ class RsgiBridge:
         signal.signal(signal.SIGTERM, on_sigterm)
 
     def interrupt(self) -> None:
-        """Cancel what ``on_loop`` serves now: it answers each request all the same."""
+        """Cancel what ``loop_routes`` serve now: they answer each request all the same."""
         for task in list(self._on_loop_tasks):
             task.cancel()
 

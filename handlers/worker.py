@@ -1,12 +1,7 @@
-"""The worker: every queue task, ``POST /worker/push/<channel>/<event>`` (one event) or
-``POST /worker/batch``, goes through :class:`TaskCore`.
-
-The core proves the task came from the queue, reads and parses it, has
-:class:`pushqueue.worker.Worker` send and settle it, and returns the answer:
-:meth:`TaskCore.serve` on a thread, :meth:`TaskCore.serve_on_loop` on the server's event
-loop. The routes reach it without webapp2 (see :mod:`handlers.application` and
-:mod:`handlers.rsgi_bridge`); :class:`WorkerHandler` is its webapp2 route. Which headers
-prove a task, and why: [docs/security.md](../docs/security.md#the-worker).
+"""The worker core: :class:`TaskCore` proves, parses and settles every queue task and returns
+its answer, on a thread (:meth:`TaskCore.serve`) or on the event loop
+(:meth:`TaskCore.serve_on_loop`). The app and the server bridge route tasks to it before
+webapp2; :class:`WorkerHandler` is its webapp2 route. See [docs/worker.md](../docs/worker.md).
 """
 
 from __future__ import annotations

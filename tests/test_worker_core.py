@@ -88,7 +88,7 @@ def apps(soketi):
 
 
 class OnLoopCounter:
-    """The bridge's ``on_loop``, counting the paths it answered and the calls it ran on threads."""
+    """The bridge's route to the core, counting the paths it answered and the calls it ran on threads."""
 
     def __init__(self, serve):
         self.serve, self.answered, self.blocking_calls = serve, [], 0
