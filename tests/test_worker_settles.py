@@ -262,6 +262,23 @@ def test_a_park_in_progress_when_the_loop_task_is_cut_short_completes_and_is_ans
     assert [entry["outcome"] for entry in tasklog.recent()] == ["parked"]
 
 
+def test_a_batch_sent_on_a_thread_when_the_loop_task_is_cut_short_completes_and_is_answered():
+    """The core serves a batch from the event loop on a thread: cut short meanwhile, it is
+    awaited to its end, answered and settled as on the threads."""
+    with FaultServer(default=Reply(200, b"{}", delay=1)) as slow, app_under_attack(slow.pusher_url) as target:
+        tasklog.clear()
+        reached = threading.Event()
+        watcher = threading.Thread(
+            target=lambda: (wait_until(lambda: slow.request_count == 1, 10, "Pusher"), reached.set())
+        )
+        watcher.start()
+        event = {"channel": "ch", "name": "ev", "data": "{}"}
+        body = json.dumps([event, event]).encode()
+        status, answer = interrupted(bridge_for(target), "/worker/batch", "cut-3", body, reached)
+    assert (status, answer) == (200, {"outcome": "delivered"})
+    assert [entry["outcome"] for entry in tasklog.recent()] == ["delivered"]
+
+
 def test_sigterm_answers_every_task_in_flight_before_the_kill_timeout(soketi, pusher):
     """Through the entrypoint (granian, uvloop): 4 tasks wait for a Pusher answering after
     15 s, 2 for one answering after 1 s; SIGTERM. granian kills its worker 8 s later: the 2
