@@ -227,14 +227,19 @@ def interrupted(bridge: RsgiBridge, path: str, name: str, body: bytes, started: 
     return status, json.loads(answer)
 
 
+def first_request(server: FaultServer) -> threading.Event:
+    """An event set once ``server`` has received its first request."""
+    reached = threading.Event()
+    threading.Thread(
+        target=lambda: (wait_until(lambda: server.request_count == 1, 10, "Pusher"), reached.set())
+    ).start()
+    return reached
+
+
 def test_a_trigger_cut_short_on_the_loop_is_answered_retried_and_logged():
     with FaultServer(default=Reply(200, b"{}", delay=5)) as slow, app_under_attack(slow.pusher_url) as target:
         tasklog.clear()
-        reached = threading.Event()
-        watcher = threading.Thread(
-            target=lambda: (wait_until(lambda: slow.request_count == 1, 10, "Pusher"), reached.set())
-        )
-        watcher.start()
+        reached = first_request(slow)
         status, answer = interrupted(bridge_for(target), "/worker/push/ch/ev", "cut-1", b"{}", reached)
         lines = [line for line in log_lines(target.logs()) if line.get("task") == "cut-1"]
     assert (status, answer["outcome"]) == (500, "retried") and "interrupted" in answer["error"]
@@ -267,11 +272,7 @@ def test_a_batch_sent_on_a_thread_when_the_loop_task_is_cut_short_completes_and_
     awaited to its end, answered and settled as on the threads."""
     with FaultServer(default=Reply(200, b"{}", delay=1)) as slow, app_under_attack(slow.pusher_url) as target:
         tasklog.clear()
-        reached = threading.Event()
-        watcher = threading.Thread(
-            target=lambda: (wait_until(lambda: slow.request_count == 1, 10, "Pusher"), reached.set())
-        )
-        watcher.start()
+        reached = first_request(slow)
         event = {"channel": "ch", "name": "ev", "data": "{}"}
         body = json.dumps([event, event]).encode()
         status, answer = interrupted(bridge_for(target), "/worker/batch", "cut-3", body, reached)
