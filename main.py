@@ -1,11 +1,6 @@
 """The App Engine entry point: the routes and their wiring. ``app`` is the WSGI app
-(``gunicorn main:app``); ``rsgi_app`` serves it with bounded request bodies and the worker's
-one-event tasks on the event loop (``app.yaml``'s granian, see :mod:`handlers.rsgi_bridge`).
-
-Each line of ``ROUTE_GROUPS`` is a handler module's ``routes(services)``. Your own handlers
-need no edit here: list their modules in ``EXTRA_ROUTE_MODULES`` (see
-:mod:`handlers.extra_routes`); they are served after these. The configuration is read once,
-here: a missing or malformed variable stops the start-up with a message naming it.
+(``gunicorn main:app``), ``rsgi_app`` the same app behind :mod:`handlers.rsgi_bridge`
+(``app.yaml``'s granian). Your own routes: ``EXTRA_ROUTE_MODULES`` (:mod:`handlers.extra_routes`).
 """
 
 import sys
@@ -33,7 +28,7 @@ except ConfigError as exc:  # said once, without a traceback: the message names 
     sys.exit(f"cannot start: {exc}")
 rsgi_app = RsgiBridge(
     app,
-    on_loop=app.serve_on_loop,
+    loop_routes=app.loop_routes,
     threads=SETTINGS.app_threads,
     body_timeout=SETTINGS.body_read_timeout,
     max_body_bytes=max(worker.MAX_TASK_BODY_BYTES, SETTINGS.max_request_bytes),

@@ -1,12 +1,6 @@
 """The trust boundary: who may publish, subscribe and read the admin pages.
-
-:func:`access_for` builds, from the settings, what the handlers ask: the channel policy
-(:mod:`access.channels`), the proof of ``POST /push`` callers (:mod:`access.publishers`),
-their rate limit (:mod:`access.rate_limit`) and the proof of administrators
-(:mod:`access.admins`, :mod:`access.iap`), and the check of the Google-signed tokens
-they and the worker accept (:mod:`access.oidc`). The worker's own proof (queue headers,
-OIDC) is in :mod:`handlers.worker`. Nothing here imports the handlers: the app passes
-what it adds (the demo's channel rules) to :func:`access_for`.
+:func:`access_for` builds what the handlers ask from the settings; nothing here imports
+the handlers (the app passes the demo's rules in).
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""Who is an administrator (the ``/admin/`` pages, ``/tasks/recent`` outside DEMO_MODE).
-
-* On App Engine (``GAE_ENV=standard``) ``X-AppEngine-User-Is-Admin: 1``: App Engine sets it
-  for a signed-in admin (app.yaml's ``login: admin``) and strips it from everyone else.
-* With ``IAP_AUDIENCE``: a valid Identity-Aware Proxy assertion (:mod:`access.iap`).
-* With the local-development switch (``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``, refused on a
-  deployment): the App Engine header, unverified, as ``make dev`` and the tests send it.
-
-Anywhere else the header proves nothing (nothing strips it on Cloud Run or a local port):
-the request is refused.
+"""Who is an administrator (``/admin/``, ``/tasks/recent``): App Engine's admin header on
+App Engine, an IAP assertion with ``IAP_AUDIENCE``, the header unverified only with the
+local-development switch. Anywhere else the header proves nothing.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""The app's channel policy: who may subscribe to and publish on which channel.
-
-Register your own patterns in :func:`app_policy` (see :mod:`pusherlib.endpoints.policy`).
-What is registered by default:
-
-* publishing: a caller proven by ``PUSH_TOKENS`` or ``PUSH_OIDC_*`` may publish on any
-  channel no pattern of yours matches; an anonymous caller may not;
-* subscribing: nothing (every private and presence channel is refused);
-* what the app installs on top (with ``DEMO_MODE=1`` only, the demo's rules: see
-  :func:`handlers.wiring.access_for`).
+"""The app's channel policy: who may subscribe to and publish on which channel. By default
+a proven publisher may publish on any channel, nobody may subscribe; register your own
+patterns in :func:`app_policy` (see :mod:`pusherlib.endpoints.policy`).
 """
 
 from __future__ import annotations

@@ -1,14 +1,5 @@
-"""Identity-Aware Proxy assertions: proof of a signed-in user off App Engine's ``login:``.
-
-IAP signs every request it lets through with ``x-goog-iap-jwt-assertion``: an ES256 JWT
-whose ``aud`` is the protected app (``/projects/NUMBER/apps/PROJECT`` for App Engine,
-``/projects/NUMBER/global/backendServices/ID`` behind a load balancer), whose ``iss`` is
-``https://cloud.google.com/iap``, signed with one of the keys IAP publishes as a ``{kid:
-PEM public key}`` map (``IAP_KEYS_URL``, by default Google's). :class:`IapVerifier` checks
-it as :class:`access.oidc.GoogleTokens` checks every Google-signed token (google-auth, the
-same key cache): another algorithm (``none``, ``HS256``, ``RS256``), an unknown key, another
-audience or issuer, an expired or future token all raise
-:class:`~access.oidc.TokenRefused` (403) with a reason that never quotes the assertion.
+"""Identity-Aware Proxy assertions (``x-goog-iap-jwt-assertion``): proof of a signed-in
+user off App Engine's ``login:``, checked as :mod:`access.oidc` checks every Google token.
 """
 
 from __future__ import annotations

@@ -1,24 +1,6 @@
-"""Tokens that Google signs: Cloud Tasks' OIDC ID tokens (and, through :mod:`access.iap`,
-IAP's assertions), checked with google-auth against Google's published keys.
-
-A task created with an ``oidc_token`` reaches its HTTP target with ``Authorization: Bearer
-<ID token>``: a JWT that Google signs (RS256) for the task's service account. Outside App
-Engine the queue's ``X-CloudTasks-*`` headers prove nothing (anybody can send them); only
-Google can make that token. On App Engine targets no token is needed: App Engine strips
-``X-AppEngine-*`` headers from outside requests.
-
-:class:`GoogleTokens` checks one kind of token: its algorithm, then its signature, ``iat``
-and ``exp`` (``CLOCK_SKEW`` seconds of tolerance) with ``google.auth.jwt.decode`` and a
-``{kid: PEM}`` map, then its audience and issuer (exact strings). :class:`OidcVerifier`
-adds the service account (``email``, ``email_verified``). A refusal raises
-:class:`TokenRefused` with a few words saying why (never the token itself).
-
-:class:`GoogleCerts` fetches and caches the ``{kid: PEM}`` map (Google publishes one for ID
-tokens and one for IAP) as long as ``Cache-Control: max-age`` says (bounded). When a
-refresh fails, the cached keys keep serving for ``stale_grace`` more (a day by default),
-the next try waits a backoff, and one fetch runs at a time: the other requests use the
-cached keys meanwhile. Only a request that the cached keys cannot answer waits for a fetch
-(at most ``timeout``), and without keys it gets :class:`CertsUnavailable` (503).
+"""Tokens Google signs: Cloud Tasks' OIDC ID tokens (and IAP's assertions, :mod:`access.iap`),
+checked with google-auth against Google's published ``{kid: PEM}`` keys, cached, served
+while a refresh fails, one fetch at a time. Why: [docs/security.md](../docs/security.md).
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""Who is calling ``POST /push``: a service proves itself with ``Authorization: Bearer``.
-
-The bearer value is either one of ``PUSH_TOKENS`` (compared in constant time with every
-configured token, so the time taken says nothing about which characters matched) or a
-Google OIDC token for ``PUSH_OIDC_AUDIENCE`` signed for one of
-``PUSH_OIDC_SERVICE_ACCOUNTS`` (checked by :class:`access.oidc.OidcVerifier`). No
-``Authorization`` header: an anonymous caller (``None``), whom only a policy rule that
-needs no proof (the demo's) may let publish. A header that proves nothing is refused.
+"""Who is calling ``POST /push``: ``Authorization: Bearer`` with one of ``PUSH_TOKENS``
+(compared in constant time) or a Google OIDC token for ``PUSH_OIDC_*``; no header is an
+anonymous caller, a header that proves nothing is refused.
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
-"""A per-caller limit on ``POST /push``: one token bucket per caller, in this process.
-
-Each caller may publish ``rate`` events a second on average, in bursts of up to ``burst``;
-beyond that :meth:`RateLimiter.wait` says how long to wait (the handler answers 429 with
-``Retry-After``). At most ``capacity`` buckets are kept: the least recently used one is
-forgotten first, and a bucket untouched for ``burst / rate`` seconds is full again anyway,
-so forgetting it changes nothing. The limit is per process (each instance and each
-gunicorn worker counts on its own); docs/security.md gives the App Engine
-firewall recipe for a limit in front of every instance.
-
-An anonymous caller is known by :func:`client_address`: behind App Engine's front end the
-connection's address is the front end's, so on App Engine standard it is the client
-address App Engine sets; anywhere else, the connection's (a header could be forged).
+"""A per-caller limit on ``POST /push``: one token bucket per caller, in this process, the
+least recently used forgotten first. The firewall recipe for a limit in front of every
+instance: [docs/security.md](../docs/security.md).
 """
 
 from __future__ import annotations

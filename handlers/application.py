@@ -1,18 +1,11 @@
-"""The webapp2 application and the services its handlers share.
-
-A route group is a function ``routes(services) -> list[webapp2.Route]`` in a handler
-module; :func:`create_app` builds the services once per process (one Pusher client, one
-queue client), then the app from a sequence of groups, so adding a group is one line in
-``main.py``. Every request runs in an event-coalescing scope (see
-:mod:`pushqueue.coalesce`); with bundled services the app is wrapped for the App Engine
-APIs. Errors are answered in JSON, including a path that is not UTF-8 once percent-decoded
-(400, before routing: webapp2 cannot route it), a method no route serves (501), and a form
-body that cannot be read (400: see :meth:`Request.POST`).
+"""The app: the services its handlers share, and :class:`Application`, which routes queue
+tasks to the worker core and everything else to webapp2 (in a coalescing scope, see
+:mod:`pushqueue.coalesce`). A route group is a module's ``routes(services)``; errors are
+answered by :mod:`handlers.errors`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,23 +19,24 @@ import pushqueue
 from access import Access, oidc
 from handlers import wiring, worker
 from handlers.base import form_refusal
+from handlers.errors import Refused, error_answer, wsgi_answer
 from handlers.wiring import access_for
-from handlers.worker_fast_path import WorkerFastPath
+from handlers.worker import TaskCore
 from pusherlib import Pusher
 from pushqueue import logs
 from pushqueue.datastore import NdbClients, NdbContextMiddleware
 from pushqueue.events import EventQueue
 from pushqueue.parking import ParkingStore
 from pushqueue.tasks import Backend
+from pushqueue.wire import WORKER_PATH_PREFIX
 from pushqueue.worker import Worker
 from settings import Settings
 
 
 @dataclass(frozen=True)
 class Services:
-    """What handlers use: the settings, the event queue, the worker (and its Pusher client),
-    the check of Cloud Tasks' OIDC tokens (``None`` without ``TASKS_OIDC_AUDIENCE``), and
-    the trust decisions of :mod:`access` (channel policy, publishers, admins)."""
+    """What handlers use: the settings, the event queue, the worker, the check of Cloud Tasks'
+    OIDC tokens (``None`` without ``TASKS_OIDC_AUDIENCE``), the trust decisions of :mod:`access`."""
 
     settings: Settings
     events: EventQueue
@@ -64,6 +58,7 @@ class Services:
 
 
 RouteGroup = Callable[[Services], Iterable[webapp2.BaseRoute]]
+TASK_ROUTE = ("POST", WORKER_PATH_PREFIX)  # served by the worker core, before webapp2
 
 
 class Request(webapp2.Request):
@@ -95,18 +90,19 @@ class Application(webapp2.WSGIApplication):
     def __init__(self, routes: Sequence[webapp2.BaseRoute], services: Services, *, app_engine_apis: bool):
         super().__init__(list(routes))
         self.services = services
+        self.task_core = TaskCore(services)
         for status in (400, 403, 404, 405, 500):
             self.error_handlers[status] = _json_error
-        pipeline: Any = pushqueue.CoalescingMiddleware(super().__call__, services.events)
+        routed: Any = pushqueue.CoalescingMiddleware(
+            super().__call__, services.events, error_answer=_queue_error
+        )
         if services.ndb is not None and services.settings.parked_store == "datastore":
-            pipeline = NdbContextMiddleware(pipeline, services.ndb)
-        # The worker's common case skips webapp2, the coalescing scope and the NDB context (it
-        # enqueues nothing through them; parking opens a context when it needs one): see
-        # handlers/worker_fast_path.py.
-        pipeline = fast_path = WorkerFastPath(pipeline, services)
+            routed = NdbContextMiddleware(routed, services.ndb)
+        self._routed = routed
         # What the server may answer on its event loop (main.rsgi_app): nothing where a
         # request needs App Engine's bundled services (wrap_wsgi_app sets them up).
-        self.serve_on_loop = None if app_engine_apis else fast_path.serve_on_loop
+        self.loop_routes = {} if app_engine_apis else {TASK_ROUTE: self.task_core.serve_on_loop}
+        pipeline: Any = self._route
         if app_engine_apis:
             from google.appengine.api import wrap_wsgi_app
 
@@ -120,10 +116,18 @@ class Application(webapp2.WSGIApplication):
             return _refuse(environ, start_response, 501, "this server serves no such method")
         return self._pipeline(environ, start_response)
 
+    def _route(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Queue tasks (:data:`TASK_ROUTE`) to the worker core, the rest to webapp2 in a
+        coalescing scope (and an NDB context): see [docs/server.md](../docs/server.md)."""
+        if environ["REQUEST_METHOD"] == TASK_ROUTE[0] and environ.get("PATH_INFO", "").startswith(
+            TASK_ROUTE[1]
+        ):
+            return self.task_core.wsgi(environ, start_response)
+        return self._routed(environ, start_response)
+
     def proves_itself(self, environ: dict[str, Any]) -> bool:
-        """Whether the request's headers alone prove a trusted sender, as the server admits
-        bodies (:mod:`handlers.rsgi_bridge`): a queue task's proven headers under these
-        settings, or a ``PUSH_TOKENS`` bearer token."""
+        """Whether the headers alone prove a queue task or a ``PUSH_TOKENS`` publisher (the
+        server admits bodies by it: :mod:`handlers.rsgi_bridge`)."""
         settings = self.services.settings
         if worker.proven_headers(environ, settings, None) is not None:
             return True
@@ -132,9 +136,7 @@ class Application(webapp2.WSGIApplication):
 
 
 def create_services(settings: Settings) -> Services:
-    """The process's services: one Pusher client, the event queue checking with it, the
-    worker sending with it (through NDB futures with ``PUSHER_TRANSPORT=ndb``), the token
-    verifier (see :mod:`handlers.wiring`), the trust decisions."""
+    """The process's services, around one Pusher client (see :mod:`handlers.wiring`)."""
     pusher = settings.pusher_client()
     clients = wiring.ndb_clients_for(settings)
     parking = wiring.parking_for(settings, clients)
@@ -154,10 +156,8 @@ def create_services(settings: Settings) -> Services:
 def create_app(
     settings: Settings, route_groups: Iterable[RouteGroup], *, app_engine_apis: bool | None = None
 ) -> Application:
-    """The app serving ``route_groups``; its event queue becomes the default of
-    ``pushqueue``'s module functions. ``app_engine_apis`` (default: when the settings use
-    the bundled task queue or urlfetch) wraps it for App Engine's bundled services; tests
-    using the testbed's stubs pass ``False``."""
+    """The app serving ``route_groups``, its event queue ``pushqueue``'s default;
+    ``app_engine_apis`` (default: the settings use a bundled service) wraps it for them."""
     logs.configure()
     if app_engine_apis is None:
         app_engine_apis = settings.tasks_backend == "taskqueue" or settings.worker_transport == "urlfetch"
@@ -189,29 +189,29 @@ def _refuse(
 ) -> list[bytes]:
     """Answer ``status`` with ``{"error": message}`` before routing, logged as one line."""
     logs.log(logging.INFO, "request refused: " + message, path=_path_for_log(environ))
-    body = json.dumps({"error": message}).encode("utf-8")
-    start_response(
-        f"{status} {HTTPStatus(status).phrase}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-    )
-    return [body]
+    return wsgi_answer(error_answer(Refused(message, status)), start_response)
+
+
+def _queue_error(message: str) -> tuple[list[tuple[str, str]], bytes]:
+    """The 503 that replaces an answer whose events cannot be queued (see :mod:`pushqueue.coalesce`)."""
+    _, headers, body = error_answer(Refused(message, 503))
+    return headers, body
 
 
 def _json_error(
     request: webapp2.Request, response: webapp2.Response, exception: Exception
 ) -> webapp2.Response:
-    status = getattr(exception, "code", 500)
-    message = getattr(exception, "explanation", None)
+    """webapp2's error handler: WebOb's HTTP errors and unexpected ones as :mod:`handlers.errors` answers."""
+    path = _path_for_log(request.environ)
     if isinstance(exception, webob.request.DisconnectionError):  # nobody is left to answer
-        status, message = 400, "the client went away before sending the whole body"
-        logs.log(logging.INFO, "request dropped: the client went away", path=_path_for_log(request.environ))
-    elif status == 500:
-        logs.log(logging.ERROR, "unhandled error", exc_info=True, path=_path_for_log(request.environ))
-        message = "internal error"
+        logs.log(logging.INFO, "request dropped: the client went away", path=path)
+        exception = Refused("the client went away before sending the whole body")
+    elif isinstance(exception, webob.exc.HTTPException) and exception.code != 500:
+        allow = exception.headers.get("Allow")
+        message = exception.explanation or f"{exception.code} {HTTPStatus(exception.code).phrase}"
+        exception = Refused(message, exception.code, [("Allow", allow)] if allow else ())
+    status, headers, body = error_answer(exception, path)
     response.status_int = status
-    response.content_type = "application/json"
-    response.body = json.dumps({"error": message or response.status}).encode("utf-8")
-    allow = getattr(exception, "headers", {}).get("Allow")
-    if allow:
-        response.headers["Allow"] = allow
+    response.headers.update(headers)
+    response.body = body
     return response

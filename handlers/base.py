@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import webapp2
 
+from handlers.errors import Answer, BadQuery, Refused, error_answer, json_answer
 from pushqueue import logs
 from pushqueue.tasks import FORM_CONTENT_TYPE
 from settings import whole_number
@@ -17,10 +18,6 @@ if TYPE_CHECKING:
     from handlers.application import Services
 
 _UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
-
-
-class BadQuery(ValueError):
-    """A query parameter cannot be read (the query string is not UTF-8) or is out of range."""
 
 
 class JsonHandler(webapp2.RequestHandler):
@@ -33,13 +30,26 @@ class JsonHandler(webapp2.RequestHandler):
 
     def send_json(self, status: int, value: Any) -> None:
         """Answer ``status`` with ``value`` as JSON."""
-        self.response.status_int = status
-        self.response.content_type = "application/json"
-        self.response.body = json.dumps(value).encode("utf-8")
+        self.send_answer(json_answer(status, value))
 
-    def send_error(self, status: int, message: str) -> None:
-        """Answer ``status`` with ``{"error": message}``."""
-        self.send_json(status, {"error": message})
+    def send_error(self, status: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> None:
+        """Answer ``status`` with ``{"error": message}`` (see :mod:`handlers.errors`)."""
+        self.send_answer(error_answer(Refused(message, status, headers)))
+
+    def send_answer(self, answer: Answer) -> None:
+        """Answer with ``answer``'s status, headers and body."""
+        status, headers, body = answer
+        response = self.response
+        response.status_int = status
+        for name, value in headers:
+            response.headers[name] = value
+        response.body = body
+
+    def handle_exception(self, exception: Exception, debug: bool) -> None:
+        """Answer a :class:`~handlers.errors.Refused` raised by the handler; re-raise the rest."""
+        if not isinstance(exception, Refused):
+            raise exception
+        self.send_error(exception.status, str(exception), exception.headers)
 
 
 class AdminHandler(JsonHandler):

@@ -3,11 +3,13 @@ after reading at most the limit + 1 bytes when their size is not declared (chunk
 
 from __future__ import annotations
 
+import logging
+from typing import IO, Any
+
 import webob
 
-
-class BodyTooLarge(Exception):
-    """The request body is larger than allowed."""
+from handlers.errors import BodyTooLarge, Refused
+from pushqueue import logs
 
 
 def read_body(request: webob.Request, limit: int) -> bytes:
@@ -15,11 +17,37 @@ def read_body(request: webob.Request, limit: int) -> bytes:
     bytes. The request keeps it: ``request.body`` and ``request.POST`` read it again."""
     length = request.content_length
     if length is not None:
-        if length > limit:
-            raise BodyTooLarge(f"the body is {length} bytes; at most {limit} are accepted")
+        check_length(length, limit)
         return request.body
-    body = request.body_file_raw.read(limit + 1)
+    request.body = _read_undeclared(request.body_file_raw, limit)
+    return request.body
+
+
+def read_input(environ: dict[str, Any], limit: int) -> bytes:
+    """The body of a WSGI request from ``wsgi.input``, bounded as :func:`read_body` bounds it
+    (400 when the client went away before sending the length it declared)."""
+    declared = environ.get("CONTENT_LENGTH", "")
+    if not (declared.isascii() and declared.isdigit()):
+        return _read_undeclared(environ["wsgi.input"], limit)
+    length = int(declared)
+    check_length(length, limit)
+    body = environ["wsgi.input"].read(length) if length else b""
+    if len(body) != length:
+        logs.log(
+            logging.INFO, "request dropped: the client went away", path=environ.get("PATH_INFO", "")[:300]
+        )
+        raise Refused("the client went away before sending the whole body")
+    return body
+
+
+def check_length(length: int, limit: int) -> None:
+    """:class:`BodyTooLarge` when a body of ``length`` bytes is above ``limit``."""
+    if length > limit:
+        raise BodyTooLarge(f"the body is {length} bytes; at most {limit} are accepted")
+
+
+def _read_undeclared(stream: IO[bytes], limit: int) -> bytes:
+    body = stream.read(limit + 1)
     if len(body) > limit:
         raise BodyTooLarge(f"the body is larger than {limit} bytes")
-    request.body = body
     return body

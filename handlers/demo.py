@@ -1,8 +1,5 @@
-"""The demo page at ``/``: a realtime lobby that shows events travelling
-``POST /push/...`` -> the queue -> the worker -> Pusher -> pusher-js in the browser.
-
-The page itself is static (``static/``); it learns how to reach Pusher and who the visitor
-is from ``/demo/config.json``. pusher-js is served from npm's package, never from a CDN.
+"""The demo page at ``/``: a realtime lobby showing events travel from ``POST /push`` through
+the queue and the worker to pusher-js in the browser (static files; pusher-js from npm).
 """
 
 from __future__ import annotations
@@ -19,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import webapp2
 from webob import Response
 
-from handlers.body_limit import BodyTooLarge, read_body
+from handlers.body_limit import read_body
 from handlers.demo_auth import LOBBY_CHANNEL, MESSAGE_EVENT, USER_COOKIE, USER_HEADER, demo_user
+from handlers.errors import BodyTooLarge, Refused, error_answer
 from settings import Settings
 
 if TYPE_CHECKING:
@@ -100,16 +98,15 @@ def simulate_outage(proxy_url: str, request: webapp2.Request) -> Response:
     if request.method == "POST":
         mode = request.POST.get("mode", "")
         if mode not in OUTAGE_MODES:
-            return _json(400, {"error": f"mode is one of {', '.join(OUTAGE_MODES)}"})
+            return _error(400, f"mode is one of {', '.join(OUTAGE_MODES)}")
         data = mode.encode()
     try:
         with urllib.request.urlopen(proxy_url, data=data, timeout=FAULT_PROXY_TIMEOUT) as answer:
             return _json(200, json.loads(answer.read()))
     except (OSError, ValueError) as exc:  # no proxy there: a real Pusher, or the proxy is down
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        return _json(
-            409,
-            {"error": f"no demo fault proxy answers in front of Pusher ({reason}); `make dev` starts one"},
+        return _error(
+            409, f"no demo fault proxy answers in front of Pusher ({reason}); `make dev` starts one"
         )
 
 
@@ -131,10 +128,10 @@ def choose_name(max_body_bytes: int, request: webapp2.Request) -> Response:
     try:
         read_body(request, max_body_bytes)
     except BodyTooLarge as exc:
-        return _json(413, {"error": str(exc)})
+        return _error(413, str(exc))
     name = request.POST.get("name", "").strip()
     if not NAME_PATTERN.fullmatch(name):
-        return _json(400, {"error": "a name is 1 to 24 letters, digits, '-' or '_'"})
+        return _error(400, "a name is 1 to 24 letters, digits, '-' or '_'")
     response = _json(200, {"user": name})
     response.set_cookie(USER_COOKIE, name, max_age=USER_COOKIE_MAX_AGE, path="/", samesite="lax")
     return response
@@ -149,15 +146,15 @@ def vendor_file(request: webapp2.Request, name: str) -> Response:
     """A browser library from ``node_modules`` (installed by ``npm ci``)."""
     path = VENDOR_FILES.get(name)
     if path is None:
-        return _json(404, {"error": f"no vendor file {name!r}"})
+        return _error(404, f"no vendor file {name!r}")
     if not path.is_file():
-        return _json(404, {"error": f"{path.relative_to(ROOT)} is missing: run `npm ci`"})
+        return _error(404, f"{path.relative_to(ROOT)} is missing: run `npm ci`")
     return _file_response(path)
 
 
 def _file_response(path: Path) -> Response:
     if not path.is_file():
-        return _json(404, {"error": f"no file {path.name!r}"})
+        return _error(404, f"no file {path.name!r}")
     content_type, _ = mimetypes.guess_type(path.name)
     response = Response(body=path.read_bytes(), content_type=content_type or "application/octet-stream")
     response.cache_control = "no-cache"  # a page under development: always the current file
@@ -166,3 +163,8 @@ def _file_response(path: Path) -> Response:
 
 def _json(status: int, body: dict[str, Any]) -> Response:
     return Response(status=status, json_body=body)
+
+
+def _error(status: int, message: str) -> Response:
+    status, headers, body = error_answer(Refused(message, status))
+    return Response(status=status, headerlist=headers, body=body)

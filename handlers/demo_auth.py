@@ -1,14 +1,6 @@
-"""The demo's rules, installed only when ``DEMO_MODE=1`` (``settings.demo_mode``, which is
-refused on a deployment).
-
-The user is the value of the ``X-Demo-User`` header, which the demo page keeps per browser
-tab (two tabs of one browser are two users), else of the ``user`` cookie the demo page sets
-(the browser's last chosen name: curl, or a client without the header). That user may join
-every private- and presence- channel, may publish the lobby's ``message`` event (the demo
-page posts it to ``POST /push/presence-lobby/message`` without a token), is the presence
-member (user id = the name) and is the user that ``pusher:signin`` signs in. Without either
-every request is refused (403), and so is an invalid header (the cookie does not stand in
-for it). Never install this in production: anyone can send a header or set a cookie.
+"""The demo's rules (``DEMO_MODE=1`` only, refused on a deployment): the user named by the
+``X-Demo-User`` header, else the ``user`` cookie, may join private and presence channels
+and publish the lobby's message. Never in production: anyone can send a header.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
 """Your own handlers next to the app's, without editing ``main.py``: ``EXTRA_ROUTE_MODULES``
-names modules (``myapp.handlers,myapp.admin``), each with a route group like the app's own::
-
-    def routes(services):            # services: settings, events, worker, pusher
-        return [webapp2.Route("/orders", OrderHandler, methods=["POST"])]
-
-They are served after the app's routes, so they cannot take over ``/push``, ``/worker`` or
-``/pusher``. A module that cannot be imported, or has no ``routes``, stops the start-up with
-a message naming it.
+names modules, each with a ``routes(services)`` group, served after the app's routes. One
+that cannot be imported, or has no ``routes``, stops the start-up naming it.
 """
 
 from __future__ import annotations

@@ -1,35 +1,19 @@
-"""The parked-event admin, for App Engine admins only (``login: admin`` and a header check).
-
-Filters, on every route below: ``channel``, ``event`` (an event name) and ``reason`` (the
-exact reason text a listing shows); ``limit`` (1-1000, default 100).
-
-* ``GET /admin/parked?channel=&event=&reason=&limit=&cursor=``: ``{"parked": [event, ...],
-  "cursor": next page's cursor or null}``, each with its request and why it was parked;
-  the body of an event on a ``private-encrypted-`` channel is withheld (``"body": null,
-  "body_withheld": true``): it is the plaintext the channel's encryption exists to hide.
-* ``POST /admin/parked/<name>/replay``, ``POST /admin/parked/replay?<filters>``: queue one,
-  or every matching one (up to ``limit``), on ``pusher`` again: ``{"replayed": [names]}``.
-* ``DELETE /admin/parked/<name>``, ``POST /admin/parked/delete?<filters>``: forget one, or
-  every matching one; deleting without a filter needs ``all=1``: ``{"deleted": [names]}``.
-* ``GET /admin/parked/page``: the same as an HTML page with forms (:mod:`handlers.parked_page`).
-
-How they are kept and replayed: :mod:`pushqueue.parking`. Unknown name: 404; bad
-parameter or cursor: 400; Datastore or the queue unreachable: 503.
-
-A replay or delete sent by a browser from another site (an admin's signed-in browser made
-to post a form there) is refused with 403: its ``Origin`` names another host, or its
-``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``. Scripts and ``curl`` send neither.
+"""The parked-event admin (``/admin/parked...``: list, replay, delete), for administrators
+only; a replay or delete posted from another site's page gets 403. Routes and answers:
+[docs/operations.md](../docs/operations.md); the store: :mod:`pushqueue.parking`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import webapp2
 
 from handlers import parked_page
-from handlers.base import AdminHandler, BadQuery, limit_param, query_param
+from handlers.base import AdminHandler, limit_param, query_param
+from handlers.errors import BadQuery, Refused
 from pushqueue import ParkedTaskNotFound, QueueError
 from pushqueue.parking import MAX_INDEXED_CHARS, BadCursor, ParkedFilter, ParkingStore, matching_names
 
@@ -62,14 +46,15 @@ class ParkedAdminHandler(AdminHandler):
             return self.send_error(403, "replays and deletions are refused from another site's page")
         return super().dispatch()
 
-    def handle_exception(self, exception: Exception, debug: bool) -> Any:
-        if isinstance(exception, (BadQuery, BadCursor)):
-            return self.send_error(400, str(exception))
-        if isinstance(exception, ParkedTaskNotFound):
-            return self.send_error(404, str(exception))
-        if isinstance(exception, QueueError):
-            return self.send_error(503, f"the parked events cannot be reached: {exception}")
-        raise exception
+    def handle_exception(self, exception: Exception, debug: bool) -> None:
+        """The store's errors as refusals: 400 (a bad cursor), 404, 503."""
+        if isinstance(exception, BadCursor):
+            exception = Refused(str(exception))
+        elif isinstance(exception, ParkedTaskNotFound):
+            exception = Refused(str(exception), 404)
+        elif isinstance(exception, QueueError):
+            exception = Refused(f"the parked events cannot be reached: {exception}", 503)
+        super().handle_exception(exception, debug)
 
     @property
     def store(self) -> ParkingStore:
@@ -136,9 +121,11 @@ class ParkedListHandler(ParkedAdminHandler):
 class ParkedPageHandler(ParkedAdminHandler):
     """``GET /admin/parked/page``: the same list as an HTML page (its refusals too)."""
 
-    def send_error(self, status: int, message: str) -> None:
+    def send_error(self, status: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> None:
+        """The refusal as an HTML page."""
         local = self.services.settings.local_development
         self.response.status_int = status
+        self.response.headers.update(headers)
         self.response.headers.update(parked_page.SECURITY_HEADERS)
         self.response.content_type = "text/html"
         self.response.text = parked_page.refusal(message, local_hint=local and status == 403)

@@ -1,10 +1,5 @@
-"""``GET /admin/parked/page``: the parked events as an HTML page for admins.
-
-The same filters and paging as ``GET /admin/parked``, a form to change them, and per event
-a replay and a delete button (forms posting to the JSON endpoints with ``then=page``, which
-come back here). Every value is HTML-escaped; the data of ``private-encrypted-`` channels'
-events is not shown. The page loads nothing (``Content-Security-Policy: default-src
-'none'``) and cannot be framed.
+"""``GET /admin/parked/page``: the parked events as an HTML page for admins, with the same
+filters and paging as ``GET /admin/parked``; values escaped, nothing loaded, not framable.
 """
 
 from __future__ import annotations

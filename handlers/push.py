@@ -1,21 +1,6 @@
-"""The front end: ``POST /push/<channel>/<event>`` queues a Pusher event for the worker.
-
-The event data is the JSON body (strict JSON, see :mod:`pusherlib.strict_json`) or the form
-fields (a dict of strings). The connection to leave out, if any, is ``?socket_id=`` or
-Echo's ``X-Socket-ID`` header (both, and different: 400). ``Idempotency-Key`` (1 to 255
-printable ASCII characters) makes the same key from the same caller the same task (see
-``enqueue_event``'s ``idempotency_key``). Answers ``202 {"task": "<name>"}`` once queued,
-``400`` for invalid input (nothing queued), ``413`` above ``MAX_REQUEST_BYTES``, ``503`` when
-the queue cannot be reached (the event is queued as the response starts: see
-:mod:`pushqueue.coalesce`).
-
-Publishing is denied by default, and checked before the body is read: the caller proves
-itself with ``Authorization: Bearer`` (a ``PUSH_TOKENS`` token or a Google OIDC token, see
-:mod:`access.publishers`; 401 when it proves nothing, 503 when an OIDC token cannot be
-checked now), then the app's channel policy (:mod:`access.channels`) must allow the
-event on the channel (403 otherwise), then the caller's rate limit must allow one more
-(429 with ``Retry-After``). Every refusal is one log line saying why (never a credential).
-Reserved event names (``pusher:``, ``pusher_internal:``) and invalid names get 400 first.
+"""``POST /push/<channel>/<event>``: checks the event and its publisher (:mod:`access`),
+then queues it for the worker. Answers: [docs/operations.md](../docs/operations.md); who
+may publish: [docs/security.md](../docs/security.md).
 """
 
 from __future__ import annotations
@@ -26,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import webapp2
 
-from handlers.base import BadQuery, JsonHandler, form_fields, form_refusal, is_form, query_param
-from handlers.body_limit import BodyTooLarge, read_body
+from handlers.base import JsonHandler, form_fields, form_refusal, is_form, query_param
+from handlers.body_limit import read_body
+from handlers.errors import BadQuery
 from pusherlib import PusherError, PusherTypeError, PusherValueError, strict_json, validation
 from pushqueue import logs
 
@@ -54,10 +40,7 @@ class PushHandler(JsonHandler):
         publisher = self.publisher(channel, event)
         if publisher is None:
             return None
-        try:
-            body = read_body(self.request, self.services.settings.max_request_bytes)
-        except BodyTooLarge as exc:
-            return self.send_error(413, str(exc))
+        body = read_body(self.request, self.services.settings.max_request_bytes)
         form = is_form(self.request)
         refused = form_refusal(self.request) if form else None
         if refused is not None:

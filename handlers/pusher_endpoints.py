@@ -1,13 +1,6 @@
 """``/pusher/auth``, ``/pusher/user-auth``, ``/pusher/webhooks`` and ``/pusher/events/*``:
-the app's route group for :class:`~handlers.pusher_auth.extension.PusherEndpoints`.
-
-Who may join which channel is the app's channel policy (:mod:`access.channels`, shared
-with ``POST /push``): without a rule, every private, presence and user-auth request gets
-403. With ``DEMO_MODE=1`` the demo's presence member and signed-in user
-(:mod:`handlers.demo_auth`) are installed too. Register your own hooks here
-(``endpoints.channel_data``, ``endpoints.on("member_added")``).
-Webhook replays are refused across all the webhook routes and every instance (see
-:mod:`pusherlib.endpoints.webhook_receiver`).
+:class:`~handlers.pusher_auth.extension.PusherEndpoints` with the app's channel policy
+(:mod:`access.channels`); register your own hooks here.
 """
 
 from __future__ import annotations

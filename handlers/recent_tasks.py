@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import webapp2
 
-from handlers.base import BadQuery, JsonHandler, limit_param, require_admin
+from handlers.base import JsonHandler, limit_param, require_admin
 from pushqueue import tasklog
 
 if TYPE_CHECKING:
@@ -32,8 +32,5 @@ class RecentTasksHandler(JsonHandler):
     def get(self) -> None:
         if not (self.services.settings.demo_mode or require_admin(self)):
             return None
-        try:
-            limit = limit_param(self.request, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
-        except BadQuery as exc:
-            return self.send_error(400, str(exc))
+        limit = limit_param(self.request, default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
         self.send_json(200, {"tasks": tasklog.recent(limit)})

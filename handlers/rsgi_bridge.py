@@ -1,72 +1,32 @@
-"""A WSGI app served through granian's RSGI interface, with the request body bounded in
-time and size, and the worker's one-event tasks served on the event loop.
-
-granian's WSGI interface hands a request to a thread as soon as its headers are in, and sets
-no limit on how long its body may take: a client sending its body slowly holds that thread
-as long as it likes. :class:`RsgiBridge` reads the whole body on the event loop first (one
-deadline for all of it, and a size bound). A body that does not arrive in time is answered
-408, one above the limit 413 (when declared, before reading any of it), and the connection
-is closed. Then ``on_loop`` may answer the request on the loop itself (the worker's
-one-event tasks: :meth:`handlers.worker_fast_path.WorkerFastPath.serve_on_loop`, which
-triggers through an asyncio transport); every other request runs the WSGI app in a bounded
-thread pool with the complete body as ``wsgi.input``. The answer is gathered by the thread
-and sent from the event loop, so a client reading it slowly holds no thread either.
-On SIGTERM (granian's graceful stop), what ``on_loop`` still serves ``shutdown_grace``
-seconds later is cancelled, so that it answers and logs before granian kills the process.
-
-RSGI is granian's own interface; ``make bench`` measured it faster than its ASGI one for
-this app (BENCHMARKS.md, "Servers"). What it hands over differs from ASGI in three ways:
-the path arrives percent-decoded (``RAW_URI`` is rebuilt from it, so ``%2F`` reads as
-``/``), percent-escapes that are not UTF-8 arrive as U+FFFD (such a path is refused with
-400, as the app refuses paths that are not UTF-8), and header values that are not UTF-8
-are dropped by granian.
-
-Bodies are admitted before any of them is read, by what the headers alone prove
-(``proven``: a queue task's proven headers, a publisher's token): at most ``proven_bodies``
-proven requests are in flight, more wait for a slot within ``body_timeout``; at most
-``unproven_bodies`` other bodies are read at once, and one more is refused at once (503,
-``Retry-After``, the connection closed), so anonymous slow bodies never hold a slot a
-proven caller waits for. A request without a body takes no slot.
-
-The environ follows PEP 3333 (with gunicorn's ``RAW_URI``). Headers whose names hold ``_``
-are dropped: they would read as their ``-`` spelling (``X_AppEngine_QueueName`` as
-``X-AppEngine-QueueName``), which App Engine's front end is not documented to strip. The
-``write`` callable of ``start_response`` is not supported.
+"""The WSGI app served through granian's RSGI interface: each body read whole on the event
+loop (one deadline, a size bound, admitted by what the headers prove), the requests of
+``loop_routes`` answered on the loop, every other one by the WSGI app on a bounded thread
+pool. What it bounds and why: [docs/server.md](../docs/server.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from handlers.errors import Answer, BodyRefused, error_answer
 from pushqueue import logs
 
 T = TypeVar("T")
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-Answer = tuple[int, list[tuple[str, str]], bytes]
 Blocking = Callable[[Callable[[], T]], Awaitable[T]]
-OnLoop = Callable[[dict[str, Any], bytes, Blocking], Awaitable[Answer | None]]
+OnLoop = Callable[[dict[str, Any], bytes, Blocking], Awaitable[Answer]]
+LoopRoutes = Mapping[tuple[str, str], OnLoop]  # (method, path prefix): served on the loop
 _SPECIAL_HEADERS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 _PATH_SAFE = "/:@!$&'()*+,;=~"  # RFC 3986 pchar and "/": kept as they are in RAW_URI
 SHUTDOWN_GRACE = 5.0  # seconds; app.yaml's --workers-kill-timeout (8) leaves 3 to answer
-
-
-class BodyRefused(Exception):
-    """The request is not read whole: answered with ``status`` and ``message`` (and
-    ``Retry-After: retry_after`` when given), the connection closed."""
-
-    def __init__(self, status: int, message: str, retry_after: int | None = None):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
 
 
 class ClientGone(Exception):
@@ -79,10 +39,8 @@ def nobody(environ: dict[str, Any]) -> bool:
 
 
 class RsgiBridge:
-    """An RSGI app running the WSGI ``app`` in ``threads`` threads, each request's body
-    read whole within ``body_timeout`` seconds and at most ``max_body_bytes`` long, bodies
-    admitted as the module docstring says; ``on_loop`` (optional) answers what it can on
-    the event loop first."""
+    """An RSGI app: ``loop_routes`` on the event loop, the WSGI ``app`` in ``threads`` threads,
+    each body read whole within ``body_timeout`` seconds and at most ``max_body_bytes`` long."""
 
     def __init__(
         self,
@@ -91,7 +49,7 @@ class RsgiBridge:
         threads: int,
         body_timeout: float,
         max_body_bytes: int,
-        on_loop: OnLoop | None = None,
+        loop_routes: LoopRoutes | None = None,
         shutdown_grace: float = SHUTDOWN_GRACE,
         proven: Callable[[dict[str, Any]], bool] = nobody,
         proven_bodies: int = 64,
@@ -100,7 +58,7 @@ class RsgiBridge:
         self.app = app
         self.body_timeout = body_timeout
         self.max_body_bytes = max_body_bytes
-        self.on_loop = on_loop
+        self.loop_routes = loop_routes or {}
         self.shutdown_grace = shutdown_grace
         self.proven = proven
         self.unproven_bodies = unproven_bodies
@@ -110,9 +68,8 @@ class RsgiBridge:
         self._unproven_in_flight = 0
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Called by granian when a worker process starts (on its loop's thread): SIGTERM
-        goes on to granian's handler and :meth:`interrupt` is called ``shutdown_grace``
-        seconds later."""
+        """Called by granian when a worker starts: on SIGTERM, :meth:`interrupt` runs
+        ``shutdown_grace`` seconds after granian's own handler."""
         previous = signal.getsignal(signal.SIGTERM)
 
         def on_sigterm(signum: int, frame: Any) -> None:
@@ -123,7 +80,7 @@ class RsgiBridge:
         signal.signal(signal.SIGTERM, on_sigterm)
 
     def interrupt(self) -> None:
-        """Cancel what ``on_loop`` serves now: it answers each request all the same."""
+        """Cancel what ``loop_routes`` serve now: they answer each request all the same."""
         for task in list(self._on_loop_tasks):
             task.cancel()
 
@@ -144,10 +101,7 @@ class RsgiBridge:
             return
         except BodyRefused as refused:
             logs.log(logging.INFO, "request refused: " + str(refused), path=environ["PATH_INFO"][:300])
-            status, headers, answer = json_answer(refused.status, str(refused))
-            if refused.retry_after is not None:
-                headers.append(("Retry-After", str(refused.retry_after)))
-            headers.append(("Connection", "close"))
+            status, headers, answer = error_answer(refused)
         proto.response_bytes(status, headers, answer)
 
     async def _serve(self, environ: dict[str, Any], proto: Any) -> Answer:
@@ -185,20 +139,26 @@ class RsgiBridge:
             return loop.run_in_executor(self.threads, call)
 
         try:
-            if self.on_loop is not None:
-                task = asyncio.current_task()
-                self._on_loop_tasks.add(task)  # type: ignore[arg-type]
-                try:
-                    answered = await self.on_loop(environ, body, blocking)
-                finally:
-                    self._on_loop_tasks.discard(task)  # type: ignore[arg-type]
-                if answered is not None:
-                    return answered
-            environ["wsgi.input"] = io.BytesIO(body)
-            return await loop.run_in_executor(self.threads, run_wsgi, self.app, environ)
-        except Exception:
-            logs.log(logging.ERROR, "unhandled error", exc_info=True, path=environ["PATH_INFO"][:300])
-            return json_answer(500, "internal error")
+            serve = self._loop_route(environ)
+            if serve is None:
+                environ["wsgi.input"] = io.BytesIO(body)
+                return await loop.run_in_executor(self.threads, run_wsgi, self.app, environ)
+            task = asyncio.current_task()
+            self._on_loop_tasks.add(task)  # type: ignore[arg-type]
+            try:
+                return await serve(environ, body, blocking)
+            finally:
+                self._on_loop_tasks.discard(task)  # type: ignore[arg-type]
+        except Exception as exc:
+            return error_answer(exc, environ["PATH_INFO"])
+
+    def _loop_route(self, environ: dict[str, Any]) -> OnLoop | None:
+        """What serves the request on the loop (see ``loop_routes``), or ``None``: the WSGI app."""
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        for (route_method, prefix), serve in self.loop_routes.items():
+            if method == route_method and path.startswith(prefix):
+                return serve
+        return None
 
     def _declared_length(self, environ: dict[str, Any]) -> int | None:
         """The body's declared length (``None``: not declared); :class:`BodyRefused` (413)
@@ -305,9 +265,3 @@ def run_wsgi(app: WSGIApp, environ: dict[str, Any]) -> Answer:
 
 def _write_unsupported(data: bytes) -> None:
     raise NotImplementedError("the write() callable of start_response is not supported: return an iterable")
-
-
-def json_answer(status: int, message: str) -> Answer:
-    """``{"error": message}`` with ``status`` (a new list of headers)."""
-    body = json.dumps({"error": message}).encode("utf-8")
-    return status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body

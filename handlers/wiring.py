@@ -1,9 +1,5 @@
 """The app's settings turned into the objects ``pushqueue``, pusherlib and :mod:`access` are
-made of.
-
-``pushqueue`` is a library: it takes its configuration as arguments and never reads the
-app's :mod:`settings`. This module is where :class:`settings.Settings` meets it, and where
-the handlers' additions to :mod:`access` (the demo's channel rules) are installed.
+made of (``pushqueue`` never reads :mod:`settings`).
 """
 
 from __future__ import annotations
@@ -78,10 +74,8 @@ def event_queue_for(
     pusher: Pusher | None = None,
     clients: NdbClients | None = None,
 ) -> EventQueue:
-    """An :class:`EventQueue` on ``backend`` (the configured one by default) that checks
-    events with ``pusher``'s request builder (a client for the settings by default), with
-    an outbox for transactional events in ``clients``' Datastore (unless parked events are
-    kept in memory: then there is no Datastore)."""
+    """An :class:`EventQueue` on ``backend`` checking events with ``pusher``, with an outbox
+    in ``clients``' Datastore unless parked events are kept in memory."""
     builder = (pusher or settings.pusher_client()).requests
     clients = clients or ndb_clients_for(settings)
     backend = backend or backend_for(settings, parking_for(settings, clients))
@@ -153,10 +147,8 @@ def ndb_context_for(settings: Settings) -> Callable[[], AbstractContextManager[A
 
 
 def loop_pusher_for(settings: Settings) -> Pusher | None:
-    """With ``PUSHER_TRANSPORT=http`` (the default), a client on an asyncio transport: the
-    worker's one-event tasks trigger through it on the server's event loop (see
-    :mod:`handlers.rsgi_bridge`). ``None`` with another transport: every task then goes the
-    way that transport goes."""
+    """With ``PUSHER_TRANSPORT=http`` (the default), a client on an asyncio transport for the
+    worker's one-event tasks on the event loop; ``None`` with another transport."""
     if settings.worker_transport != "http":
         return None
     from pusherlib.transports.asyncio import AsyncioTransport

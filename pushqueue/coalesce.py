@@ -9,7 +9,7 @@ is enqueued (names are made here), so a handler can answer with it before the fl
 
 The middleware flushes when the application starts its response: a success (status below
 400) is sent only once its events are queued; if the queue cannot be reached, the response
-becomes ``503`` with a JSON error (nothing accepted that was not enqueued). An error
+becomes ``503`` with an error (nothing accepted that was not enqueued). An error
 response (4xx or 5xx) drops the collected events with a log line, as the whole request
 failed. An event enqueued after ``start_response`` (the scope is closed then) is queued at
 once, as outside any scope, so every task name handed out is a task created.
@@ -17,7 +17,6 @@ once, as outside any scope, so every task name handed out is a task created.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -127,11 +126,22 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-class CoalescingMiddleware:
-    """Runs each request of ``app`` in its own collecting scope (see the module docstring)."""
+ErrorAnswer = Callable[[str], tuple[list[tuple[str, str]], bytes]]
 
-    def __init__(self, app: WSGIApp, queue: EventQueue):
+
+def plain_error(message: str) -> tuple[list[tuple[str, str]], bytes]:
+    """The 503's headers and body: ``message`` as plain text."""
+    body = message.encode("utf-8")
+    return [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))], body
+
+
+class CoalescingMiddleware:
+    """Runs each request of ``app`` in its own collecting scope (see the module docstring);
+    ``error_answer`` makes the 503's headers and body from its message (the app's: JSON)."""
+
+    def __init__(self, app: WSGIApp, queue: EventQueue, *, error_answer: ErrorAnswer = plain_error):
         self.app, self.queue = app, queue
+        self.error_answer = error_answer
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         pending = PendingEvents()
@@ -141,9 +151,9 @@ class CoalescingMiddleware:
             pending.closed = True  # from now on, events are queued at once
             refusal = self._settle(pending, status) if pending else None
             if refusal is not None:
-                failure.append(refusal)
+                headers, body = self.error_answer(refusal)
+                failure.append(body)
                 status, exc_info = "503 Service Unavailable", None
-                headers = [("Content-Type", "application/json"), ("Content-Length", str(len(refusal)))]
             return start_response(status, headers, exc_info)
 
         token = _current.set(pending)
@@ -157,8 +167,8 @@ class CoalescingMiddleware:
             return failure
         return body
 
-    def _settle(self, pending: PendingEvents, status: str) -> bytes | None:
-        """Queue ``pending`` for a successful response, drop it for a failed one; the body
+    def _settle(self, pending: PendingEvents, status: str) -> str | None:
+        """Queue ``pending`` for a successful response, drop it for a failed one; the message
         of the 503 that replaces the response when the queue cannot be reached."""
         try:
             if status[:1] not in "123":
@@ -169,7 +179,7 @@ class CoalescingMiddleware:
             self.queue.flush(pending)
         except QueueError as exc:
             logs.log(logging.ERROR, "events not queued", events=len(pending), error=str(exc))
-            return json.dumps({"error": f"the queue cannot be reached: {exc}"}).encode()
+            return f"the queue cannot be reached: {exc}"
         finally:
             pending.clear()
         return None

@@ -1,23 +1,5 @@
-"""What becomes of a task after one attempt: delivered, retried or parked. Pure functions.
-
-* Pusher accepted it: **delivered**.
-* It can never succeed as it is: **parked** at once. That is what the error says, not its
-  built-in type: pusherlib's validation errors (``PusherValueError``, ``PusherTypeError``),
-  Pusher's answers 400 and 413, and :class:`TaskRefused` (the task itself is malformed or
-  cannot be served). Nothing else.
-* Anything else (timeouts, connection failures, 5xx, 429, 401/403 while an operator fixes
-  the credentials or the quota, and an unexpected error such as a bug's stray
-  ``ValueError``): **retried** by the queue with its backoff, until the attempt number
-  reaches ``max_attempts``: then **parked**.
-* An attempt the server cut short (:class:`Interrupted`: a shutdown) is **retried**, whatever
-  its number: it says nothing of the event.
-* An operator's replay is a new task on the queue with a fresh budget: it is classified the
-  same way (parked again under a new name if it still cannot be sent).
-* A task the parking store refuses for good is **logged**: written whole to the error log
-  and acknowledged (see :func:`pushqueue.worker.log_unparkable`).
-
-The status asking for a retry is 503 only when Pusher asks us to slow down (429, 5xx):
-App Engine and Cloud Tasks slow the whole queue on a 503. Any other retry gets 500.
+"""What becomes of a task after one attempt (delivered, retried, parked, logged), and the
+status that tells the queue. Pure functions; the rules: docs/worker.md.
 """
 
 from __future__ import annotations

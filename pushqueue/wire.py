@@ -1,14 +1,6 @@
-"""How Pusher events travel in tasks: the worker URLs and bodies.
-
-One event on one channel travels as the seed did: ``POST /worker/push/<channel>/<event>``
-with the event data as the body, exactly the text Pusher will receive (JSON for anything
-but a str), and the socket id to exclude, if any, in ``X-Pusher-Socket-Id``. The worker
-also takes form fields there (``taskqueue.add(params=...)``) and sends them as a dict.
-
-Several events (from one request's coalescing, an event for several channels, or an event
-name the URL cannot carry) travel as ``POST /worker/batch`` with a JSON list of
-``{"channel", "name", "data", "socket_id"?}``, ``data`` being the text to send; the worker
-sends them with one ``/batch_events`` call per 10.
+"""How Pusher events travel in tasks: one event as ``POST /worker/push/<channel>/<event>``
+with its data as the body, several as ``POST /worker/batch`` with a JSON list (see
+docs/worker.md).
 """
 
 from __future__ import annotations
@@ -59,11 +51,8 @@ def fits_event_url(event: Event) -> bool:
 
 
 def parse_batch(body: bytes) -> list[Any]:
-    """The events of a batch body; ``ValueError`` when it is not a non-empty JSON list
-    (strict JSON, nested at most :data:`pusherlib.strict_json.MAX_DEPTH` deep).
-
-    The events themselves are checked by pusherlib when they are sent.
-    """
+    """The events of a batch body (checked by pusherlib when sent); ``ValueError`` unless it
+    is a non-empty strict-JSON list."""
     events = strict_json.loads(body)
     if not isinstance(events, list) or not events:
         raise ValueError("a batch task's body must be a non-empty JSON list of events")

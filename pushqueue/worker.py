@@ -1,33 +1,6 @@
-"""The worker's core: send a task's events to Pusher and settle the task.
-
-:class:`Worker` sends with the process's one Pusher client, classifies the attempt (see
-:mod:`pushqueue.outcome`), parks what must be parked, writes the structured log line and
-the task log entry, and returns a :class:`Result` whose ``http_status`` is what the queue
-must hear: 2xx when it should forget the task (delivered, or parked), 5xx to retry.
-
-The attempt number is the task's earlier attempts that reached the app (the queue's
-``TaskExecutionCount``) plus one: attempts that never reached an instance (a bad deploy)
-do not use up the budget, and the queue itself has no limit that could drop a task first.
-
-A task is parked under :func:`parking_name`: its queue and name, so that tasks of two
-queues never collide and parking the same task again (an acknowledgement lost) keeps one
-copy. A task the store refuses for good (:class:`~pushqueue.tasks.QueueRefused`) is written
-whole to the error log (:func:`log_unparkable`) and acknowledged; one the store cannot take
-now is retried.
-
-A batch task is sent with one ``/batch_events`` call per 10 events: in order, or, with
-``async_context`` (an NDB context: ``PUSHER_TRANSPORT=ndb``), all chunks in flight at once
-through ``trigger_batch_async`` futures. Pusher refuses a whole call for one bad event, so a
-chunk refused for good is sent again one event at a time: only the events refused alone are
-parked, each under ``<parking name>-<its index>`` (a chunk parked whole after its last
-attempt: under its first event's index). When some events must be retried while others
-were delivered or parked, they (and those not sent yet) are queued as a new task and the
-current one is acknowledged, so the delivered ones are not sent twice; if that queueing
-fails the whole task is retried (Pusher delivery is at least once).
-
-:meth:`Worker.deliver_on_loop` ends as :meth:`Worker.deliver` does, even when cancelled (a
-shutdown): an interrupted trigger is settled as retried, a park in progress is awaited to
-its end.
+"""Send a task's events to Pusher and settle the task: classified (:mod:`.outcome`), parked
+if it must be, logged and noted in the task log; the :class:`Result` says what the queue
+hears. The rules (attempts, parking names, batches, a shutdown): docs/worker.md.
 """
 
 from __future__ import annotations
@@ -84,11 +57,8 @@ class Result:
 
 
 class Worker:
-    """Delivers tasks' events through ``pusher``; parks through ``backend``.
-
-    ``async_context`` (optional) makes every task run inside the context it returns (an NDB
-    context) and send through the client's ``*_async`` futures. ``loop_pusher`` (optional)
-    is a client with an asyncio transport, for :meth:`deliver_on_loop`."""
+    """Delivers tasks' events through ``pusher`` (inside ``async_context``, an NDB context, if
+    given), parks through ``backend``; ``loop_pusher``: an asyncio client for :meth:`deliver_on_loop`."""
 
     def __init__(
         self,
@@ -131,16 +101,12 @@ class Worker:
         socket_id: str | None,
         blocking: Callable[[Callable[[], Result]], Awaitable[Result]],
     ) -> Result:
-        """:meth:`deliver` on an asyncio event loop, through ``loop_pusher``: the trigger is
-        awaited and the task settled on the loop; only parking (which waits on the queue or
-        Datastore) runs through ``blocking``, which runs a call on a thread.
-
-        Cancelled (a shutdown), it still returns the task's result: a trigger cut short is
-        retried (:class:`~pushqueue.outcome.Interrupted`), a park is awaited to its end."""
+        """:meth:`deliver` on the event loop through ``loop_pusher``, parking through ``blocking``
+        (a call on a thread); cancelled, it still settles: the trigger retried, a park awaited."""
         assert self.loop_pusher is not None, "deliver_on_loop needs a loop_pusher"
         data = _event_data(data)
         if isinstance(data, TaskRefused):
-            return await _to_the_end(blocking(functools.partial(self.refuse, task, data)))
+            return await to_the_end(blocking(functools.partial(self.refuse, task, data)))
         error: BaseException | None = None
         try:
             await self.loop_pusher.trigger_async(channel, event, data, socket_id)
@@ -151,7 +117,7 @@ class Worker:
             error = exc
         settle = functools.partial(self._settle, task, error, channel, event, 1, task.request)
         if self._outcome(task, error) is Outcome.PARKED:
-            return await _to_the_end(blocking(settle))
+            return await to_the_end(blocking(settle))
         return settle()
 
     def deliver_batch(self, task: IncomingTask) -> Result:
@@ -302,9 +268,8 @@ Piece = tuple[int, list[Any], Any]  # a batch's events sent in one call: first i
 
 
 def parking_name(task: IncomingTask, start: int | None = None) -> str:
-    """The name ``task`` (or its events from index ``start``) is parked under:
-    ``<queue>__<task>[-<start>]`` (a queue name has no ``_``), the same every time, unique
-    across queues, and a valid task name (a digest stands for what is too long or not valid)."""
+    """``<queue>__<task>[-<start>]``: the name ``task`` (or its events from ``start``) is
+    parked under, a valid task name (a digest stands for what is too long or not valid)."""
     name = f"{task.queue_name}__{task.name}" + ("" if start is None else f"-{start}")
     if TASK_NAME.fullmatch(name):
         return name
@@ -326,9 +291,8 @@ def unnamed_task_name(queue_name: str, request: TaskRequest) -> str:
 
 
 def log_unparkable(task: IncomingTask, request: TaskRequest, park_name: str, reason: str) -> None:
-    """Write ``request`` (what would have been parked as ``park_name``) to the error log, to
-    be found and replayed by a person: its URL, headers and base64 body, the body split into
-    numbered lines of :data:`LOGGED_BODY_CHARS` so that each line stays one log entry."""
+    """Write ``request`` (unparkable as ``park_name``) whole to the error log, to be replayed
+    by a person: the base64 body in numbered lines of :data:`LOGGED_BODY_CHARS`."""
     body = base64.b64encode(request.body).decode("ascii")
     parts = [body[i : i + LOGGED_BODY_CHARS] for i in range(0, len(body), LOGGED_BODY_CHARS)] or [""]
     for number, part in enumerate(parts, 1):
@@ -371,7 +335,7 @@ def _event_data(data: Any) -> Any:
         return TaskRefused(f"the event data is not UTF-8: {exc}")
 
 
-async def _to_the_end(call: Awaitable[T]) -> T:
+async def to_the_end(call: Awaitable[T]) -> T:
     """The result of ``call`` (a call running on a thread), awaited to its end even if the
     task awaiting it is cancelled meanwhile: what it did must reach the queue."""
     future = asyncio.ensure_future(call)

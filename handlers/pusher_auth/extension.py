@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import webapp2
 
-from handlers.body_limit import BodyTooLarge, read_body
+from handlers.body_limit import read_body
+from handlers.errors import BodyTooLarge
 from pusherlib import Pusher
 from pusherlib.endpoints import (
     DEFAULT_MAX_BODY_BYTES,
@@ -34,11 +35,8 @@ from pusherlib.webhooks import webhook_from_request
 
 
 class PusherEndpoints(PusherHooks):
-    """Channel auth (``/auth``, batch too), user auth (``/user-auth``) and webhooks
-    (``/webhooks``, ``/events/channel_existence``, ``/events/presence``, ``/events/client``).
-
-    A body above ``max_body_bytes`` gets 413 before it is read. ``policy``: the channel
-    policy to share (with ``POST /push``, say); a new, empty one by default."""
+    """Channel and user auth and webhooks under one prefix; a body above ``max_body_bytes``
+    gets 413 unread; ``policy``: the channel policy to share (a new, empty one by default)."""
 
     def __init__(
         self,

@@ -1,9 +1,5 @@
-"""The webhook replay records in Datastore, shared by every instance, process and route.
-
-One ``PusherWebhook`` entity per handled webhook, named after its identity (the SHA-256 of
-its body, see :func:`pusherlib.endpoints.webhook_receiver.webhook_id`), with ``expires``, the end of its
-5-minute window. An expired record no longer refuses anything; to have Datastore delete
-them, add a TTL policy on that field once per project::
+"""The webhook replay records in Datastore, shared by every instance: one ``PusherWebhook``
+entity per webhook, expiring with its 5-minute window. Have Datastore delete them::
 
     gcloud firestore fields ttls update expires --collection-group=PusherWebhook --enable-ttl
 """

@@ -28,7 +28,7 @@ from pushqueue import tasklog
 from pushqueue.tasks import TASK_NAME, QueueRefused, QueueUnavailable, TaskRequest
 from pushqueue.worker import IncomingTask, parking_name
 from tests.app.test_rsgi_bridge import Headers, Protocol
-from tests.app.test_worker_fast_path import RsgiClient
+from tests.app.test_worker_core import RsgiClient
 from tests.support.app_under_attack import app_under_attack
 from tests.support.appserver import ADMIN_HEADERS, AppServer
 from tests.support.fault_proxy import Fault, FaultProxy
@@ -56,7 +56,7 @@ def log_lines(text: str) -> list[dict]:
 def bridge_for(target) -> RsgiBridge:
     """The app of ``target`` behind the RSGI bridge, as the entrypoint serves it."""
     app = target.app.app
-    return RsgiBridge(app, threads=2, body_timeout=10, max_body_bytes=1 << 20, on_loop=app.serve_on_loop)
+    return RsgiBridge(app, threads=2, body_timeout=10, max_body_bytes=1 << 20, loop_routes=app.loop_routes)
 
 
 # -- parking refused for good, or for now ---------------------------------------------------
@@ -227,14 +227,19 @@ def interrupted(bridge: RsgiBridge, path: str, name: str, body: bytes, started: 
     return status, json.loads(answer)
 
 
+def first_request(server: FaultServer) -> threading.Event:
+    """An event set once ``server`` has received its first request."""
+    reached = threading.Event()
+    threading.Thread(
+        target=lambda: (wait_until(lambda: server.request_count == 1, 10, "Pusher"), reached.set())
+    ).start()
+    return reached
+
+
 def test_a_trigger_cut_short_on_the_loop_is_answered_retried_and_logged():
     with FaultServer(default=Reply(200, b"{}", delay=5)) as slow, app_under_attack(slow.pusher_url) as target:
         tasklog.clear()
-        reached = threading.Event()
-        watcher = threading.Thread(
-            target=lambda: (wait_until(lambda: slow.request_count == 1, 10, "Pusher"), reached.set())
-        )
-        watcher.start()
+        reached = first_request(slow)
         status, answer = interrupted(bridge_for(target), "/worker/push/ch/ev", "cut-1", b"{}", reached)
         lines = [line for line in log_lines(target.logs()) if line.get("task") == "cut-1"]
     assert (status, answer["outcome"]) == (500, "retried") and "interrupted" in answer["error"]
@@ -260,6 +265,19 @@ def test_a_park_in_progress_when_the_loop_task_is_cut_short_completes_and_is_ans
         assert target.parked() == ["pusher__cut-2"]
     assert (status, answer["outcome"]) == (200, "parked")
     assert [entry["outcome"] for entry in tasklog.recent()] == ["parked"]
+
+
+def test_a_batch_sent_on_a_thread_when_the_loop_task_is_cut_short_completes_and_is_answered():
+    """The core serves a batch from the event loop on a thread: cut short meanwhile, it is
+    awaited to its end, answered and settled as on the threads."""
+    with FaultServer(default=Reply(200, b"{}", delay=1)) as slow, app_under_attack(slow.pusher_url) as target:
+        tasklog.clear()
+        reached = first_request(slow)
+        event = {"channel": "ch", "name": "ev", "data": "{}"}
+        body = json.dumps([event, event]).encode()
+        status, answer = interrupted(bridge_for(target), "/worker/batch", "cut-3", body, reached)
+    assert (status, answer) == (200, {"outcome": "delivered"})
+    assert [entry["outcome"] for entry in tasklog.recent()] == ["delivered"]
 
 
 def test_sigterm_answers_every_task_in_flight_before_the_kill_timeout(soketi, pusher):

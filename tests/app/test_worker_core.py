@@ -1,10 +1,11 @@
-"""The worker's fast path answers exactly as the webapp2 handlers do, and serves only the
-common case itself; log lines written without ``logging`` are the same lines.
+"""Every way to a queue task goes through the one worker core and ends the same; log lines
+written without ``logging`` are the same lines.
 
-Each task below goes once through the app (fast path in front), once through the RSGI
-bridge as the entrypoint serves it (one-event tasks triggered on the event loop), and once
-through webapp2 alone, to a real soketi: the answers (status, content type, JSON), the
-events a subscriber receives and the task log's outcomes must be the same.
+Each task below goes once through the app (``POST /worker/`` routed to the core before
+webapp2), once through the RSGI bridge as the entrypoint serves it (routed to the core on
+the event loop), and once through webapp2 alone (the core's webapp2 route), to a real
+soketi: the answers (status, content type, JSON), the events a subscriber receives and the
+task log's outcomes must be the same.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import pytest
 import webapp2
 import webtest
 
-from handlers.application import create_app
+from handlers.application import TASK_ROUTE, create_app
 from handlers.rsgi_bridge import RsgiBridge
-from handlers.worker_fast_path import WorkerFastPath
 from pushqueue import logs, tasklog
 from settings import Settings
 from tests.app.test_rsgi_bridge import Headers, Protocol
@@ -62,7 +62,8 @@ def batch_body(run: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def apps(soketi):
-    """The app, and the same app's webapp2 alone (no fast path, no coalescing)."""
+    """The app, the same app behind the RSGI bridge, and its webapp2 alone (no route to
+    the core before webapp2, no coalescing)."""
     with pytest.MonkeyPatch.context() as env:
         for name, value in {
             "PUSHER_URL": soketi.url,
@@ -78,14 +79,16 @@ def apps(soketi):
     def webapp2_alone(environ, start_response):
         return webapp2.WSGIApplication.__call__(app, environ, start_response)
 
-    bridge = RsgiBridge(loop_app, threads=2, body_timeout=10, max_body_bytes=1 << 20)
-    bridge.on_loop = OnLoopCounter(loop_app.serve_on_loop)
+    counter = OnLoopCounter(loop_app.task_core.serve_on_loop)
+    bridge = RsgiBridge(
+        loop_app, threads=2, body_timeout=10, max_body_bytes=1 << 20, loop_routes={TASK_ROUTE: counter}
+    )
     with RsgiClient(bridge) as rsgi:
         yield {"fast": webtest.TestApp(app), "loop": rsgi, "webapp2": webtest.TestApp(webapp2_alone)}
 
 
 class OnLoopCounter:
-    """The bridge's ``on_loop``, counting the paths it answered and the calls it ran on threads."""
+    """The bridge's route to the core, counting the paths it answered and the calls it ran on threads."""
 
     def __init__(self, serve):
         self.serve, self.answered, self.blocking_calls = serve, [], 0
@@ -96,8 +99,7 @@ class OnLoopCounter:
             return blocking(call)
 
         answer = await self.serve(environ, body, counted)
-        if answer is not None:
-            self.answered.append(environ["PATH_INFO"])
+        self.answered.append(environ["PATH_INFO"])
         return answer
 
 
@@ -161,7 +163,12 @@ def send(client: webtest.TestApp, run: str, index: int, task) -> tuple:
     return answer.status_int, answer.content_type, answer.json if answer.body else None
 
 
-def test_the_fast_path_answers_sends_and_logs_as_webapp2_does(apps, subscriber):
+def loop_counter(apps) -> OnLoopCounter:
+    """What the bridge of ``apps["loop"]`` routes to the core on its loop."""
+    return apps["loop"].bridge.loop_routes[TASK_ROUTE]
+
+
+def test_every_way_to_the_core_answers_sends_and_logs_alike(apps, subscriber):
     seen = {}
     subscriber.subscribe("fast-same")
     for run, client in apps.items():  # the same channel and task names: one run after the other
@@ -185,7 +192,7 @@ def test_the_fast_path_answers_sends_and_logs_as_webapp2_does(apps, subscriber):
 
 
 class CountingApp:
-    """webapp2's place behind the fast path: counts what reaches it."""
+    """webapp2's place in the app: counts what reaches it."""
 
     def __init__(self, app):
         self.app, self.calls = app, []
@@ -195,47 +202,45 @@ class CountingApp:
         return self.app(environ, start_response)
 
 
-def test_only_the_common_case_skips_webapp2(apps):
-    inner = CountingApp(apps["webapp2"].app)
-    client = webtest.TestApp(WorkerFastPath(inner, apps["fast"].app.services))
+def test_posted_tasks_are_routed_to_the_core_before_webapp2(apps, monkeypatch):
+    app = apps["fast"].app
+    inner = CountingApp(app._routed)
+    monkeypatch.setattr(app, "_routed", inner)
     for index, task in enumerate(TASKS):
-        send(client, "counted", index, task)
+        send(apps["fast"], "counted", index, task)
     prefix = "/worker/push/fast-counted/"
-    assert {prefix + "json", prefix + "form", prefix + "socket", "/worker/batch"}.isdisjoint(inner.calls)
-    assert set(inner.calls) == {
-        prefix + "a/b",
-        "/worker/push/fast-counted",
-        prefix + "get",
-        prefix + "put",
-        "/worker/other",
-        prefix + "unproven",
-        prefix + "raw-form",  # form fields that are not UTF-8: the handler parks the task
-    }
+    assert inner.calls == [prefix + "get", prefix + "put"]  # webapp2's route to the core parks them
+    apps["fast"].get("/tasks/recent", expect_errors=True)
+    assert inner.calls[-1] == "/tasks/recent"
 
 
 def test_the_bridge_triggers_one_event_tasks_on_the_loop_and_parks_on_a_thread(apps):
-    """What the RSGI bridge answers on its event loop: proven one-event tasks; the parked
-    ones (a permanent error, data that is not UTF-8) go through ``blocking``."""
-    counter = apps["loop"].bridge.on_loop
+    """The RSGI bridge routes every POSTed task to the core on its event loop: one-event
+    tasks are triggered there; parking and batches go through ``blocking``."""
+    counter = loop_counter(apps)
     counter.answered.clear()
     counter.blocking_calls = 0
     for index, task in enumerate(TASKS):
         send(apps["loop"], "looped", index, task)
     prefix = "/worker/push/fast-looped/"
-    on_loop = ["json", "form", "form-charset", "bad-form", "not-utf8", "socket", "bad name!"]
-    on_loop += ["pusher:reserved"]
-    on_loop += ["évent".encode().decode("latin-1"), "q"]  # PATH_INFO: the path's bytes as latin-1
-    assert counter.answered == [prefix + name for name in on_loop]
-    assert counter.blocking_calls == 2  # parked: data not UTF-8, a reserved event name
+    on_loop = ["json", "form", "form-charset", "bad-form", "raw-form", "not-utf8", "socket", "bad name!"]
+    on_loop += ["pusher:reserved", "évent".encode().decode("latin-1"), "q", "a/b"]  # PATH_INFO: latin-1
+    posted = [prefix + name for name in on_loop] + ["/worker/push/fast-looped"]
+    posted += ["/worker/batch", "/worker/batch", "/worker/other", prefix + "unproven"]
+    assert counter.answered == posted
+    # on a thread: parking (form fields not UTF-8, data not UTF-8, a reserved event name,
+    # a/b, no event, an unknown URL) and the two batches; the unproven task is refused at once
+    assert counter.blocking_calls == 8
 
 
 def test_without_an_asyncio_client_every_task_runs_on_a_thread(apps, monkeypatch):
-    counter = apps["loop"].bridge.on_loop
+    counter = loop_counter(apps)
     counter.answered.clear()
+    counter.blocking_calls = 0
     monkeypatch.setattr(apps["loop"].bridge.app.services.worker, "loop_pusher", None)
     status, _, answer = send(apps["loop"], "threaded", 0, TASKS[0])
     assert (status, answer) == (200, {"outcome": "delivered"})
-    assert counter.answered == []
+    assert counter.blocking_calls == 1
 
 
 def test_log_lines_written_directly_are_the_formatters_lines(capsys):
