@@ -1,9 +1,4 @@
-"""pusherlib: a fast, complete Pusher Channels HTTP API client.
-
-from pusherlib import Pusher
-pusher = Pusher.from_env()            # PUSHER_URL=https://key:secret@host/apps/123
-pusher.trigger("my-channel", "my-event", {"message": "hello"})
-"""
+"""pusherlib: a fast, complete Pusher Channels HTTP API client; see docs/pusherlib.md."""
 
 from .client import Pusher, pusher_from_url
 from .errors import (

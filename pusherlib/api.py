@@ -1,10 +1,5 @@
-"""Building signed Pusher HTTP API requests, and reading their answers. No I/O here.
-
-:class:`RequestBuilder` turns method arguments into :class:`~pusherlib.transports.Request`
-objects: it validates them, encodes the data (encrypting it for ``private-encrypted-``
-channels), and signs the request. :func:`read_response` turns what came back into the
-parsed JSON or a :class:`~pusherlib.errors.PusherHTTPError`.
-"""
+"""Building signed Pusher HTTP API requests (:class:`RequestBuilder`: validate, encode, encrypt,
+sign) and reading their answers (:func:`read_response`). No I/O here."""
 
 from __future__ import annotations
 
@@ -84,11 +79,8 @@ class RequestBuilder:
         info: Info = None,
         already_encoded: bool = False,
     ) -> dict[str, Any]:
-        """The checked JSON body of :meth:`trigger`, unsigned (``"channels"``: the list of
-        names); raises ``PusherValueError`` / ``PusherTypeError`` where Pusher would refuse.
-
-        ``already_encoded``: ``data`` is a str in its final form, sent as it is (not
-        JSON-encoded, nor encrypted: already encrypted for an encrypted channel)."""
+        """The checked, unsigned JSON body of :meth:`trigger`; raises where Pusher would refuse.
+        ``already_encoded``: ``data`` is a final str, sent as it is (not encoded nor encrypted)."""
         names = validation.channel_list(channels)
         body: dict[str, Any] = {
             "name": validation.event_name(event_name),
@@ -296,12 +288,8 @@ def _path_segment(channel: str) -> str:
 
 
 def read_response(response: Response, decode: Callable[[str], Any] = json.loads) -> Any:
-    """The parsed JSON of a successful answer (``decode``: the JSON parser); otherwise
-    raise its ``PusherHTTPError``.
-
-    A 2xx answer whose body is ``{"error": ..., "code": N}`` with N >= 400 is an error
-    with status N: self-hosted soketi answers errors that way.
-    """
+    """The parsed JSON of a successful answer, else raise its ``PusherHTTPError``; a 2xx
+    ``{"error", "code": N >= 400}`` body (soketi's errors) is an error with status N."""
     text = response.body.decode("utf-8", "replace")
     if not 200 <= response.status < 300:
         raise error_for_status(response.status, text)

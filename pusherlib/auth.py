@@ -25,12 +25,8 @@ def authenticate_channel(
     master_key: bytes | None = None,
     encode_json: Callable[[Any], str] = json.dumps,
 ) -> dict[str, str]:
-    """The answer to a subscription request for ``channel`` by ``socket_id``.
-
-    ``private-`` gives ``{"auth"}``; ``presence-`` needs ``custom_data`` with a ``user_id``
-    (and optional ``user_info``) and gives ``{"auth", "channel_data"}``;
-    ``private-encrypted-`` gives ``{"auth", "shared_secret"}``.
-    """
+    """The answer to ``socket_id`` subscribing to ``channel``: ``{"auth"}``; presence (``custom_data``
+    with a ``user_id``) adds ``channel_data``; ``private-encrypted-`` adds ``shared_secret``."""
     channel = validation.channel_name(channel)
     socket_id = validation.socket_id(socket_id)
     if channel.startswith("presence-"):

@@ -1,10 +1,5 @@
-"""The official library's ``backend=`` argument, mapped onto pusherlib's transports.
-
-The official library takes a backend class (``pusher.requests.RequestsBackend``,
-``pusher.gae.GAEBackend``, ``pusher.aiohttp.AsyncIOBackend``); pusherlib picks the
-transport that does the same job. The classes are recognised by name, so the official
-library need not be installed. A pusherlib ``Transport`` (instance or class) is taken as is.
-"""
+"""The official library's ``backend=`` argument (recognised by class name) mapped onto
+pusherlib's transports; a pusherlib ``Transport`` is taken as is."""
 
 from __future__ import annotations
 
@@ -44,9 +39,8 @@ def transport_for_backend(backend: Any, proxy: str | None) -> Transport:
 
 
 def proxy_from_backend_options(options: dict[str, Any], scheme: str) -> str | None:
-    """The proxy for ``scheme`` in the official ``RequestsBackend`` options
-    (``proxies={"https": url}``);
-    any other option is refused, so that a misspelt argument does not pass silently."""
+    """The proxy for ``scheme`` in ``RequestsBackend`` options (``proxies=``); any other
+    option is refused, so a misspelt one does not pass silently."""
     unknown = set(options) - {"proxies"}
     if unknown:
         raise PusherTypeError(f"unexpected arguments {sorted(unknown)}")

@@ -1,8 +1,5 @@
-"""The :class:`Pusher` client: the official library's methods, a transport underneath.
-
-Every request method has an ``_async`` twin returning a future (see
-:mod:`pusherlib.transports`); validation errors are raised at once by both.
-"""
+"""The :class:`Pusher` client: the official library's methods over a transport; each has an
+``_async`` twin returning a future, and both raise validation errors at once."""
 
 from __future__ import annotations
 
@@ -43,19 +40,9 @@ MAX_RETRY_WAIT_SECONDS = 1.0
 
 
 class Pusher:
-    """A client of one Pusher Channels app.
-
-    The positional arguments are the official library's, in its order. Also accepted:
-    ``encoder=`` (the seeds' name of ``json_encoder``), a port given as a string of digits
-    (``PUSHER_PORT = "80"``), and these keyword arguments of pusherlib's own:
-    ``max_payload_bytes`` (10 KB, Pusher's limit; dedicated clusters allow more),
-    ``transport``, ``proxy`` (a URL, ``False`` for none; by default ``HTTPS_PROXY`` /
-    ``HTTP_PROXY`` / ``NO_PROXY`` decide, as in ``requests``), ``on_request`` (called with
-    each request's :class:`~pusherlib.instrumentation.RequestRecord`), ``retries`` (how many
-    times a blocking request failing with a retryable error is sent again; 0 by default,
-    since a resent event may arrive twice) and ``extra_webhook_tokens`` (more
-    ``(key, secret)`` pairs webhooks may be signed with, while a secret is rotated).
-    """
+    """A client of one Pusher Channels app; positional arguments are the official library's.
+    Own keyword arguments (``transport``, ``proxy``, ``retries``, ``on_request``,
+    ``max_payload_bytes``, ``extra_webhook_tokens``...): docs/pusherlib.md."""
 
     def __init__(
         self,
@@ -153,10 +140,8 @@ class Pusher:
         info: Info = None,
         already_encoded: bool = False,
     ) -> TriggerResponse:
-        """Trigger ``event_name`` on one channel or a list of up to 100.
-
-        ``info`` (``["subscription_count", "user_count"]``) asks for counts, read from the
-        answer's ``.channels``; ``already_encoded``: ``data`` is a str sent as it is."""
+        """Trigger ``event_name`` on one channel or up to 100; ``info`` asks for counts (in the answer's
+        ``.channels``); ``already_encoded``: ``data`` is a str sent as it is."""
         request = self._requests.trigger(channels, event_name, data, socket_id, info, already_encoded)
         return self.send_request(request, self.read_trigger)
 
@@ -180,10 +165,8 @@ class Pusher:
         *,
         batch: Iterable[Event] | None = None,
     ) -> BatchResponse:
-        """Trigger up to 10 events, each ``{"channel", "name", "data"}`` (+ ``socket_id``, ``info``).
-
-        ``batch=`` is the official library's name for ``events``; the counts asked for
-        with ``info`` are in the answer's ``.batch``."""
+        """Trigger up to 10 events ``{"channel", "name", "data"}`` (``batch=`` is the official
+        name); counts asked with ``info`` are in the answer's ``.batch``."""
         request = self._requests.trigger_batch(_one_of(events, batch), already_encoded)
         return self.send_request(request, self._reader(BatchResponse))
 
@@ -309,14 +292,8 @@ class Pusher:
         max_age: float = MAX_AGE_SECONDS,
         extra_tokens: Iterable[Token] = (),
     ) -> dict[str, Any]:
-        """The parsed webhook body when it is genuine and at most ``max_age`` seconds from
-        now; else raise :class:`~pusherlib.webhooks.WebhookRejected` saying why.
-
-        It may be signed with this app's key and secret, or with any ``(key, secret)`` of
-        ``extra_webhook_tokens`` and ``extra_tokens`` (a secret being rotated). With an
-        encryption master key set, the data of events on ``private-encrypted-`` channels
-        comes decrypted (see :func:`~pusherlib.webhooks.decrypt_events`). ``body`` must be
-        the raw body: anything but str or bytes raises ``PusherTypeError``."""
+        """The parsed webhook body when genuine (app key or ``extra_tokens``) and at most ``max_age``
+        seconds old, encrypted data decrypted; else raise ``WebhookRejected``; ``body``: raw str or bytes."""
         webhook = check_webhook(
             app_key=self.key,
             secret=self._secret,
@@ -373,9 +350,8 @@ class Pusher:
         return lambda response: as_answer(kind, self._read(response))
 
     def send_request(self, request: Request, read: Callable[[Response], Any] | None = None) -> Any:
-        """Send a request built by :attr:`requests` and return ``read(response)`` (by default
-        the parsed JSON); each attempt is reported, and a retryable failure is sent again up
-        to ``retries`` times."""
+        """Send a built request and return ``read(response)``; each attempt is reported and a
+        retryable failure sent again up to ``retries`` times."""
         read = read or self._read
         report = self._instrumentation.report
         attempt = 1
@@ -397,9 +373,7 @@ class Pusher:
             return value
 
     def send_request_async(self, request: Request, read: Callable[[Response], Any] | None = None) -> Any:
-        """:meth:`send_request` through the transport's futures (no retries). Each request
-        is reported when answered; one that failed without an answer is reported when its
-        future has ``add_done_callback`` (NDB and concurrent futures; not asyncio's)."""
+        """:meth:`send_request` through the transport's futures, without retries."""
         read = read or self._read
         report = self._instrumentation.report
         started = time.perf_counter()

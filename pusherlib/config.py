@@ -1,8 +1,5 @@
-"""Checking what a :class:`~pusherlib.Pusher` is configured with, and choosing its transport.
-
-Each function raises :class:`~pusherlib.errors.PusherTypeError` or ``PusherValueError``
-with what is wrong, so a mistake is found when the client is made, not at the first event.
-"""
+"""Checking a :class:`~pusherlib.Pusher`'s configuration and choosing its transport: each
+function raises ``PusherTypeError``/``PusherValueError`` saying what is wrong."""
 
 from __future__ import annotations
 
@@ -29,9 +26,8 @@ def check_credentials(key: Any, secret: Any) -> None:
 
 
 def app_id(value: Any) -> str:
-    """The app id as a str: Pusher's are numbers, self-hosted servers' are names (soketi's
-    default is ``app-id``); it goes into the path escaped, so only emptiness, length,
-    whitespace and control characters are refused."""
+    """The app id as a str (numbers at Pusher, names on self-hosted servers); it is escaped in the
+    path, so only emptiness, length, whitespace and control characters are refused."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):

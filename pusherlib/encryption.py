@@ -1,10 +1,5 @@
-"""End-to-end encryption for ``private-encrypted-`` channels (NaCl secretbox).
-
-Each channel's key is SHA-256(channel name + master key); the browser receives it as
-``shared_secret`` when it subscribes, and the server never sees the plaintext.
-PyNaCl is needed only here, and only when something is encrypted or decrypted
-(``pip install pusherlib[encryption]``).
-"""
+"""End-to-end encryption for ``private-encrypted-`` channels (NaCl secretbox; key per channel
+SHA-256(name + master key)). PyNaCl is imported only when used (``pusherlib[encryption]``)."""
 
 from __future__ import annotations
 

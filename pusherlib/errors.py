@@ -1,20 +1,7 @@
-"""The exceptions pusherlib raises.
-
-Two families share the base class :class:`PusherError`:
-
-* bad input, found before any network I/O: :class:`PusherValueError` (a ``ValueError``)
-  and :class:`PusherTypeError` (a ``TypeError``);
-* failed requests: :class:`PusherHTTPError` and its subclasses, each with ``.status``
-  (the HTTP status, or ``None`` when no response came), ``.body`` and ``.retryable``.
-
-The names ``PusherBadRequest``, ``PusherBadAuth``, ``PusherForbidden`` and
-``PusherBadStatus`` are those of the official ``pusher`` library.
-
-What to do about an error is said by what it is, not by its built-in base class:
-:func:`is_permanent` is True only for bad input (:class:`PusherValueError`,
-:class:`PusherTypeError`) and for Pusher's 400 and 413 answers. Everything else, including
-an exception that is not a :class:`PusherError` at all, may succeed when tried again.
-"""
+"""The exceptions pusherlib raises, all :class:`PusherError`: bad input found before any I/O
+(:class:`PusherValueError`, :class:`PusherTypeError`) and failed requests (:class:`PusherHTTPError`
+with ``.status``, ``.body``, ``.retryable``). The official library's names are kept; see
+docs/pusherlib.md, 'Errors'."""
 
 from __future__ import annotations
 
@@ -102,12 +89,8 @@ class PusherNotSent(PusherTimeout):
 
 
 def is_permanent(error: BaseException) -> bool:
-    """Whether sending the same request again can never succeed.
-
-    True only for validation errors (:class:`PusherValueError`, :class:`PusherTypeError`)
-    and Pusher's 400 and 413 answers; False for everything else, including exceptions that
-    are not pusherlib's (a bug elsewhere is not a reason to give an event up at once).
-    """
+    """Whether sending the same request again can never succeed: True only for bad input and
+    Pusher's 400 and 413 answers (an exception that is not pusherlib's is not permanent)."""
     return isinstance(error, PusherError) and error.permanent
 
 

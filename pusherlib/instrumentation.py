@@ -1,10 +1,5 @@
-"""What pusherlib tells about its requests: the ``pusherlib`` logger and an ``on_request`` hook.
-
-Each finished request (answered or failed) is one :class:`RequestRecord`: method, path
-(without the query string, which holds the signature), status, duration and attempt
-number. It is logged at DEBUG on the ``pusherlib`` logger and passed to the client's
-``on_request`` hook. Neither ever sees the secret, the signature or the body.
-"""
+"""What pusherlib tells about each request (a :class:`RequestRecord`): logged at DEBUG on the
+``pusherlib`` logger and passed to ``on_request``; never the secret, signature, query or body."""
 
 from __future__ import annotations
 
@@ -21,11 +16,8 @@ log = logging.getLogger("pusherlib")
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
-    """One attempt at a request to the Pusher HTTP API.
-
-    ``status`` is the HTTP status, or the error code of a 2xx error body (soketi), or
-    ``None`` when no answer came; ``error`` is the exception raised, if any.
-    """
+    """One attempt at a request; ``status`` is the HTTP status (or a 2xx error body's code), None
+    without an answer; ``error`` the exception raised, if any."""
 
     method: str
     path: str

@@ -1,10 +1,5 @@
-"""The shapes of the first App Engine wrapper and the old ``pusher`` module.
-
-``pusher["channel"].trigger("event", data={...}, socket_id=None)`` returns a
-:class:`TriggerResult` whose ``status_code`` tells success (2xx) or the error status,
-instead of raising, so seed-style handlers (``if result.status_code ...``) keep working.
-Bad input and a server that cannot be reached still raise.
-"""
+"""The seeds' shape: ``pusher["channel"].trigger(...)`` returns a :class:`TriggerResult` with
+``status_code`` instead of raising on an error status (bad input and no connection still raise)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Which HTTP proxy a request goes through: ``proxy=``, or the environment as ``requests``
-reads it (``HTTPS_PROXY`` / ``HTTP_PROXY`` by the request's scheme, ``NO_PROXY`` for the
-hosts that go direct; lower-case names too)."""
+"""Which HTTP proxy a request goes through: ``proxy=``, or the environment as ``requests`` reads it."""
 
 from __future__ import annotations
 
@@ -15,11 +13,8 @@ ProxySetting = str | bool | None
 def proxy_for(
     scheme: str, host: str, port: int, setting: ProxySetting, environ: Mapping[str, str] | None = None
 ) -> str | None:
-    """The proxy URL for ``scheme://host:port``, or ``None`` to connect directly.
-
-    ``setting``: a URL (always that proxy), ``False`` (never a proxy), ``None`` (the
-    environment decides, ``environ`` or ``os.environ``).
-    """
+    """The proxy URL for ``scheme://host:port``, or ``None`` for direct; ``setting``: a URL, ``False``
+    (never), or ``None`` (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` in ``environ`` decide)."""
     if setting is False:
         return None
     if isinstance(setting, str) and setting:

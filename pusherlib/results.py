@@ -1,10 +1,5 @@
-"""Typed views of what triggers and queries return.
-
-The answers stay dicts (the official library returns dicts, and code indexes them) with
-typed properties on top, as pusher-http-node types them: ``.channels`` of a trigger with
-``info`` and of ``channels_info``, ``.batch`` of a batch, ``.occupied`` and the counts of
-``channel_info``, ``.users`` of ``users_info``.
-"""
+"""Typed views of what triggers and queries return: dicts (as the official library returns) with
+typed properties such as ``.channels``, ``.batch``, ``.occupied``, ``.users``."""
 
 from __future__ import annotations
 

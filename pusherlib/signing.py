@@ -1,8 +1,4 @@
-"""HMAC-SHA256 signatures Pusher asks for: API requests, channel and user auth, webhooks.
-
-Pure functions of their arguments (no clock, no I/O), so tests can check them against
-values computed independently.
-"""
+"""HMAC-SHA256 signatures Pusher asks for (API requests, auth, webhooks): pure functions."""
 
 from __future__ import annotations
 

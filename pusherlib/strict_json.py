@@ -1,10 +1,5 @@
-"""Parsing JSON that comes from outside: only what JSON allows, nested to a sane depth.
-
-Python's ``json.loads`` accepts ``NaN``, ``Infinity`` and ``-Infinity``, reads ``1e999`` as
-an infinite float (none of them JSON: a browser's ``JSON.parse`` refuses them), and
-recurses once per nesting level, so a few kilobytes of brackets raise ``RecursionError``.
-:func:`loads` refuses all of these with a :class:`JSONRefused` saying what is wrong.
-"""
+"""Parsing JSON from outside strictly: :func:`loads` refuses ``NaN``, ``Infinity``, ``1e999`` and
+deep nesting (``json.loads`` accepts or recurses into them) with :class:`JSONRefused`."""
 
 from __future__ import annotations
 

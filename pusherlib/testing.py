@@ -1,19 +1,6 @@
-"""For your own tests: a transport that records what would have been sent, with no network.
-
-    from pusherlib import Pusher
-    from pusherlib.testing import RecordingTransport
-
-    recorder = RecordingTransport()
-    pusher = Pusher("1", "key", "secret", transport=recorder)
-    code_under_test(pusher)
-    assert recorder.events == [{"name": "created", "channels": ["orders"], "data": {"id": 42}}]
-
-Every request is validated, encoded and signed exactly as it would be for Pusher; the
-recorder keeps it as a :class:`RecordedRequest` (path, query, decoded JSON body) and
-answers with the next of the queued responses (:meth:`RecordingTransport.respond`), else
-``200 {}``. ``*_async`` methods return an already finished future with ``result()`` and
-``get_result()``.
-"""
+"""For your own tests: :class:`RecordingTransport` records what would have been sent (validated
+and signed as for Pusher), with no network; ``*_async`` gives finished futures. See
+docs/pusherlib.md, 'Testing your code'."""
 
 from __future__ import annotations
 
@@ -94,9 +81,8 @@ class RecordingTransport(Transport):
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        """Every event triggered (``/events`` and each one of ``/batch_events``), as
-        ``{"name", "channels", "data"}`` (+ ``socket_id``, ``info``) with ``data`` decoded
-        from JSON when it is JSON (encrypted data stays as sent)."""
+        """Every event triggered, as ``{"name", "channels", "data"}`` (+ ``socket_id``, ``info``),
+        ``data`` decoded when it is JSON."""
         found = []
         for recorded in self.requests:
             if recorded.endpoint == "/events":

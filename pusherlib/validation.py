@@ -1,12 +1,7 @@
-"""Checks on what is sent to Pusher, run before any network I/O.
-
-The rules are Pusher's documented limits: channel names of at most 164 characters of
-``A-Za-z0-9_-=@,.;`` (``#server-to-user-<user id>`` for user channels, with user ids of
-at most 200 of those characters), event names of at most 200 characters, at most 100
-channels per trigger, at most 10 events per batch, socket ids of the form ``digits.digits``.
-Event names starting ``pusher:`` or ``pusher_internal:`` are the protocol's own (member
-added, subscription succeeded...): a server never sends them, so they are refused.
-"""
+"""Checks on what is sent to Pusher before any I/O, Pusher's documented limits: channel names of
+at most 164 of ``A-Za-z0-9_-=@,.;``, event names of at most 200 characters, 100 channels per
+trigger, 10 events per batch, socket ids ``digits.digits``. ``pusher:`` and ``pusher_internal:``
+events are refused (the protocol's own, never sent by a server)."""
 
 from __future__ import annotations
 
@@ -50,10 +45,7 @@ def _name(value: object, what: str, max_length: int, pattern: re.Pattern[str] | 
 
 
 def channel_name(name: object) -> str:
-    """Return ``name`` if it is a valid channel name, else raise.
-
-    A ``#server-to-user-<user id>`` channel is valid when its user id is.
-    """
+    """Return ``name`` if it is a valid channel name (``#server-to-user-<id>`` included), else raise."""
     if isinstance(name, str) and name.startswith(SERVER_TO_USER_PREFIX):
         try:
             user_id(name[len(SERVER_TO_USER_PREFIX) :])

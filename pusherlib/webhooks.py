@@ -1,11 +1,6 @@
-"""Checking that a webhook comes from Pusher: key, HMAC-SHA256 signature, age.
-
-:func:`check_webhook` is the core, a pure function that says why a webhook is refused
-(``Pusher.check_webhook`` calls it with the client's credentials; ``Pusher.validate_webhook``
-returns ``None`` instead); :class:`Webhook` is the older object shape (``.valid()``,
-``.events()``); :func:`webhook_from_request` reads the headers and body from a Django,
-Flask, WebOb or webapp2 request object.
-"""
+"""Checking that a webhook comes from Pusher: key, HMAC-SHA256 signature, age
+(:func:`check_webhook`); :class:`Webhook` is the older object shape, and
+:func:`webhook_from_request` reads a Django, Flask, WebOb or webapp2 request."""
 
 from __future__ import annotations
 
@@ -44,15 +39,9 @@ def check_webhook(
     extra_tokens: Iterable[Token] = (),
     decode: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
-    """The parsed body when the webhook is genuine, else raise :class:`WebhookRejected`.
-
-    Genuine means: ``key`` is the app key, or the key of one of ``extra_tokens`` (``(key,
-    secret)`` pairs: a secret being rotated), ``signature`` is the HMAC-SHA256 of the exact
-    body under that key's secret (both compared in constant time), the body is a JSON
-    object (strict, see :mod:`pusherlib.strict_json`; then parsed by ``decode`` when given),
-    and its ``time_ms`` is within ``max_age`` seconds of ``now``.
-    A body that is not a str or bytes (say, a dict already parsed) raises ``PusherTypeError``.
-    """
+    """The parsed body when genuine, else raise :class:`WebhookRejected`: ``key`` the app's (or one
+    of ``extra_tokens``), signature of the exact body compared in constant time, a strict JSON
+    object, ``time_ms`` within ``max_age`` of ``now``. A non-str/bytes body raises ``PusherTypeError``."""
     if not isinstance(body, (str, bytes, bytearray, memoryview)):
         raise PusherTypeError(
             f"the webhook body must be the raw request body (str or bytes), not {type(body).__name__}: "
@@ -91,9 +80,8 @@ def check_webhook(
 
 
 def decrypt_events(webhook: dict[str, Any], master_key: bytes) -> None:
-    """Decrypt, in place, the ``data`` of each event on a ``private-encrypted-`` channel
-    (client events). An event whose data does not decrypt (a client can send anything)
-    keeps it and gets a ``decryption_error`` saying why; the other events are unaffected."""
+    """Decrypt in place the ``data`` of events on ``private-encrypted-`` channels; data that does
+    not decrypt stays, with a ``decryption_error``."""
     events = webhook.get("events")
     for event in events if isinstance(events, list) else ():
         if not isinstance(event, dict):

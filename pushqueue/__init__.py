@@ -1,30 +1,9 @@
 """pushqueue: Pusher events through App Engine task queues, never silently dropped.
 
-Front-end code enqueues; the worker (``POST /worker/push/<channel>/<event>`` and
-``POST /worker/batch``) triggers through pusherlib and tells the queue what to do::
-
-    import pushqueue
-    pushqueue.enqueue_event("my-channel", "my-event", {"message": "hello"})  # checked now
-
-    from pushqueue import taskqueue          # instead of google.appengine.api.taskqueue
-    taskqueue.add(url="/worker/push/my-channel/my-event", params={"msg": "hello"})
-
-Modules: :mod:`~pushqueue.tasks` (the task, ``taskqueue.add`` rules, errors),
-:mod:`~pushqueue.cloudtasks` and :mod:`~pushqueue.bundled` (the two backends, each
-documenting how it parks and replays), :mod:`~pushqueue.events` (checking and queueing
-events), :mod:`~pushqueue.wire` (how events travel in tasks), :mod:`~pushqueue.coalesce`
-(one request's events in few tasks), :mod:`~pushqueue.outcome` (delivered / retried /
-parked), :mod:`~pushqueue.worker`, :mod:`~pushqueue.tasklog` (recent outcomes),
-:mod:`~pushqueue.logs` (Cloud Logging JSON lines), :mod:`~pushqueue.parking` (parked
-events in Datastore), :mod:`~pushqueue.outbox` (events sent only if a transaction
-commits), :mod:`~pushqueue.datastore` (the google-cloud-ndb client and context),
-:mod:`~pushqueue.lazy` (the process's clients, made on first use).
-
-It is a library: every object takes its configuration as arguments; it never reads the
-environment or the app's settings. The module-level functions use the process's default
-:class:`EventQueue`: the app sets it at start-up with :func:`configure`; elsewhere (a
-script, a test) configure one first, or they raise :class:`NotConfigured`.
-"""
+Front-end code enqueues (``enqueue_event``, or ``pushqueue.taskqueue.add`` in place of the
+bundled API); the worker triggers through pusherlib and delivers, retries or parks. A library:
+configuration comes as arguments; the module-level functions use the default
+:class:`EventQueue` set by :func:`configure`, else raise :class:`NotConfigured`."""
 
 from __future__ import annotations
 

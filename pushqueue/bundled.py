@@ -1,11 +1,5 @@
-"""The bundled-services backend: ``google.appengine.api.taskqueue`` (``TASKS_BACKEND=taskqueue``).
-
-Needs ``app_engine_apis: true`` in ``app.yaml`` (the app is then wrapped with
-``wrap_wsgi_app``); in tests, the App Engine testbed's taskqueue stub.
-
-Parking: a parked task goes to the parking store (Datastore, see :mod:`pushqueue.parking`);
-a replay is a new push task on ``pusher``.
-"""
+"""The bundled-services backend, ``google.appengine.api.taskqueue`` (``TASKS_BACKEND=taskqueue``;
+needs ``app_engine_apis: true``). Parked tasks go to :mod:`pushqueue.parking`."""
 
 from __future__ import annotations
 

@@ -1,21 +1,7 @@
-"""The Cloud Tasks backend: App Engine or HTTP-target tasks through ``google-cloud-tasks``.
-
-With ``CLOUD_TASKS_EMULATOR_HOST`` set the client talks plain gRPC to the emulator (which
-does not refuse a second task of the same name, as Cloud Tasks does: this backend refuses
-it, remembering the last :data:`EMULATOR_NAMES` names); otherwise it uses the application's
-default credentials. One client per process, made on
-first use.
-
-Parking: a parked task goes to the parking store (Datastore, see :mod:`pushqueue.parking`);
-a replay is a new task on ``pusher``.
-
-HTTP targets: with an :class:`HttpTarget` (the app makes one from ``TASKS_HTTP_TARGET_URL``
-and ``TASKS_OIDC_SERVICE_ACCOUNT``), tasks are ``http_request`` tasks to the target's base URL
-plus the task's path, with an ``oidc_token`` so that Cloud Tasks sends ``Authorization:
-Bearer <ID token>`` for the service account; the worker checks it (``TASKS_OIDC_AUDIENCE``,
-the app's ``access.oidc``). The creating account then also needs ``iam.serviceAccounts.actAs``
-on that service account (Service Account User). Without one, tasks are App Engine tasks.
-"""
+"""The Cloud Tasks backend: App Engine or HTTP-target tasks (with an :class:`HttpTarget`: an
+OIDC token the worker checks) through ``google-cloud-tasks``; with ``CLOUD_TASKS_EMULATOR_HOST``
+the emulator, where this backend refuses a repeated task name as Cloud Tasks does. Parked tasks
+go to :mod:`pushqueue.parking`; see docs/operations.md."""
 
 from __future__ import annotations
 

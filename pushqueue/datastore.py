@@ -1,22 +1,7 @@
-"""google-cloud-ndb for the app: one client per process, a context where none is open.
-
-Deployed, the client uses the application's default credentials and project. Locally it
-talks to the Datastore emulator when ``DATASTORE_EMULATOR_HOST`` is set (the settings'
-value, handed to google-cloud-ndb while the client is made), with anonymous credentials
-and the settings' project.
-
-Every request of the app runs in an NDB context (:class:`NdbContextMiddleware`), so
-handlers may use NDB models and ``@ndb.transactional()``; :func:`ndb_context` opens one
-for code running elsewhere (a thread, a script) and reuses the current one otherwise.
-Datastore's errors are raised by :func:`translated_errors` as
-:class:`~pushqueue.tasks.QueueUnavailable` when trying again later may help (unreachable, a
-deadline, credentials: the worker asks the queue to retry, admin pages answer 503) and as
-:class:`~pushqueue.tasks.QueueRefused` when it cannot (a request Datastore calls invalid,
-such as an entity over its 1 MiB limit). Every call the app makes passes :data:`CALL_OPTIONS`:
-a deadline of :data:`DEADLINE` seconds and no retry inside google-cloud-ndb (whose default is
-3 retries of an unbounded call, with up to 1 + 2 + 4 s of sleep between them): the caller's
-own retry (the queue, cron, the operator) is the one that waits.
-"""
+"""google-cloud-ndb for the app: one client per process (the emulator with
+``DATASTORE_EMULATOR_HOST``), a context per request (:class:`NdbContextMiddleware`) or where
+none is open (:func:`ndb_context`), and Datastore's errors as queue errors. Every call passes
+:data:`CALL_OPTIONS` (a deadline, no retry inside ndb): why in RELIABILITY.md, 'Worker and queue'."""
 
 from __future__ import annotations
 
@@ -30,8 +15,7 @@ from .lazy import OnFirstUse
 from .tasks import QueueRefused, QueueUnavailable
 
 DEFAULT_PROJECT = "local-dev"
-# gRPC waits up to 120 s between attempts to reconnect a lost channel: Datastore back after
-# 157 s away, calls kept failing for 27 s more. Reconnect attempts at most 2 s apart instead.
+# Reconnect attempts at most 2 s apart (gRPC's default is 120 s): RELIABILITY.md, 'Worker and queue'.
 RECONNECT_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 500), ("grpc.max_reconnect_backoff_ms", 2000))
 DEADLINE = 10.0  # seconds for one Datastore call (a 1 MB put on a loaded 2-core emulator is slow)
 CALL_OPTIONS: dict[str, Any] = {"timeout": DEADLINE, "retries": 0}
@@ -114,9 +98,7 @@ def _emulator_variable(host: str | None) -> Iterator[None]:
 
 
 class NdbContextMiddleware:
-    """Runs each request of ``app`` in an NDB context of ``clients``' client.
-
-    A context is cheap: no Datastore call until a model is read or written."""
+    """Runs each request of ``app`` in an NDB context of ``clients``' client (cheap until used)."""
 
     def __init__(self, app: Callable[..., Any], clients: NdbClients):
         self.app, self.clients = app, clients
@@ -129,9 +111,8 @@ class NdbContextMiddleware:
 
 @contextmanager
 def translated_errors() -> Iterator[None]:
-    """Raise Datastore's and authentication's errors as :class:`QueueRefused` (a request
-    Datastore or google-cloud-ndb calls invalid: retrying it cannot help) or
-    :class:`QueueUnavailable` (anything else: unreachable, a deadline, credentials)."""
+    """Raise Datastore's errors as :class:`QueueRefused` (an invalid request: retrying cannot
+    help) or :class:`QueueUnavailable` (unreachable, a deadline, credentials)."""
     from google.api_core import exceptions as api_exceptions
     from google.auth import exceptions as auth_exceptions
     from google.cloud.ndb import exceptions as ndb_exceptions

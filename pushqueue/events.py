@@ -1,13 +1,6 @@
-"""Enqueueing: raw tasks (``taskqueue.add``'s arguments) and checked Pusher events.
-
-:meth:`EventQueue.enqueue_event` refuses a bad event at once: it builds the body of the
-Pusher request the worker will send (pusherlib's ``RequestBuilder.trigger_body``: channel
-and event names, socket id, data size after encoding and, for ``private-encrypted-``
-channels, after encryption; nothing is signed) and raises pusherlib's ``PusherValueError``
-/ ``PusherTypeError`` if Pusher would refuse it. The data is encoded to text here, as
-pusherlib would (a str as it is, anything else as JSON), and travels as that text (see
-:mod:`pushqueue.wire`).
-"""
+"""Enqueueing: raw tasks (``taskqueue.add``'s arguments) and checked Pusher events. An event is
+checked as pusherlib would build its request (names, size after encoding and encryption) and
+refused at once with ``PusherValueError``/``PusherTypeError``; its data travels as text."""
 
 from __future__ import annotations
 
@@ -38,9 +31,8 @@ from .tasks import (
 
 
 class EventQueue:
-    """Creates tasks on ``backend``: raw ones, and Pusher events for the worker; with an
-    ``outbox``, also transactional ones (see :mod:`pushqueue.outbox`). With ``shards`` above
-    1, an event goes to queue ``<queue_name>-<n>``, ``n`` a stable hash of its channel."""
+    """Creates tasks on ``backend``: raw ones and Pusher events (transactional with an ``outbox``);
+    with ``shards`` > 1 an event goes to ``<queue_name>-<n>``, ``n`` a stable hash of its channel."""
 
     def __init__(
         self,
@@ -62,9 +54,8 @@ class EventQueue:
         return f"{self.queue_name}-{zlib.crc32(channel.encode('utf-8')) % self.shards}"
 
     def add(self, request: TaskRequest, *, transactional: bool = False) -> Task:
-        """Create one task (on the ``pusher`` queue unless it names another); with
-        ``transactional``, once the current NDB transaction commits. A task for the worker
-        (``/worker/...``) must be a POST: the worker serves nothing else."""
+        """Create one task (``transactional``: once the NDB transaction commits); a task for the worker
+        (``/worker/...``) must be a POST."""
         if request.url.startswith(wire.WORKER_PATH_PREFIX) and request.method != "POST":
             raise InvalidTaskError(
                 f"the worker serves POST tasks only; a {request.method} task for {request.url} "
@@ -89,19 +80,11 @@ class EventQueue:
         queue_name: str | None = None,
         idempotency_key: str | None = None,
     ) -> str:
-        """Check a Pusher event and queue it for the worker; return its (first) task's name.
+        """Check an event and queue it for the worker (10 channels per task); return its first task's name.
 
-        Any number of channels: they travel 10 per task, each task delivered and parked on
-        its own. ``countdown``/``eta`` and ``queue_name`` mean what they mean to
-        ``taskqueue.add``. ``idempotency_key``: the same key gives the same task names, so
-        the queue refuses a second enqueue while it remembers them (see the README). With
-        ``transactional``, it is queued only if the current NDB transaction commits
-        (:mod:`pushqueue.outbox`). Otherwise, inside a collecting scope (see
-        :mod:`pushqueue.coalesce`) the event waits for the scope's flush, or it is queued
-        now. Raises ``PusherValueError`` / ``PusherTypeError`` for an event Pusher would
-        refuse, ``InvalidTaskError`` for bad options, ``QueueError`` when a task cannot be
-        created.
-        """
+        ``idempotency_key`` gives fixed task names (the queue refuses a repeat); ``transactional``:
+        only if the NDB transaction commits; in a collecting scope it waits for the flush. Raises
+        ``PusherValueError``/``PusherTypeError``, ``InvalidTaskError`` or ``QueueError``."""
         queue_name = check_queue_name(queue_name)
         when = eta_seconds(countdown, eta)
         stem = None if idempotency_key is None else idempotent_name(idempotency_key)

@@ -1,12 +1,5 @@
-"""Structured logs for Cloud Logging: one JSON object per line on standard output.
-
-On App Engine, a JSON line written to stdout becomes a structured entry: ``severity`` and
-``message`` are understood, the other fields are searchable (``jsonPayload.outcome =
-"parked"``). The fields of a task's line: ``task``, ``queue``, ``retry_count``,
-``channel``, ``event``, ``events``, ``outcome``, ``pusher_status``, ``error``. Nothing here
-ever logs credentials: the fields are built from task metadata and pusherlib's error
-messages, which carry statuses and Pusher's answers, not the request's signature or secret.
-"""
+"""Structured logs for Cloud Logging: one JSON object per line on stdout, built from task
+metadata and error messages, never credentials. Fields: docs/operations.md, 'Logs'."""
 
 from __future__ import annotations
 

@@ -1,35 +1,6 @@
-"""Transactional enqueue: events sent only if the Datastore transaction commits.
-
-Inside an ``@ndb.transactional()`` function::
-
-    @ndb.transactional()
-    def place_order(order):
-        order.put()
-        pushqueue.enqueue_event(f"private-orders.{order.id}", "placed", {"id": order.id},
-                                transactional=True)
-
-The event is checked at once (a bad event raises there, as without ``transactional``); its
-tasks are written as one ``PushOutbox`` entity *in the transaction*, so they exist if and
-only if the transaction commits. After the commit (ndb's ``call_on_commit``) the tasks are
-added to the queue and the entity deleted. If the instance stops between the commit and
-that, or the queue cannot be reached then, the entity stays: the sweeper (``cron.yaml``:
-``GET /cron/outbox-sweep`` every minute, :mod:`handlers.outbox`) adds the tasks of entries
-older than :data:`SWEEP_AFTER_SECONDS` and deletes them. Each task's name is fixed when the
-entry is written, so a task added twice (after commit, then by the sweeper) is refused by
-the queue as a duplicate: sent once while the queue remembers the name, at least once after.
-
-A task the queue refuses for good (:class:`~pushqueue.tasks.QueueRefused`: a queue dropped
-from ``queue.yaml``, a task too large) is parked under its name, with the reason, where
-``/admin/parked`` lists it (a replay sends it to the ``pusher`` queue), once the entry's
-other tasks are queued; then the entry is deleted. A queue that cannot be reached now leaves
-the entry for the next sweep, and the sweep tries no other task for that queue but goes on
-with the other entries: no entry holds back the ones behind it. Datastore or the parking
-store failing stops the sweep: the entries not tried yet wait for the next one.
-
-``taskqueue.add(..., transactional=True)`` (see :mod:`pushqueue.taskqueue`) goes the same
-way. ``transactional=True`` outside a transaction raises :class:`NotInTransaction`. The
-transaction's own retries rewrite the entry: only the committed attempt's tasks are sent.
-"""
+"""Transactional enqueue: an event's tasks written in the Datastore transaction
+(``transactional=True``), queued after the commit or by the sweeper; see
+docs/operations.md, 'The transactional outbox'. Outside a transaction: :class:`NotInTransaction`."""
 
 from __future__ import annotations
 
@@ -134,9 +105,8 @@ class Outbox:
         return [r.name or "" for r in named]
 
     def _after_commit(self, tx_context: Any, key: Any, requests: list[TaskRequest]) -> None:
-        """Queue the committed entry's tasks and delete it; when the queue or Datastore cannot
-        be reached, leave it to the sweeper (raising here would tell the caller its committed
-        transaction failed)."""
+        """Queue the committed entry's tasks and delete it; on failure leave it to the sweeper
+        (raising would tell the caller its committed transaction failed)."""
         try:
             # The callback runs in the committed transaction's context: leave the transaction.
             with tx_context.new(transaction=None).use():
@@ -145,10 +115,8 @@ class Outbox:
             logs.log(logging.WARNING, "outbox entry left for the sweeper", entry=key.id(), error=str(exc))
 
     def _send(self, key: Any, requests: list[TaskRequest], down: set[str | None]) -> str:
-        """Queue ``requests``, park those refused for good, delete the entry: ``"queued"`` or
-        ``"parked"``; ``"left"`` (the entry stays) when a queue cannot be reached, which is
-        added to ``down`` (a queue already there is not tried). Raises :class:`QueueError`
-        (the entry stays) when Datastore or the parking store fails."""
+        """Queue ``requests``, park those refused, delete the entry: ``"queued"``, ``"parked"`` or ``"left"``
+        when a queue is down (added to ``down``); :class:`QueueError` if Datastore or parking fails."""
         refused: list[tuple[TaskRequest, QueueRefused]] = []
         for request in requests:
             if request.queue_name in down:
@@ -180,9 +148,8 @@ class Outbox:
         return "parked" if refused else "queued"
 
     def sweep(self, older_than: float = SWEEP_AFTER_SECONDS, limit: int = SWEEP_BATCH) -> Swept:
-        """Queue the tasks of entries written more than ``older_than`` s ago and left behind
-        (at most ``limit`` entries, oldest first): what became of them. A Datastore or parking
-        failure stops the sweep (the entries not tried are left): each would wait for it too."""
+        """Queue the tasks of at most ``limit`` entries older than ``older_than`` s, oldest first; a
+        Datastore or parking failure stops the sweep."""
         model = entry_model()
         counts = {"queued": 0, "parked": 0, "left": 0}
         down: set[str | None] = set()

@@ -1,31 +1,6 @@
-"""Parked events: kept in Datastore until an operator replays or deletes them.
-
-The worker parks a task it can never deliver (Pusher answered 400/413, the task is
-malformed, or it ran out of attempts) with ``backend.park(request, name)``; both queue
-backends hand it to the :class:`ParkingStore` here. A parked event is one ``ParkedEvent``
-entity named after the task (parking the same name again, after an acknowledgement lost on
-the way back to the queue, keeps one copy), holding the whole request (the body compressed;
-a large one in child entities, so that any task the worker can receive fits), why it was
-parked, and the channels and event names it carries, which are indexed so that an operator
-can list by channel, event name or reason, a page at a time (a cursor).
-Parked events never expire.
-
-Replaying sends the original request to the ``pusher`` queue again, with a fresh retry
-budget, as a task named ``<name>-replay``, then deletes the entity. A crash between the two
-leaves the entity: the next replay adds a task of the same name, which the queue refuses as
-a duplicate while it remembers the name (about an hour on Cloud Tasks, days on the bundled
-queue), and the entity is deleted. So a replay is never lost, and sent twice only if the
-queue forgot the name first (at least once). Task names are unique, so an entity parked
-again under a name already replayed is the same task (its acknowledgement was lost): the
-queue refusing its replay as a duplicate is right. A replay that fails again is parked
-under its own name, ``<name>-replay``.
-
-:class:`DatastoreParking` is the store deployed and under the Datastore emulator.
-:class:`MemoryParking` keeps them in this process: only in local development
-(``ALLOW_UNVERIFIED_LOCAL_REQUESTS=1``, refused on App Engine and Cloud Run) without the
-Datastore emulator (``DATASTORE_EMULATOR_HOST``), e.g. ``make dev`` without the gcloud CLI;
-they are lost when the process stops, which its start-up warning says.
-"""
+"""Parked events: tasks the worker can never deliver, kept in Datastore until an operator
+replays or deletes them (:class:`DatastoreParking`; :class:`MemoryParking` for local
+development only). How parking and replay behave: docs/operations.md, 'Parked events'."""
 
 from __future__ import annotations
 
@@ -209,15 +184,9 @@ _MODELS: tuple[Any, Any] | None = None
 
 
 class DatastoreParking:
-    """Parked events as ``ParkedEvent`` entities, through google-cloud-ndb.
-
-    Any task the worker can receive fits: a body over :data:`INLINE_BODY_BYTES` is compressed
-    and kept in parts of :data:`PART_BYTES` (an entity holds at most 1 MiB), written before
-    the event that names them, deleted after it. At most ``max_parks`` parks wait on Datastore
-    at once; another waits :data:`PARK_SLOT_WAIT` s for a slot, then raises
-    :class:`QueueUnavailable` (the queue retries the task) rather than hold one more of the
-    app's threads while Datastore is slow. A listed page ends early once its bodies reach
-    ``max_page_bytes`` (the next page goes on from there)."""
+    """Parked events as ``ParkedEvent`` entities (large bodies compressed, in parts). At most
+    ``max_parks`` wait on Datastore at once, another waits :data:`PARK_SLOT_WAIT` s then raises
+    :class:`QueueUnavailable`; a page ends early at ``max_page_bytes``. Why: RELIABILITY.md."""
 
     def __init__(
         self, clients: NdbClients, max_parks: int = MAX_PARKS_AT_ONCE, max_page_bytes: int = MAX_PAGE_BYTES

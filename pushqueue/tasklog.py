@@ -1,11 +1,5 @@
-"""The recent task log: the last outcomes of this process's tasks, newest first.
-
-An in-memory ring buffer (``collections.deque`` with a ``maxlen``): :func:`record` appends
-one tuple, cheap enough for every task; :func:`recent` builds the dicts only when asked.
-It is per process (each gunicorn worker and each App Engine instance has its own) and lost
-on restart: a view for the demo page and for quick checks, not an audit trail (that is
-the structured log).
-"""
+"""The recent task log: this process's last task outcomes, newest first, in memory (a ring
+buffer cheap to append to); lost on restart, not an audit trail."""
 
 from __future__ import annotations
 

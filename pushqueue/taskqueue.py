@@ -1,18 +1,7 @@
-"""A stand-in for ``google.appengine.api.taskqueue``: ``add`` and its error names.
-
-Code written for the bundled API runs with one changed import::
-
-    from pushqueue import taskqueue
-    taskqueue.add(url="/worker/push/channel/event", params={"msg": "Hello world!"})
-
-The task goes to the configured backend (Cloud Tasks or the bundled queue). Differences:
-the default queue is ``pusher`` (``TASKS_QUEUE``), not ``default``; ``add`` returns a
-:class:`pushqueue.tasks.Task` with ``name``, ``queue_name``, ``url``, ``method``, ``eta``;
-``transactional=True`` adds the task only if the current NDB transaction commits (see
-:mod:`pushqueue.outbox`); ``target``, ``retry_options`` and ``tag`` are not supported; a task
-for the worker (``/worker/...``) must be a POST (``InvalidTaskError`` otherwise). The default
-queue is the one the app configured (:func:`pushqueue.configure`).
-"""
+"""A stand-in for ``google.appengine.api.taskqueue``: ``add`` and its error names, onto the
+configured backend. Differences: the default queue is ``pusher``; ``add`` returns a
+:class:`pushqueue.tasks.Task`; ``transactional=True`` uses :mod:`pushqueue.outbox`; ``target``,
+``retry_options`` and ``tag`` are not supported; a ``/worker/...`` task must be a POST."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
 """What every queue backend shares: the task to create, a parked task, the errors.
-
-:func:`build_task` turns ``taskqueue.add`` arguments into a :class:`TaskRequest` with the
-bundled API's rules (``params`` form-encoded into a POST/PUT body or into the query string
-of other methods, ``payload`` text sent as UTF-8 ``text/plain``, ``countdown`` or ``eta``),
-so both backends create the same HTTP request for the same call.
-"""
+:func:`build_task` applies the bundled API's ``taskqueue.add`` rules, so both backends create
+the same request."""
 
 from __future__ import annotations
 

@@ -1,16 +1,5 @@
-"""A fake queue for your tests: what pushqueue would enqueue, kept in memory, no emulator.
-
-    from pushqueue.testing import fake_queue
-
-    def test_the_action_pushes_an_event():
-        with fake_queue() as queue:
-            app.post("/my/action")               # your handler calls enqueue_event or taskqueue.add
-        queue.assert_pushed("channel", "event", {"msg": "Hello world!"})
-
-Inside the block, the default queue's tasks (``enqueue_event``, ``taskqueue.add``, the app's
-``/push``) go to a :class:`FakeQueue`; events are checked as for real (a bad event still
-raises), and ``transactional=True`` events are kept at once, as if the transaction committed.
-"""
+"""A fake queue for your tests (:func:`fake_queue`): the default queue's tasks kept in memory, no
+emulator; events checked as for real, ``transactional=True`` ones kept at once. Example: README."""
 
 from __future__ import annotations
 

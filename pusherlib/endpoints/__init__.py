@@ -1,12 +1,6 @@
-"""The Pusher endpoints' answers, framework-neutral: channel auth (single and pusher-js-auth
-batch), user auth (``pusher:signin``) and webhooks (checked, replays refused, dispatched).
-
-Each answer is a function of the request's fields or body and a :class:`PusherHooks` (the
-app's decisions: its :class:`ChannelPolicy`, presence member, signed-in user and webhook
-handlers), giving a :class:`Reply`. The Flask and Django integrations
-(:mod:`pusherlib.integrations`) and the App Engine app's webapp2 endpoints are thin
-adapters around them. Importing this package imports no web framework.
-"""
+"""The Pusher endpoints' answers, framework-neutral: channel auth (single and batch), user auth
+and webhooks, each a :class:`Reply` computed from the request and the app's :class:`PusherHooks`.
+The Flask, Django and webapp2 endpoints are thin adapters; no web framework is imported here."""
 
 from .channel_auth import answer_channel_auth, answer_user_auth
 from .hooks import GROUP_ROUTES, WEBHOOK_EVENTS, PusherHooks

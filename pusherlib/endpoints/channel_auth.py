@@ -1,8 +1,5 @@
-"""Answers to channel auth (single and pusher-js-auth batch) and user auth requests.
-
-Framework-free: the caller passes the request's form fields and gets a
-:class:`~.replies.Reply` (status and JSON body), so webapp2, Flask and Django answer alike.
-"""
+"""Answers to channel auth (single and pusher-js-auth batch) and user auth requests, from the
+request's form fields to a :class:`~.replies.Reply`."""
 
 from __future__ import annotations
 

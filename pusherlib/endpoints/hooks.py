@@ -1,13 +1,5 @@
-"""The app's decisions, registered with decorators: who may join which channel, who a
-presence member or a signed-in user is, and what to do with each webhook event.
-
-Who may join is the hooks' :class:`~.policy.ChannelPolicy` (``hooks.policy``), which a
-publishing endpoint may share: register patterns on it (``@hooks.policy.subscribe("private-{room}")``).
-The older :meth:`PusherHooks.authorizer` still works: its function becomes the policy's
-default subscribe rule, asked for channels no pattern matches.
-
-Nothing here depends on a web framework: ``request`` is whatever the framework passes.
-"""
+"""The app's decisions, registered with decorators: who may join which channel (``hooks.policy``),
+who a presence member or signed-in user is, and what to do with each webhook event."""
 
 from __future__ import annotations
 
@@ -60,11 +52,8 @@ class WebhookGroups:
 
 
 class PusherHooks:
-    """The callbacks that decide what the auth and webhook endpoints answer.
-
-    Without a subscribe rule on ``policy`` (or an :meth:`authorizer`) every private,
-    presence and user-auth request is refused.
-    """
+    """The callbacks the auth and webhook endpoints answer with; without a subscribe rule on
+    ``policy`` (or an :meth:`authorizer`) every private, presence and user-auth request gets 403."""
 
     def __init__(self, policy: ChannelPolicy | None = None) -> None:
         self.policy = policy or ChannelPolicy()
@@ -74,23 +63,20 @@ class PusherHooks:
         self.webhooks = WebhookGroups()
 
     def authorizer(self, function: Authorizer) -> Authorizer:
-        """Register ``function(request, channel_name, socket_id)``: ``True`` lets the socket
-        join the private or presence channel; anything else refuses it (403). It is the
-        policy's default subscribe rule: a pattern registered on ``policy`` comes first."""
+        """Register ``function(request, channel_name, socket_id)``: only ``True`` lets the socket join
+        (else 403). It is the policy's default rule, asked after its patterns."""
         self.policy.subscribe_default(from_authorizer(function))
         return function
 
     def channel_data(self, function: ChannelDataProvider) -> ChannelDataProvider:
-        """Register ``function(request, channel_name, socket_id)`` giving a presence member:
-        ``{"user_id": ..., "user_info": {...}}``. Without it, or without a ``user_id``, the
-        socket id is the user id; other keys (Flask-Pusher style) go into ``user_info``."""
+        """Register ``function(request, channel_name, socket_id) -> {"user_id", "user_info"}``;
+        without it or a ``user_id`` the socket id is the user id; other keys become ``user_info``."""
         self.presence_data = function
         return function
 
     def user_data(self, function: UserDataProvider) -> UserDataProvider:
-        """Register ``function(request, socket_id)`` giving the signed-in user for
-        ``pusher:signin``: ``{"id": ..., "user_info": ..., "watchlist": ...}``, or ``None``
-        when nobody is signed in (403)."""
+        """Register ``function(request, socket_id) -> {"id", "user_info", "watchlist"}`` for
+        ``pusher:signin``, or ``None`` when nobody is signed in (403)."""
         self.signed_in_user = function
         return function
 

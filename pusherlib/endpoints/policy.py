@@ -1,11 +1,8 @@
 """Who may subscribe to and publish on which channel: one policy, deny by default.
 
-Rules are registered on channel patterns (``@policy.subscribe("private-orders.{order_id}")``);
-a ``{name}`` matches one part of a channel name (letters, digits and ``_-=@,;``, up to the
-next ``.``) and is passed to the rule. The first matching pattern with a rule for the
-action decides, then the default rule, else no; only ``True`` allows. Framework-free:
-``request`` is whatever the framework passes. Examples: docs/security.md.
-"""
+Rules are registered on patterns (``@policy.subscribe("private-orders.{order_id}")``); the first
+matching pattern with a rule decides, then the default rule, else no; only ``True`` allows.
+Pattern syntax and examples: docs/security.md."""
 
 from __future__ import annotations
 
@@ -20,9 +17,7 @@ _PARAMETER_VALUE = r"[-A-Za-z0-9_=@,;]+"
 
 @dataclass(frozen=True)
 class Caller:
-    """A caller that proved who it is to a publishing endpoint: how (``kind``, say
-    ``"token"`` or ``"oidc"``) and its ``name`` (the token's name, a service account's
-    email)."""
+    """A caller proven to a publishing endpoint: ``kind`` (``"token"``, ``"oidc"``) and ``name``."""
 
     kind: str
     name: str

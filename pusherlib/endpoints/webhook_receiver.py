@@ -1,23 +1,9 @@
 """Receiving Pusher webhooks: check them with pusherlib, refuse replays, dispatch events.
 
-Framework-free: the caller passes the ``X-Pusher-Key`` and ``X-Pusher-Signature`` headers
-and the raw body, and gets a :class:`~.replies.Reply`.
-
-Replays: a webhook is known by the SHA-256 of its body (what its signature covers), on
-every route: each handler runs once per webhook, whichever webhook URL it is posted to.
-The ``on(event)`` handlers run on the first route that receives it; a group route
-(``/events/presence``...) also runs its group's handlers the first time the webhook reaches
-it, so one webhook configured for two URLs still reaches both kinds of handlers once. When
-every handler of the route has run for it already, the webhook is refused (401). Each part
-is recorded only once its handlers have succeeded, so Pusher's own redelivery after an
-error from us (a 5xx, or an instance that stopped mid-way) runs what did not succeed,
-instead of being refused; two copies arriving at the same moment may both be handled
-(handlers see a webhook at least once). A record lasts until the webhook's 5-minute
-window closes (after that pusherlib refuses the webhook as stale anyway). Where the records
-are kept is a :class:`ReplayStore`: with more than one process or instance, give the
-endpoints one that they all share (a database; the App Engine app keeps them in Datastore);
-:class:`ReplayGuard`, this process's memory, is for one process only.
-"""
+Each handler runs at least once per webhook, whichever route it reaches; a part is recorded
+only once its handlers succeeded, so Pusher's redelivery retries what failed. Share one
+:class:`ReplayStore` between processes (:class:`ReplayGuard` is one process's memory).
+Rules: docs/pusherlib.md, 'Webhook replays'."""
 
 from __future__ import annotations
 
@@ -55,9 +41,8 @@ class ReplayStore(Protocol):
 
 
 class ReplayGuard:
-    """The webhooks handled by this process, each until its window closes; at most
-    ``capacity`` (when full, new webhooks are refused with 503 until entries expire: an
-    entry still in its window is never evicted)."""
+    """This process's handled webhooks, each until its 5-minute window closes; when ``capacity`` is
+    reached new webhooks get 503 (an entry in its window is never evicted)."""
 
     def __init__(self, max_age: float = MAX_AGE_SECONDS, capacity: int = 100_000):
         self.max_age, self.capacity = max_age, capacity
@@ -104,9 +89,8 @@ def receive_webhook(
     body: bytes,
     group: str | None = None,
 ) -> Reply:
-    """Check a webhook (401 forged, mis-keyed, stale or replayed; 400 not a JSON object
-    with events; 503 when replays cannot be checked now), then call the handlers of
-    ``group`` and of each event's name, and record it."""
+    """Check a webhook (401 forged, stale or replayed; 400 malformed; 503 when replays cannot be
+    checked), call the handlers of ``group`` and of each event, and record it."""
     try:
         webhook = client.check_webhook(key, signature, body, max_age=guard.max_age)
     except WebhookRejected as exc:

@@ -1,23 +1,7 @@
 """A Flask extension with Flask-Pusher's names: channel auth (batch too), user auth, webhooks.
 
-    from pusherlib.integrations.flask import Pusher
-
-    app = Flask(__name__)
-    app.config.update(PUSHER_APP_ID="123", PUSHER_KEY="key", PUSHER_SECRET="secret")
-    pusher = Pusher(app)                      # or Pusher() + pusher.init_app(app)
-
-    @pusher.auth
-    def may_join(channel_name, socket_id):   # in the request context, as in Flask-Pusher
-        return current_user.is_authenticated
-
-    pusher.client.trigger("orders", "created", {"id": 42})
-
-Routes under ``url_prefix`` (``/pusher``): ``PUSHER_AUTH`` (``/auth``), ``PUSHER_USER_AUTH``
-(``/user-auth``), ``PUSHER_WEBHOOKS`` (``/webhooks``) and ``/events/channel_existence``,
-``/events/presence``, ``/events/client``. Every answer comes from the framework-neutral
-core (:mod:`pusherlib.endpoints`). Deny by default: without ``@pusher.auth``
-every private, presence and user-auth request gets 403.
-"""
+Usage, routes and the move from Flask-Pusher: docs/pusherlib.md, 'Flask and Django'.
+Deny by default: without ``@pusher.auth`` every private, presence and user-auth request gets 403."""
 
 from __future__ import annotations
 
@@ -50,9 +34,8 @@ Handler = Callable[[], Any]
 
 
 class FlaskWebhooks:
-    """``@pusher.webhooks.presence`` etc.: Flask-Pusher's decorators. The function takes
-    no argument (or one: the checked webhook, with encrypted data decrypted); the request
-    is Flask's ``request``."""
+    """Flask-Pusher's ``@pusher.webhooks.presence`` etc.; a handler takes no argument, or the
+    checked (decrypted) webhook."""
 
     def __init__(self, hooks: PusherHooks):
         self._hooks = hooks
@@ -198,9 +181,8 @@ class Pusher:
         return body if isinstance(body, flask.Response) else first_values(flask.request.form)
 
     def _body(self) -> bytes | flask.Response:
-        """The body, read once and kept for ``request.form``; 413 when above the limit,
-        declared or not (werkzeug cuts an undeclared, chunked body at ``max_content_length``
-        silently, so one byte more is read to tell)."""
+        """The body, read once; 413 above the limit, declared or not (werkzeug silently cuts a
+        chunked body at ``max_content_length``, so one byte more is read)."""
         request = flask.request
         limit = self.max_body_bytes
         too_large = _response(*refusal_json(413, f"the body is larger than {limit} bytes"))
@@ -215,9 +197,7 @@ class Pusher:
 
 
 def _encoder_of(app: flask.Flask) -> type[json.JSONEncoder] | None:
-    """A JSON encoder writing what the app's JSON provider writes (dates, decimals, UUIDs,
-    dataclasses), as Flask-Pusher used ``app.json_encoder``; ``None`` when the provider
-    has no ``default``."""
+    """A JSON encoder writing what the app's JSON provider writes, or ``None`` without a ``default``."""
     default = getattr(app.json, "default", None)
     if not callable(default):
         return None

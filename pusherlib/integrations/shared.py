@@ -1,6 +1,5 @@
-"""What the Flask and Django adapters share: Flask-Pusher's configuration names, the
-endpoints' routes, form fields read alike. The answers come from :mod:`pusherlib.endpoints`.
-"""
+"""What the Flask and Django adapters share: Flask-Pusher's configuration names, the routes,
+form fields read alike."""
 
 from __future__ import annotations
 
@@ -20,10 +19,8 @@ DEFAULT_ROUTES = {"PUSHER_AUTH": "/auth", "PUSHER_USER_AUTH": "/user-auth", "PUS
 
 
 def client_from_config(get: Callable[[str], Any], **options: Any) -> Pusher:
-    """A client from Flask-Pusher's configuration names, read with ``get(name)``:
-    ``PUSHER_URL``, or ``PUSHER_APP_ID``, ``PUSHER_KEY``, ``PUSHER_SECRET`` (+ ``PUSHER_HOST``,
-    ``PUSHER_PORT``, ``PUSHER_SSL``, ``PUSHER_CLUSTER``, ``PUSHER_TIMEOUT``); and
-    ``PUSHER_ENCRYPTION_MASTER_KEY_BASE64``, ``PUSHER_MAX_PAYLOAD_BYTES`` for either."""
+    """A client from Flask-Pusher's configuration names read with ``get(name)``: ``PUSHER_URL`` or
+    ``PUSHER_APP_ID``/``KEY``/``SECRET`` and the others listed in docs/pusherlib.md."""
     extra: dict[str, Any] = {}
     if get("PUSHER_ENCRYPTION_MASTER_KEY_BASE64"):
         extra["encryption_master_key_base64"] = get("PUSHER_ENCRYPTION_MASTER_KEY_BASE64")

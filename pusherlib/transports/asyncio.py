@@ -1,11 +1,5 @@
-"""The asyncio driver: ``await pusher.trigger_async(...)`` on the running loop, no threads.
-
-HTTP/1.1 on ``asyncio.Protocol`` connections (asyncio's own loop or uvloop), bytes through
-:mod:`.http11`, turns, idle connections and the resend and deadline rules from :mod:`.core`.
-A cancelled ``await`` closes the connection it used. No proxy support (use
-:class:`~.http.HTTPTransport`). One transport serves one event loop: ``await
-transport.aclose()`` before the loop ends.
-"""
+"""The asyncio driver: ``await pusher.trigger_async(...)`` on the running loop (or uvloop), no
+threads; bytes through :mod:`.http11`, pool and rules from :mod:`.core`. No proxy support."""
 
 from __future__ import annotations
 
@@ -120,14 +114,9 @@ def _expire(waiter: asyncio.Future[Any]) -> None:
 
 
 class AsyncioTransport(Transport):
-    """Pooled keep-alive HTTP(S) on the running asyncio loop; serves the ``*_async`` methods.
-
-    At most ``max_connections`` requests per host are in flight; the others wait their turn
-    at most ``pool_timeout`` seconds (the request's timeout by default: see
-    :mod:`.core`); ``max_idle_per_host`` idle connections are kept per host, each for
-    at most ``keep_alive`` seconds; ``ssl_context`` replaces the default one (certifi's CA
-    bundle, hostnames checked); answers are read up to ``max_response_bytes``.
-    """
+    """Pooled keep-alive HTTP(S) on the running loop, for the ``*_async`` methods: at most
+    ``max_connections`` per host in flight, the others wait at most ``pool_timeout``. One transport
+    per loop: ``await transport.aclose()`` before it ends. Options: docs/pusherlib.md, 'Transports'."""
 
     def __init__(
         self,

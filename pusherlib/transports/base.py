@@ -1,12 +1,5 @@
-"""The one small interface between request building and I/O.
-
-A transport turns a :class:`Request` into a :class:`Response`. Everything Pusher-specific
-(validation, signing, JSON, reading errors out of answers) happens before and after it, so
-a transport only moves bytes. ``request_async`` is the futures flavour: it returns a
-future of ``read(response)`` in the transport's own kind of future. This module knows no
-kind of future: a transport with only ``send`` gets google-cloud-ndb futures by also
-subclassing :class:`pusherlib.transports.ndb.ThreadedNdbFutures`.
-"""
+"""The interface between request building and I/O: a transport turns a :class:`Request` into a
+:class:`Response` and only moves bytes; ``request_async`` returns a future of ``read(response)``."""
 
 from __future__ import annotations
 
@@ -75,13 +68,8 @@ class Response:
 
 
 class Transport:
-    """Base class of transports: override ``send``, and ``request_async`` for the
-    ``*_async`` methods (or mix in :class:`~pusherlib.transports.ndb.ThreadedNdbFutures`).
-
-    ``request.timeout`` is a deadline for the exchange: name lookup, connecting, TLS, and
-    every byte of the answer. A transport that makes requests wait for a turn bounds that
-    wait separately and fails unsent after it (see :mod:`.core`).
-    """
+    """Base class of transports: override ``send`` (and ``request_async``, or mix in ``ThreadedNdbFutures``).
+    ``request.timeout`` bounds the whole exchange; a wait for a turn is bounded separately (:mod:`.core`)."""
 
     def send(self, request: Request) -> Response:
         """Send ``request`` and return the response, or raise ``PusherHTTPError``."""

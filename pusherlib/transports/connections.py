@@ -1,10 +1,5 @@
-"""Blocking-socket helpers of the blocking and NDB drivers: the socket pool and name lookups.
-
-* :class:`ConnectionPool`: :class:`~.core.IdleConnections` of sockets; one the server closed
-  (or wrote to unasked) is closed when met instead of being handed out.
-* :func:`resolve`: a host's addresses within the request's deadline (name lookups run on a
-  small thread pool, IP literals do not).
-"""
+"""Blocking-socket helpers of the blocking and NDB drivers: :class:`ConnectionPool` (drops a
+socket the server closed) and :func:`resolve` (name lookup within the request's deadline)."""
 
 from __future__ import annotations
 

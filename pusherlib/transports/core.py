@@ -1,11 +1,6 @@
-"""The connection core every HTTP driver shares, without I/O.
-
-With :mod:`.http11` (request bytes out, response bytes in) it holds what the blocking,
-asyncio and NDB drivers must agree on: the pool's bookkeeping (:class:`IdleConnections`,
-:class:`Turns`), when a request may be sent again (:func:`may_resend`), the deadline rule
-(:func:`turn_deadline`) and the errors a failed exchange raises. The drivers only move bytes.
-See RELIABILITY.md for why each rule is what it is.
-"""
+"""The connection core every HTTP driver shares, without I/O: the pool's bookkeeping
+(:class:`IdleConnections`, :class:`Turns`), the resend rule (:func:`may_resend`), the deadline
+rule (:func:`turn_deadline`) and the errors. Why: RELIABILITY.md, 'The transport'."""
 
 from __future__ import annotations
 
@@ -42,9 +37,8 @@ class NoAnswer(ConnectionError):
 
 
 def may_resend(reused: bool, answer_started: bool) -> bool:
-    """Whether a failed request may be sent again, once, on a fresh connection: only when it
-    failed on a *reused* connection before any byte of an answer (a server that reads a POST
-    and drops the connection sees it at most twice)."""
+    """Whether a failed request may be sent again, once, on a fresh connection: only when it failed
+    on a *reused* connection before any byte of an answer."""
     return reused and not answer_started
 
 
@@ -145,9 +139,8 @@ def as_pusher_error(error: BaseException, where: str) -> BaseException:
 
 
 class IdleConnections(Generic[C]):
-    """Idle keep-alive connections per host, newest first: at most ``max_idle_per_host``
-    each, none handed out after ``keep_alive`` seconds idle or once ``alive`` says the peer
-    closed it (those are given to ``close``). Safe to share between threads."""
+    """Idle keep-alive connections per host, newest first, at most ``max_idle_per_host``; none
+    handed out past ``keep_alive`` seconds or once ``alive`` is false. Thread-safe."""
 
     def __init__(
         self,
@@ -200,9 +193,8 @@ class IdleConnections(Generic[C]):
 
 
 class Turns(Generic[W]):
-    """Requests in flight per host, at most ``limit``; the others wait in one strict FIFO per
-    host (a waiter is whatever the driver wakes: a future, an exchange). Not thread-safe:
-    a driver uses it from one thread (its event loop's)."""
+    """Requests in flight per host, at most ``limit``; the rest wait in one FIFO per host.
+    Not thread-safe: used from the driver's loop thread."""
 
     __slots__ = ("in_flight", "limit", "waiting")
 

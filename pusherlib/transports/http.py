@@ -1,10 +1,5 @@
-"""The blocking driver (the default transport): HTTP/1.1 on pooled keep-alive sockets.
-
-Requests go out in one ``sendall`` and answers are read with ``recv`` into
-:class:`~.http11.ResponseParser`, under the rules of :mod:`.core`; the request's ``timeout``
-bounds lookup, connect, TLS, proxy tunnel and every byte of the answer. HTTPS is verified
-against certifi's CA bundle; an HTTP proxy is optional. ``*_async`` goes through :mod:`.ndb`.
-"""
+"""The blocking driver (the default transport): HTTP/1.1 on pooled keep-alive sockets, HTTPS
+verified against certifi, optional HTTP proxy; ``*_async`` goes through :mod:`.ndb`."""
 
 from __future__ import annotations
 
@@ -52,16 +47,9 @@ RECEIVE_BYTES = 65536
 
 
 class HTTPTransport(Transport):
-    """Pooled keep-alive HTTP(S): the default transport.
-
-    ``proxy`` is an ``http://[user:password@]host:port`` URL; ``ssl_context`` replaces the
-    default one (certifi's CA bundle, hostnames checked). ``max_idle_per_host`` connections
-    are kept per host (also the most requests the NDB bridge has in flight to one host),
-    each for at most ``keep_alive`` seconds; answers are read up to ``max_response_bytes``.
-    Through the NDB bridge, a request waits for a free connection at most ``pool_timeout``
-    seconds (the request's timeout by default: see :mod:`.core`). Safe to share
-    between threads.
-    """
+    """Pooled keep-alive HTTP(S), the default transport; thread-safe. ``proxy``: an
+    ``http://[user:password@]host:port`` URL. Through the NDB bridge a request waits for a
+    connection at most ``pool_timeout`` (see :mod:`.core`). Options: docs/pusherlib.md, 'Transports'."""
 
     def __init__(
         self,
@@ -187,9 +175,8 @@ class HTTPTransport(Transport):
 
 
 def read_response(sock: socket.socket, deadline: float, parser: ResponseParser) -> ParsedResponse:
-    """Read one response from ``sock`` before ``deadline`` (``NoAnswer`` when the server
-    closed or reset before any byte). The caller set the socket's timeout to the time left
-    just before writing the request; each later ``recv`` gets what is left then."""
+    """Read one response from ``sock`` before ``deadline``; ``NoAnswer`` when the server closed or
+    reset before any byte. The socket's timeout must be set to the time left."""
     recv, settimeout = sock.recv, sock.settimeout
     first = True
     while True:

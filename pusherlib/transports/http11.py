@@ -1,10 +1,6 @@
-"""HTTP/1.1 on the client's side, without I/O: request bytes out, responses in.
-
-:func:`encode_request` gives the bytes to write; :class:`ResponseParser` takes the bytes
-read, in pieces of any size, and returns a :class:`ParsedResponse` once one is complete
-(``feed(b"")``: the server closed). Every HTTP driver (:mod:`.http`, :mod:`.asyncio`,
-:mod:`.nonblocking`) uses it; ``tests/pusherlib/test_http11_differential.py`` holds it to h11.
-"""
+"""HTTP/1.1 on the client's side, without I/O: :func:`encode_request` gives the bytes to write;
+:class:`ResponseParser` turns bytes read into a :class:`ParsedResponse`. Held to h11 by
+tests/pusherlib/test_http11_differential.py."""
 
 from __future__ import annotations
 
@@ -32,11 +28,8 @@ _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?[ \t]*")
 
 
 def encode_request(request: Request, *, absolute_form: bool = False, extra_headers: str = "") -> bytes:
-    """``request`` as the bytes to write: head and body, with ``Host`` and ``Content-Length``.
-
-    ``absolute_form`` writes the whole URL as the target (what an HTTP proxy expects);
-    ``extra_headers`` are whole header lines, each ending in CRLF.
-    """
+    """``request`` as bytes with ``Host`` and ``Content-Length``; ``absolute_form`` writes the whole
+    URL as target (for a proxy); ``extra_headers`` are whole CRLF-ended lines."""
     target = request.url if absolute_form else request.target
     lines = [f"{request.method} {target} HTTP/1.1\r\nHost: {request.authority}\r\n{extra_headers}"]
     lines.extend(f"{name}: {value}\r\n" for name, value in request.headers)
@@ -78,18 +71,9 @@ _WHERE = {
 
 
 class ResponseParser:
-    """One response, from bytes fed as they arrive.
-
-    ``feed(data)`` returns a :class:`ParsedResponse` once the response is complete and None
-    while it needs more; ``feed(b"")`` says the server closed the connection (the end of a
-    body without a length). Malformed input raises :class:`ProtocolError` as soon as it is
-    seen. At most ``max_interim`` interim ``1xx`` responses are skipped; the body of an
-    answer to ``HEAD`` (``head_only``), of 204 and of 304 is empty; chunked bodies are joined
-    (chunk extensions and trailer fields are checked and dropped). A head (or trailer) is at
-    most ``max_head_bytes`` with at most ``max_headers`` fields; a body at most
-    ``max_body_bytes``. Lines may end in a bare LF; obsolete line folding is unfolded
-    (RFC 9112, 5.2); bytes already read are dropped from the buffer as parsing goes on.
-    """
+    """One response, from bytes fed as they arrive: ``feed(data)`` returns a :class:`ParsedResponse`
+    when complete, else None; ``feed(b"")`` means the server closed. Malformed input or a limit
+    passed (``max_head_bytes``, ``max_headers``, ``max_body_bytes``) raises :class:`ProtocolError`."""
 
     __slots__ = (
         "_body",
@@ -405,11 +389,7 @@ def _unfold(lines: list[str]) -> list[str]:
 
 
 def _fields(lines: list[str]) -> dict[str, str]:
-    """Field lines ("Name: value") as a dict of lowercased names, repeated fields joined.
-
-    A name must be a token (RFC 9110, 5.1: what response splitting would break); a value's
-    characters were checked by :func:`_lines`.
-    """
+    """Field lines as a dict of lowercased names, repeats joined; a name must be a token (RFC 9110)."""
     fields: dict[str, str] = {}
     for line in lines:
         name, colon, value = line.partition(":")

@@ -1,16 +1,7 @@
-"""google-cloud-ndb futures for pusherlib's requests.
-
-Inside a ``google.cloud.ndb`` context the ``*_async`` methods return an NDB future: a
-tasklet can ``yield`` it, the code that made it can call ``result()``, and every error
-arrives through it as a pusherlib error. **A future can be read only in the NDB context
-(and thread) that made it.**
-
-* :class:`NdbBridge` (:mod:`.ndb_loop`) serves the default
-  :class:`~pusherlib.transports.http.HTTPTransport` in the event loop's own thread.
-* :class:`ThreadedNdbBridge` serves any other transport (and HTTPTransport through a
-  proxy): its blocking ``send`` on a thread pool. Transports with only ``send`` get it by
-  subclassing :class:`ThreadedNdbFutures`.
-"""
+"""google-cloud-ndb futures for pusherlib's requests: inside an NDB context the ``*_async``
+methods return an NDB future, readable only in the context (and thread) that made it.
+:class:`NdbBridge` serves :class:`HTTPTransport` in the loop's thread; :class:`ThreadedNdbBridge`
+runs any other transport's ``send`` on threads."""
 
 from __future__ import annotations
 
@@ -39,12 +30,8 @@ DEFAULT_MAX_WORKERS = 16
 
 
 class NdbBridge:
-    """Requests of one :class:`HTTPTransport`, sent and read in the NDB event loop's thread.
-
-    At most ``max_connections`` requests per host are in flight from one event loop (by
-    default the transport's ``max_idle_per_host``, at least one); the others wait for a
-    connection at most the transport's ``pool_timeout``.
-    """
+    """Requests of one :class:`HTTPTransport`, sent and read in the NDB event loop's thread; at most
+    ``max_connections`` per host in flight, the others wait at most ``pool_timeout``."""
 
     def __init__(self, transport: Any, max_connections: int | None = None):
         self._transport = transport
@@ -79,9 +66,8 @@ class NdbBridge:
 
 
 class ThreadedNdbBridge:
-    """Run a blocking ``send`` on threads, resolving ``google.cloud.ndb`` futures through
-    ``queue_rpc``. A request waits for a thread at most ``pool_timeout`` seconds (the
-    request's timeout by default), then fails unsent; ``send`` gets its whole timeout."""
+    """A blocking ``send`` on threads, resolving NDB futures through ``queue_rpc``; a request
+    waits for a thread at most ``pool_timeout`` seconds, then fails unsent."""
 
     def __init__(
         self,

@@ -1,11 +1,5 @@
-"""The NDB driver's loop: requests sent and read in a google-cloud-ndb event loop's thread.
-
-Requests are written at once (:mod:`.nonblocking`). When the event loop has nothing else to
-do it waits in ``queue_rpc`` for a "waker", a concurrent future that a helper thread
-completes once a socket is ready, as it waits for gRPC calls; each wake reads answers for
-at most :data:`TURN_SECONDS`. Turns and the deadline rule are :mod:`.core`'s. Why this
-driver rather than threads or asyncio: BENCHMARKS.md ("One HTTP engine design").
-"""
+"""The NDB driver's loop: requests written at once (:mod:`.nonblocking`) and read when the NDB
+event loop, idle, wakes on a socket ready. Why this design: BENCHMARKS.md, 'One HTTP engine design'."""
 
 from __future__ import annotations
 
@@ -202,9 +196,8 @@ class _LoopDriver(Exchanges):
                 self._start_waiting(turns, key)
 
     def _start_waiting(self, turns: Turns[Exchange], key: HostKey) -> None:
-        """Start waiting requests while turns are free. A start that fails at once frees its
-        turn again: the loop below takes it, rather than a call inside that start (thousands
-        of waiting requests failing in a row would exhaust the stack)."""
+        """Start waiting requests while turns are free; a start that fails at once frees its turn
+        to this loop (not a nested call, which could exhaust the stack)."""
         if self._starting_waiting:
             return
         self._starting_waiting = True

@@ -1,10 +1,5 @@
-"""One request on a non-blocking socket, driven by readiness events (the NDB driver's I/O).
-
-:class:`Exchanges` opens connections (lookup, connect, TLS handshake) and writes and reads
-requests without ever blocking, each step run when the poller says its socket is ready;
-answers are fed to :mod:`.http11` and the resend rule is :mod:`.core`'s. What waits for the
-poller, turns and deadlines is :mod:`.ndb_loop`'s.
-"""
+"""One request on a non-blocking socket, driven by readiness events (the NDB driver's I/O):
+connect, TLS, write and read, each step run when the poller says the socket is ready."""
 
 from __future__ import annotations
 
@@ -47,11 +42,8 @@ RESOLVING, CONNECTING, HANDSHAKING, EXCHANGING = "resolving", "connecting", "han
 
 
 class Exchange:
-    """One request in flight: its connection, what to send, what came back so far.
-
-    Thousands may wait for a connection at once: they hold no more objects than needed
-    (a parser from the first send, one host key per host, no address list), as every object
-    alive counts towards the next garbage collection."""
+    """One request in flight: its connection, what to send, what came back so far (kept small:
+    thousands may wait at once)."""
 
     __slots__ = (
         "addresses",

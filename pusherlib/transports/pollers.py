@@ -1,8 +1,5 @@
-"""How the NDB driver waits for its sockets: epoll on Linux, :mod:`selectors` elsewhere.
-
-``poll`` returns ``(waiter, events)`` pairs; ``wait`` is what a waker thread blocks in.
-Never ``select.select``: it fails past 1,024 descriptors.
-"""
+"""How the NDB driver waits for its sockets: epoll on Linux, :mod:`selectors` elsewhere (never
+``select.select``: it fails past 1,024 descriptors)."""
 
 from __future__ import annotations
 
@@ -20,10 +17,8 @@ def wait_ready(poller: Poller, timeout: float) -> None:
 
 
 class Poller:
-    """The driver's sockets and what waits on each (an exchange, or None for the wake pipe),
-    on the platform's :mod:`selectors` selector. ``poll`` returns ``(waiter, events)`` pairs,
-    the waiter as registered when polled, or the poller itself for a socket unregistered
-    since; ``events & ~WRITE`` for a readable (or failed) socket."""
+    """The driver's sockets and the waiter of each, on :mod:`selectors`; ``poll`` returns
+    ``(waiter, events)`` pairs (the poller itself for a socket unregistered since)."""
 
     READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -53,9 +48,7 @@ class Poller:
 
 
 class EpollPoller(Poller):
-    """:class:`Poller` on Linux's epoll directly: the same, with less work per call (this
-    runs several times for every request). Events are epoll's: all but EPOLLOUT (EPOLLHUP,
-    EPOLLERR) mean readable, as :mod:`selectors` has them."""
+    """:class:`Poller` on epoll directly, with less work per call; EPOLLHUP and EPOLLERR count as readable."""
 
     READ, WRITE = select.EPOLLIN, select.EPOLLOUT
 

@@ -1,9 +1,5 @@
-"""App Engine bundled services: ``google.appengine.api.urlfetch``.
-
-``send`` calls ``urlfetch.fetch``; the ``_async`` methods return legacy
-``google.appengine.ext.ndb`` futures made by ``ndb.get_context().urlfetch()``, so legacy
-tasklets can ``yield`` them and many run at once.
-"""
+"""App Engine bundled services: ``urlfetch.fetch``; ``*_async`` returns legacy NDB futures, so
+legacy tasklets can ``yield`` them."""
 
 from __future__ import annotations
 
