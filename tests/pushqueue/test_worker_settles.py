@@ -62,6 +62,17 @@ def bridge_for(target) -> RsgiBridge:
 # -- parking refused for good, or for now ---------------------------------------------------
 
 
+def post_large_task(target, path: str, headers: dict[str, str]):
+    """Post a ``TOO_LARGE`` task on the thread or the loop path: the answer and the log lines
+    that carry its body."""
+    if path == "thread":
+        answer = target.app.post("/worker/push/ch/ev", TOO_LARGE, headers=headers, expect_errors=True)
+    else:
+        with RsgiClient(bridge_for(target)) as client:
+            answer = client.post("/worker/push/ch/ev", TOO_LARGE, headers)
+    return answer, [line for line in log_lines(target.logs()) if line.get("body_parts")]
+
+
 @pytest.mark.parametrize("path", ["thread", "loop"])
 def test_a_task_the_store_refuses_for_good_is_logged_whole_and_acknowledged(path, monkeypatch):
     with app_under_attack() as target:
@@ -74,12 +85,7 @@ def test_a_task_the_store_refuses_for_good_is_logged_whole_and_acknowledged(path
         monkeypatch.setattr(target.app.app.services.backend, "park", refuse)
         tasklog.clear()
         headers = {**task_headers("big-1"), "Content-Type": "application/json", "X-Pusher-Socket-Id": "1.2"}
-        if path == "thread":
-            answer = target.app.post("/worker/push/ch/ev", TOO_LARGE, headers=headers, expect_errors=True)
-        else:
-            with RsgiClient(bridge_for(target)) as client:
-                answer = client.post("/worker/push/ch/ev", TOO_LARGE, headers)
-        logged = [line for line in log_lines(target.logs()) if line.get("body_parts")]
+        answer, logged = post_large_task(target, path, headers)
     assert (answer.status_int, answer.json["outcome"]) == (200, "logged")
     assert refusals == ["pusher__big-1"]
     assert [entry["outcome"] for entry in tasklog.recent()] == ["logged"]
@@ -107,12 +113,7 @@ def test_a_task_the_store_cannot_take_now_is_retried(path, monkeypatch):
         monkeypatch.setattr(target.app.app.services.backend, "park", unavailable)
         tasklog.clear()
         headers = {**task_headers("busy-1"), "Content-Type": "application/json"}
-        if path == "thread":
-            answer = target.app.post("/worker/push/ch/ev", TOO_LARGE, headers=headers, expect_errors=True)
-        else:
-            with RsgiClient(bridge_for(target)) as client:
-                answer = client.post("/worker/push/ch/ev", TOO_LARGE, headers)
-        logged = [line for line in log_lines(target.logs()) if line.get("body_parts")]
+        answer, logged = post_large_task(target, path, headers)
     assert (answer.status_int, answer.json["outcome"]) == (500, "retried")
     assert [entry["outcome"] for entry in tasklog.recent()] == ["retried"] and logged == []
 
