@@ -113,11 +113,7 @@ class RsgiBridge:
         deadline = asyncio.get_running_loop().time() + self.body_timeout  # admission and body
         proven = self.proven(environ)
         if proven:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await self._proven_slots.acquire()
-            except TimeoutError:
-                raise BodyRefused(503, "busy: no request slot freed in time", retry_after=1) from None
+            await self._proven_slot(deadline)
         elif self._unproven_in_flight >= self.unproven_bodies:
             raise BodyRefused(503, "busy: too many bodies from unproven callers at once", retry_after=1)
         else:
@@ -131,6 +127,18 @@ class RsgiBridge:
                 self._proven_slots.release()
             else:
                 self._unproven_in_flight -= 1
+
+    async def _proven_slot(self, deadline: float) -> None:
+        """Take a proven request's slot, waiting for one until ``deadline`` (else 503)."""
+        slots = self._proven_slots
+        if not slots.locked():  # the common case: taken at once, no timer to arm
+            await slots.acquire()
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await slots.acquire()
+        except TimeoutError:
+            raise BodyRefused(503, "busy: no request slot freed in time", retry_after=1) from None
 
     async def _answer(self, environ: dict[str, Any], body: bytes) -> Answer:
         loop = asyncio.get_running_loop()
