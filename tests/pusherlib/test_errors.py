@@ -8,7 +8,9 @@ slow answers, resets).
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import warnings
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
@@ -219,10 +221,27 @@ def test_https_against_a_plain_http_server_here_fails_fast_with_a_hint(soketi, t
         timeout=5,
         **options,
     )
+
+    async def on_a_loop() -> None:
+        try:
+            await client.trigger_async("c", "e", "x")
+        finally:
+            await client.transport.aclose()
+
+    gc.collect()
     started = time.monotonic()
-    with pytest.raises(PusherConnectionError, match=r"is it a plain-HTTP server\? Use http://") as refused:
-        if transport == "blocking":
-            client.trigger("c", "e", "x")
-        else:
-            asyncio.run(client.trigger_async("c", "e", "x"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(
+            PusherConnectionError, match=r"is it a plain-HTTP server\? Use http://"
+        ) as refused:
+            if transport == "blocking":
+                client.trigger("c", "e", "x")
+            else:
+                asyncio.run(on_a_loop())
+        client.close()
+        gc.collect()
+    assert [
+        str(w.message) for w in caught if issubclass(w.category, ResourceWarning)
+    ] == []  # nothing left open
     assert refused.value.retryable and time.monotonic() - started < 4  # before the request's 5 s
