@@ -88,18 +88,28 @@ def publish(app_url: str, rate: int, seconds: float, route: str) -> tuple[dict[i
     return sent, answered
 
 
-def measure(app_url: str, ws_url: str, rate: int, seconds: float, route: str = "queue") -> dict[str, Any]:
+def sent_and_arrived(
+    app_url: str, ws_url: str, rate: int, seconds: float, route: str = "queue", wait: float = 60
+) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
+    """Publish ``rate`` events/s for ``seconds`` while a subscriber receives them (waiting
+    ``wait`` s more): when each was sent, answered and arrived. Raises if one never arrived."""
     count = int(rate * seconds)
     arrivals: dict[int, float] = {}
     with Subscriber(ws_url) as subscriber:
         subscriber.subscribe(CHANNEL)
-        receiver = threading.Thread(target=receive, args=(subscriber, count, arrivals, seconds + 60))
+        receiver = threading.Thread(target=receive, args=(subscriber, count, arrivals, seconds + wait))
         receiver.start()
         sent, answered = publish(app_url, rate, seconds, route)
         receiver.join()
     missing = sorted(set(range(count)) - set(arrivals))
     if missing:
         raise RuntimeError(f"{len(missing)} of {count} events never arrived (first: {missing[:5]})")
+    return sent, answered, arrivals
+
+
+def measure(app_url: str, ws_url: str, rate: int, seconds: float, route: str = "queue") -> dict[str, Any]:
+    count = int(rate * seconds)
+    sent, answered, arrivals = sent_and_arrived(app_url, ws_url, rate, seconds, route)
     latencies = [(arrivals[n] - sent[n]) * 1000 for n in range(count)]
     answers = [(answered[n] - sent[n]) * 1000 for n in range(count)]
     return {

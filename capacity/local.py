@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.latency import CHANNEL, PUBLISHERS, percentile, publish, receive
+from bench.latency import CHANNEL, PUBLISHERS, percentile, publish, receive, sent_and_arrived
 from bench.worker import APP_ENV
 from tests.support.appserver import Stack, running_stack
 from tests.support.soketi import Soketi
@@ -184,15 +184,7 @@ def run_once(app_url: str, ws_url: str, rate: int, seconds: float) -> dict[str, 
     """bench/latency.py's run (publishers, subscriber), timed from each event's sending:
     throughput from the first POST to the last arrival, p50 and p99 latency."""
     count = int(rate * seconds)
-    arrivals: dict[int, float] = {}
-    with Subscriber(ws_url) as subscriber:
-        subscriber.subscribe(CHANNEL)
-        receiver = threading.Thread(target=receive, args=(subscriber, count, arrivals, seconds + 120))
-        receiver.start()
-        sent, _ = publish(app_url, rate, seconds, "queue")
-        receiver.join()
-    if len(arrivals) < count:
-        raise RuntimeError(f"{count - len(arrivals)} of {count} events never arrived")
+    sent, _, arrivals = sent_and_arrived(app_url, ws_url, rate, seconds, wait=120)
     latencies = [arrivals[n] - sent[n] for n in range(count)]
     return {
         "throughput": count / (max(arrivals.values()) - min(sent.values())),
